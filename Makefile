@@ -1,0 +1,40 @@
+# Ospost: `make run` starts the demo, `make test` runs every test.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 5000
+export PORT
+
+.PHONY: run test lint deps db bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+deps: $(VENV)/.installed node_modules/.package-lock.json
+
+db: deps
+	OSPOST_SCHEDULER=0 $(VENV)/bin/flask --app app db upgrade
+
+run: db
+	$(VENV)/bin/flask --app app run --host 127.0.0.1 --port $(PORT)
+
+test: deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: deps
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+bench: deps
+	$(PY) bench/upload.py
+	$(PY) bench/publish_burst.py
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache test-results

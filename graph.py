@@ -1,0 +1,341 @@
+"""The one place Ospost talks to Meta's Graph API.
+
+Every request has a timeout, carries the access token in the ``Authorization``
+header (never in a URL that could end up in a log), adds ``appsecret_proof``, and
+turns Meta's error bodies into ``GraphError`` with its code and subcode.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+log = logging.getLogger(__name__)
+
+# Retry classes from Meta's error reference (shared/docs/graph-api.md §5.3).
+TRANSIENT_CODES = {1, 2, 4, 17, 32, 341, 613, 80002}
+TRANSIENT_SUBCODES = {2207001, 2207003, 2207008, 2207032}
+NOT_READY_SUBCODES = {2207027}
+RECREATE_SUBCODES = {2207020, 2207053}
+QUOTA_SUBCODES = {2207042}
+REAUTH_CODES = {102, 190}
+REAUTH_SUBCODES = {458, 459, 460, 463, 464, 467, 492}
+
+
+class ErrorKind(enum.StrEnum):
+    TRANSIENT = "transient"
+    NOT_READY = "not_ready"
+    RECREATE = "recreate"
+    QUOTA = "quota"
+    REAUTH = "reauth"
+    PERMANENT = "permanent"
+
+
+class GraphError(Exception):
+    """Meta refused a request, or could not be reached."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        subcode: int | None = None,
+        http_status: int | None = None,
+        user_title: str | None = None,
+        user_msg: str | None = None,
+        fbtrace_id: str | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.subcode = subcode
+        self.http_status = http_status
+        self.user_title = user_title
+        self.user_msg = user_msg
+        self.fbtrace_id = fbtrace_id
+        self.error_type = error_type
+
+    @property
+    def kind(self) -> ErrorKind:
+        """What a scheduler should do about this error."""
+        return classify(self.code, self.subcode, self.http_status, self.error_type)
+
+    def user_message(self) -> str:
+        """The best sentence to show a person: Meta's own text when it gives one."""
+        return self.user_msg or self.message
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.code is not None:
+            parts.append(
+                f"(code {self.code}" + (f"/{self.subcode})" if self.subcode else ")")
+            )
+        return " ".join(parts)
+
+
+class GraphNetworkError(GraphError):
+    """The request did not get an answer (timeout, refused connection, bad gateway)."""
+
+
+def classify(
+    code: int | None,
+    subcode: int | None,
+    http_status: int | None = None,
+    error_type: str | None = None,
+) -> ErrorKind:
+    """Sort a Meta error into the action a scheduler should take."""
+    if code is None:
+        # No Meta error body: network trouble or a bare 5xx is worth retrying.
+        if http_status is None or http_status >= 500 or http_status == 429:
+            return ErrorKind.TRANSIENT
+        return ErrorKind.PERMANENT
+    if subcode in NOT_READY_SUBCODES:
+        return ErrorKind.NOT_READY
+    if subcode in QUOTA_SUBCODES:
+        return ErrorKind.QUOTA
+    if subcode in RECREATE_SUBCODES:
+        return ErrorKind.RECREATE
+    if code in TRANSIENT_CODES or subcode in TRANSIENT_SUBCODES:
+        return ErrorKind.TRANSIENT
+    if code in REAUTH_CODES or subcode in REAUTH_SUBCODES:
+        return ErrorKind.REAUTH
+    if error_type == "OAuthException" and subcode is None and code == 190:
+        return ErrorKind.REAUTH
+    return ErrorKind.PERMANENT
+
+
+@dataclass(frozen=True)
+class Page:
+    id: str
+    name: str
+    ig_user_id: str | None
+
+
+@dataclass(frozen=True)
+class ExchangedToken:
+    token: str
+    expires_in: int | None
+
+
+class GraphClient:
+    """A small typed wrapper over the Graph API endpoints Ospost uses."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        app_id: str,
+        app_secret: str,
+        *,
+        timeout: float | tuple[float, float] = (3.05, 20),
+        session: requests.Session | None = None,
+    ) -> None:
+        self.endpoint = endpoint if endpoint.endswith("/") else endpoint + "/"
+        self.app_id = app_id
+        self.app_secret = app_secret
+        self.timeout = timeout
+        self.http = session or requests.Session()
+
+    # -- plumbing -----------------------------------------------------------
+
+    def _proof(self, token: str) -> str:
+        return hmac.new(
+            self.app_secret.encode(), token.encode(), hashlib.sha256
+        ).hexdigest()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        params: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> dict:
+        """Call ``path`` and return Meta's JSON, or raise ``GraphError``."""
+        headers = {"Accept": "application/json"}
+        params = dict(params or {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+            params["appsecret_proof"] = self._proof(token)
+        url = self.endpoint + path.lstrip("/")
+        try:
+            resp = self.http.request(
+                method,
+                url,
+                params=params if method == "GET" else None,
+                data={**params, **(data or {})} if method != "GET" else None,
+                headers=headers,
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            log.warning("graph %s /%s failed: %s", method, path, type(exc).__name__)
+            raise GraphNetworkError(
+                f"Could not reach Instagram ({type(exc).__name__})"
+            ) from exc
+        return self._parse(method, path, resp)
+
+    def _parse(self, method: str, path: str, resp: requests.Response) -> dict:
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        if resp.ok and isinstance(body, dict) and "error" not in body:
+            return body
+        err = (body or {}).get("error") if isinstance(body, dict) else None
+        if not isinstance(err, dict):
+            log.warning("graph %s /%s -> HTTP %s", method, path, resp.status_code)
+            raise GraphNetworkError(
+                f"Instagram answered with HTTP {resp.status_code}",
+                http_status=resp.status_code,
+            )
+        error = GraphError(
+            err.get("message") or "Unknown Graph API error",
+            code=_as_int(err.get("code")),
+            subcode=_as_int(err.get("error_subcode")),
+            http_status=resp.status_code,
+            user_title=err.get("error_user_title"),
+            user_msg=err.get("error_user_msg"),
+            fbtrace_id=err.get("fbtrace_id"),
+            error_type=err.get("type"),
+        )
+        log.warning(
+            "graph %s /%s -> %s code=%s subcode=%s fbtrace_id=%s",
+            method,
+            path,
+            resp.status_code,
+            error.code,
+            error.subcode,
+            error.fbtrace_id,
+        )
+        raise error
+
+    # -- login ----------------------------------------------------------------
+
+    def debug_token(self, input_token: str) -> dict:
+        """Ask Meta who a browser token belongs to (checked with our app token)."""
+        body = self.request(
+            "GET",
+            "debug_token",
+            token=f"{self.app_id}|{self.app_secret}",
+            params={"input_token": input_token},
+        )
+        return body.get("data") or {}
+
+    def exchange_token(self, short_lived: str) -> ExchangedToken:
+        """Trade a short-lived browser token for a ~60-day one."""
+        body = self.request(
+            "POST",
+            "oauth/access_token",
+            data={
+                "grant_type": "fb_exchange_token",
+                "client_id": self.app_id,
+                "client_secret": self.app_secret,
+                "fb_exchange_token": short_lived,
+            },
+        )
+        if not body.get("access_token"):
+            raise GraphError("Meta did not return a long-lived token")
+        return ExchangedToken(body["access_token"], _as_int(body.get("expires_in")))
+
+    def pages(self, token: str) -> list[Page]:
+        """The Facebook Pages this person manages, with their linked IG account."""
+        body = self.request(
+            "GET",
+            "me/accounts",
+            token=token,
+            params={"fields": "id,name,instagram_business_account", "limit": 100},
+        )
+        return [
+            Page(
+                id=str(p.get("id")),
+                name=p.get("name") or "",
+                ig_user_id=(p.get("instagram_business_account") or {}).get("id"),
+            )
+            for p in body.get("data") or []
+        ]
+
+    def ig_profile(self, ig_user_id: str, token: str) -> dict:
+        """Username and picture of an Instagram business account."""
+        return self.request(
+            "GET",
+            ig_user_id,
+            token=token,
+            params={"fields": "id,username,profile_picture_url,name"},
+        )
+
+    # -- publishing -----------------------------------------------------------
+
+    def create_container(
+        self,
+        ig_user_id: str,
+        token: str,
+        *,
+        image_url: str,
+        caption: str,
+        alt_text: str,
+    ) -> str:
+        """Ask Meta to fetch our image and prepare a post; returns the container id."""
+        data = {"image_url": image_url, "caption": caption}
+        if alt_text:
+            data["alt_text"] = alt_text
+        body = self.request("POST", f"{ig_user_id}/media", token=token, data=data)
+        return str(body["id"])
+
+    def container_status(self, container_id: str, token: str) -> tuple[str, str | None]:
+        """(status_code, status) of a container: IN_PROGRESS, FINISHED, ERROR..."""
+        body = self.request(
+            "GET", container_id, token=token, params={"fields": "status_code,status"}
+        )
+        return str(body.get("status_code") or ""), body.get("status")
+
+    def publish(self, ig_user_id: str, token: str, container_id: str) -> str:
+        """Make the container a live post; returns the Instagram media id."""
+        body = self.request(
+            "POST",
+            f"{ig_user_id}/media_publish",
+            token=token,
+            data={"creation_id": container_id},
+        )
+        return str(body["id"])
+
+    def media(self, media_id: str, token: str) -> dict:
+        """Permalink and timestamp of a live post."""
+        return self.request(
+            "GET", media_id, token=token, params={"fields": "id,permalink,timestamp"}
+        )
+
+    def recent_media(self, ig_user_id: str, token: str, limit: int = 25) -> list[dict]:
+        """The account's newest posts, to find one published by a lost request."""
+        body = self.request(
+            "GET",
+            f"{ig_user_id}/media",
+            token=token,
+            params={"fields": "id,caption,timestamp,permalink", "limit": limit},
+        )
+        return list(body.get("data") or [])
+
+    def publishing_limit(self, ig_user_id: str, token: str) -> tuple[int, int]:
+        """(posts used, posts allowed) in Meta's rolling 24-hour window."""
+        body = self.request(
+            "GET",
+            f"{ig_user_id}/content_publishing_limit",
+            token=token,
+            params={"fields": "quota_usage,config"},
+        )
+        entry = (body.get("data") or [{}])[0]
+        total = (entry.get("config") or {}).get("quota_total")
+        return int(entry.get("quota_usage") or 0), int(total or 100)
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

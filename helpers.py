@@ -1,0 +1,179 @@
+"""Small pure helpers: caption rules, local-time parsing and display, request checks.
+
+Nothing here does I/O. Graph API calls live in ``graph.py``, images in
+``images.py``, and publishing in ``publisher.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from functools import wraps
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfoNotFoundError
+from zoneinfo import available_timezones
+
+from flask import g
+from flask import redirect
+from flask import request
+from flask import url_for
+
+CAPTION_MAX_CHARS = 2200
+CAPTION_MAX_HASHTAGS = 30
+CAPTION_MAX_MENTIONS = 20
+ALT_TEXT_MAX_CHARS = 1000
+
+_HASHTAG = re.compile(r"(?<![\w#])#\w+")
+_MENTION = re.compile(r"(?<![\w@])@[\w.]+")
+
+
+@dataclass(frozen=True)
+class CaptionStats:
+    chars: int
+    hashtags: int
+    mentions: int
+
+    def problems(self) -> list[str]:
+        """What makes this caption unacceptable to Instagram, as sentences."""
+        out = []
+        if self.chars > CAPTION_MAX_CHARS:
+            out.append(
+                f"The caption has {self.chars} characters; "
+                f"Instagram allows {CAPTION_MAX_CHARS}."
+            )
+        if self.hashtags > CAPTION_MAX_HASHTAGS:
+            out.append(
+                f"The caption has {self.hashtags} hashtags; "
+                f"Instagram allows {CAPTION_MAX_HASHTAGS}."
+            )
+        if self.mentions > CAPTION_MAX_MENTIONS:
+            out.append(
+                f"The caption has {self.mentions} @mentions; "
+                f"Instagram allows {CAPTION_MAX_MENTIONS}."
+            )
+        return out
+
+
+def caption_stats(text: str) -> CaptionStats:
+    """Count what Instagram limits in a caption (characters are code points)."""
+    return CaptionStats(
+        chars=len(text),
+        hashtags=len(_HASHTAG.findall(text)),
+        mentions=len(_MENTION.findall(text)),
+    )
+
+
+def normalize_newlines(text: str) -> str:
+    """Browsers send CRLF from textareas; store what the person sees."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def valid_timezone(name: str | None) -> str | None:
+    """Return ``name`` if it is a known IANA time zone, else None."""
+    if not name or len(name) > 64 or name not in _zones():
+        return None
+    return name
+
+
+_ZONES: frozenset[str] | None = None
+
+
+def _zones() -> frozenset[str]:
+    global _ZONES
+    if _ZONES is None:
+        _ZONES = frozenset(available_timezones()) | {"UTC"}
+    return _ZONES
+
+
+def timezone_choices() -> list[str]:
+    """Every IANA zone name, sorted, for the account page."""
+    return sorted(_zones())
+
+
+class LocalTimeError(ValueError):
+    """The local time the person typed cannot be turned into one instant."""
+
+
+def parse_local_datetime(value: str, tz_name: str) -> datetime:
+    """Read a ``datetime-local`` value typed in ``tz_name`` as an aware UTC instant.
+
+    A wall-clock time skipped by a daylight-saving jump is refused; a time that
+    happens twice (clocks going back) means its first occurrence.
+    """
+    try:
+        naive = datetime.fromisoformat(value.strip())
+    except (ValueError, AttributeError) as exc:
+        raise LocalTimeError("Enter a date and time like 2026-12-01 09:30.") from exc
+    if naive.tzinfo is not None:
+        raise LocalTimeError("Enter a local date and time without a time zone.")
+    try:
+        zone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise LocalTimeError(f"Unknown time zone {tz_name!r}.") from exc
+    local = naive.replace(tzinfo=zone, fold=0)
+    round_trip = local.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+    if round_trip != naive:
+        raise LocalTimeError(
+            f"{naive:%b %d, %H:%M} does not exist in {tz_name}: the clocks skip "
+            "that hour for daylight saving time. Pick another time."
+        )
+    return local.astimezone(UTC)
+
+
+def to_local(when: datetime, tz_name: str) -> datetime:
+    """An aware instant shown in the person's zone."""
+    try:
+        zone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return when.astimezone(zone)
+
+
+def format_local(
+    when: datetime | None, tz_name: str, fmt: str = "%b %d, %Y %H:%M"
+) -> str:
+    """``Dec 01, 2026 09:30 PST`` — always with the zone's abbreviation."""
+    if when is None:
+        return ""
+    local = to_local(when, tz_name)
+    return f"{local.strftime(fmt)} {local.tzname()}"
+
+
+def input_value(when: datetime | None, tz_name: str) -> str:
+    """The value a ``datetime-local`` input needs to show ``when`` to this person."""
+    if when is None:
+        return ""
+    return to_local(when, tz_name).strftime("%Y-%m-%dT%H:%M")
+
+
+def wants_json() -> bool:
+    """True for fetch() calls, which get JSON errors instead of HTML pages."""
+    if request.is_json:
+        return True
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json" and not request.accept_mimetypes["text/html"]
+
+
+def is_safe_next(target: str | None) -> bool:
+    """Only allow redirects back into this site after login (no open redirects)."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc and "\\" not in target
+
+
+def login_required(view):
+    """Send anonymous visitors to the login page (or 401 JSON for fetch calls)."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if g.get("user") is None:
+            if wants_json():
+                return {"ok": False, "error": "Please log in again."}, 401
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapped

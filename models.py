@@ -1,0 +1,335 @@
+"""Database models: who our users are, what they scheduled, and what happened to it.
+
+Models change state; routes and the publishing engine commit. Every timestamp is
+stored as timezone-aware UTC (``UTCDateTime``), and Instagram access tokens are
+encrypted at rest (``EncryptedText``).
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+
+from cryptography.fernet import Fernet
+from cryptography.fernet import InvalidToken
+from cryptography.fernet import MultiFernet
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import Boolean
+from sqlalchemy import DateTime
+from sqlalchemy import ForeignKey
+from sqlalchemy import Integer
+from sqlalchemy import LargeBinary
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy import TypeDecorator
+from sqlalchemy import select
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+def now_utc() -> datetime:
+    """The current instant as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """An aware UTC datetime on every database.
+
+    SQLite has no time zone support and hands back naive values; we store naive
+    UTC there and re-attach UTC on the way out, so Python never sees a naive time.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("refusing to store a naive datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class TokenCipher:
+    """Encrypts access tokens with Fernet; the first key encrypts, all keys decrypt.
+
+    Keys come from ``TOKEN_ENCRYPTION_KEYS`` (comma-separated, newest first), so a
+    key can be rotated by prepending a new one and running ``flask rotate-tokens``.
+    """
+
+    def __init__(self) -> None:
+        self._fernet: MultiFernet | None = None
+
+    def configure(self, keys: list[str]) -> None:
+        self._fernet = MultiFernet([Fernet(k.encode()) for k in keys])
+
+    def _require(self) -> MultiFernet:
+        if self._fernet is None:
+            raise RuntimeError("token encryption is not configured")
+        return self._fernet
+
+    def encrypt(self, plain: str) -> str:
+        return self._require().encrypt(plain.encode()).decode()
+
+    def decrypt(self, stored: str) -> str:
+        try:
+            return self._require().decrypt(stored.encode()).decode()
+        except InvalidToken as exc:
+            raise RuntimeError("access token cannot be decrypted: wrong key") from exc
+
+    def rotate(self, stored: str) -> str:
+        return self._require().rotate(stored.encode()).decode()
+
+
+token_cipher = TokenCipher()
+
+
+class EncryptedText(TypeDecorator):
+    """A string column that is encrypted before it reaches the database."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else token_cipher.encrypt(value)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else token_cipher.decrypt(value)
+
+
+class PostStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    PUBLISHING = "publishing"
+    PUBLISHED = "published"
+    FAILED = "failed"
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ig_account_id: Mapped[str] = mapped_column(String(64), unique=True)
+    fb_user_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    ig_username: Mapped[str] = mapped_column(String(255), default="")
+    profile_picture_url: Mapped[str] = mapped_column(String(2048), default="")
+    page_name: Mapped[str] = mapped_column(String(255), default="")
+    access_token: Mapped[str | None] = mapped_column(EncryptedText)
+    token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    needs_reauth: Mapped[bool] = mapped_column(Boolean, default=False)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    quota_total: Mapped[int | None] = mapped_column(Integer)
+    quota_usage: Mapped[int | None] = mapped_column(Integer)
+    quota_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    posts: Mapped[list[Post]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def connect(self, *, token: str, expires_at: datetime | None, profile: dict):
+        """Store a fresh login: new token, profile details, and no pending re-auth."""
+        self.access_token = token
+        self.token_expires_at = expires_at
+        self.needs_reauth = False
+        self.ig_username = profile.get("username") or self.ig_username
+        self.profile_picture_url = profile.get("profile_picture_url") or ""
+        self.page_name = profile.get("page_name") or self.page_name
+        self.fb_user_id = profile.get("fb_user_id") or self.fb_user_id
+        self.last_login_at = now_utc()
+
+    def disconnect(self) -> None:
+        """Forget the token after Meta told us the person removed the app."""
+        self.access_token = None
+        self.needs_reauth = True
+
+    def schedule_limit(self, now: datetime, max_days: int) -> datetime:
+        """The latest moment a post may be scheduled for this user."""
+        limit = now + timedelta(days=max_days)
+        if self.token_expires_at is not None:
+            limit = min(limit, self.token_expires_at - timedelta(days=1))
+        return limit
+
+    def token_expires_soon(self, now: datetime, days: int = 7) -> bool:
+        """True when the Instagram login runs out within ``days``."""
+        return (
+            self.token_expires_at is not None
+            and self.token_expires_at - now <= timedelta(days=days)
+        )
+
+    def scheduled_posts(self):
+        """Select this user's scheduled posts in publishing order."""
+        return (
+            select(Post)
+            .where(Post.user_id == self.id, Post.status == PostStatus.SCHEDULED)
+            .order_by(Post.scheduled_at, Post.id)
+        )
+
+
+class Post(db.Model):
+    __tablename__ = "posts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(
+        String(16), default=PostStatus.SCHEDULED, index=True
+    )
+    scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    caption: Mapped[str] = mapped_column(Text, default="")
+    alt_text: Mapped[str] = mapped_column(Text, default="")
+    filename: Mapped[str | None] = mapped_column(String(64))
+    thumbnail: Mapped[str | None] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer, default=0)
+    height: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=now_utc, onupdate=now_utc
+    )
+
+    # Publishing engine state: the database, not the scheduler, decides.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    graph_calls: Mapped[int] = mapped_column(Integer, default=0)
+    staged_name: Mapped[str | None] = mapped_column(String(96))
+    container_id: Mapped[str | None] = mapped_column(String(64))
+    container_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    containers_created: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when the post changed after a publish request may have reached Meta:
+    # the old container must be checked (it could be live) but never published.
+    container_stale: Mapped[bool] = mapped_column(Boolean, default=False)
+    publish_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ig_media_id: Mapped[str | None] = mapped_column(String(64))
+    permalink: Mapped[str | None] = mapped_column(String(512))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    waiting_reason: Mapped[str | None] = mapped_column(String(255))
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    error_subcode: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    fbtrace_id: Mapped[str | None] = mapped_column(String(64))
+
+    user: Mapped[User] = relationship(back_populates="posts")
+
+    @property
+    def editable(self) -> bool:
+        """Scheduled and failed posts can change; publishing or live ones cannot."""
+        return self.status in (PostStatus.SCHEDULED, PostStatus.FAILED)
+
+    def schedule(self, when: datetime, *, content_changed: bool = True) -> None:
+        """(Re)schedule the post for ``when`` and forget any earlier failure.
+
+        A container made for the old content is dropped, unless a publish request
+        for it may already have reached Meta: then it is kept, marked stale, so
+        the engine checks whether it went live before making a new one.
+        """
+        self.scheduled_at = when
+        self.retry(when)
+        if content_changed and self.container_id:
+            if self.publish_requested_at is None:
+                self.container_id = None
+                self.container_created_at = None
+            else:
+                self.container_stale = True
+
+    def retry(self, when: datetime) -> None:
+        """Queue the post for another attempt at ``when`` with a fresh budget."""
+        self.status = PostStatus.SCHEDULED
+        self.next_attempt_at = when
+        self.attempts = 0
+        self.graph_calls = 0
+        self.containers_created = 0
+        self.lease_until = None
+        self.lease_owner = None
+        self.waiting_reason = None
+        self.clear_error()
+
+    def clear_error(self) -> None:
+        self.error_code = None
+        self.error_subcode = None
+        self.error_message = None
+        self.fbtrace_id = None
+
+    def fail(
+        self,
+        reason: str,
+        *,
+        code: int | None = None,
+        subcode: int | None = None,
+        fbtrace_id: str | None = None,
+    ) -> None:
+        """Stop trying and tell the user why."""
+        self.status = PostStatus.FAILED
+        self.error_message = reason
+        self.error_code = code
+        self.error_subcode = subcode
+        self.fbtrace_id = fbtrace_id
+        self.next_attempt_at = None
+        self.lease_until = None
+        self.lease_owner = None
+        self.waiting_reason = None
+
+    def mark_published(self, media_id: str | None, when: datetime) -> None:
+        """Record that the post is live on Instagram."""
+        self.status = PostStatus.PUBLISHED
+        self.ig_media_id = media_id or self.ig_media_id
+        self.published_at = when
+        self.next_attempt_at = None
+        self.lease_until = None
+        self.lease_owner = None
+        self.waiting_reason = None
+        self.clear_error()
+
+
+class WebSession(db.Model):
+    """Server-side session storage; rows die with their user."""
+
+    __tablename__ = "web_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    expiry: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+def new_confirmation_code() -> str:
+    return secrets.token_hex(10)
+
+
+class DeletionRequest(db.Model):
+    """A data-deletion request Meta sent us, so the person can check its status."""
+
+    __tablename__ = "deletion_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    confirmation_code: Mapped[str] = mapped_column(
+        String(32), unique=True, default=new_confirmation_code
+    )
+    fb_user_id: Mapped[str] = mapped_column(String(64))
+    accounts_deleted: Mapped[int] = mapped_column(Integer, default=0)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

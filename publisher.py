@@ -1,0 +1,638 @@
+"""The publishing engine: every due post goes to Instagram once, on time.
+
+The posts table is the source of truth. APScheduler date jobs are only wake-up
+calls; each wake-up claims the post with a conditional UPDATE (so only one thread
+in one process of one host works on it), does one step of the Graph API sequence,
+saves what it learned at once, and schedules its next wake-up instead of sleeping:
+
+    claim → stage image → create container → (status check ...) → media_publish
+          → permalink (best effort) → clean up files
+
+A periodic sweep catches any due post no job is handling (a crash, another
+worker's restart), and start-up re-creates jobs from the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import secrets
+import socket
+import threading
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import datetime
+from datetime import timedelta
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import and_
+from sqlalchemy import or_
+from sqlalchemy import select
+from sqlalchemy import update
+
+from graph import ErrorKind
+from graph import GraphClient
+from graph import GraphError
+from models import Post
+from models import PostStatus
+from models import User
+from models import db
+from models import now_utc
+from storage import MediaStore
+
+log = logging.getLogger(__name__)
+
+ACTIVE = (PostStatus.SCHEDULED, PostStatus.PUBLISHING)
+REAUTH_REASON = (
+    "Instagram disconnected Ospost from this account. Log in again to reconnect, "
+    "then retry the post."
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Timing knobs, read from the app config (tests shrink them)."""
+
+    lease: timedelta = timedelta(seconds=120)
+    first_check: timedelta = timedelta(seconds=2)
+    check_interval: timedelta = timedelta(seconds=3)
+    check_timeout: timedelta = timedelta(minutes=5)
+    backoff_base: float = 2.0
+    backoff_cap: float = 300.0
+    max_attempts: int = 6
+    max_graph_calls: int = 10
+    quota_wait: timedelta = timedelta(minutes=30)
+    quota_cache: timedelta = timedelta(minutes=10)
+    missed_window: timedelta = timedelta(hours=24)
+    sweep_interval: float = 30.0
+    threads: int = 16
+
+    @classmethod
+    def from_config(cls, cfg) -> Settings:
+        seconds = timedelta(seconds=1)
+        return cls(
+            lease=cfg["PUBLISH_LEASE_SECONDS"] * seconds,
+            first_check=cfg["PUBLISH_FIRST_CHECK_SECONDS"] * seconds,
+            check_interval=cfg["PUBLISH_CHECK_INTERVAL_SECONDS"] * seconds,
+            check_timeout=cfg["PUBLISH_CHECK_TIMEOUT_SECONDS"] * seconds,
+            backoff_base=float(cfg["PUBLISH_BACKOFF_BASE_SECONDS"]),
+            backoff_cap=float(cfg["PUBLISH_BACKOFF_CAP_SECONDS"]),
+            max_attempts=int(cfg["PUBLISH_MAX_ATTEMPTS"]),
+            max_graph_calls=int(cfg["PUBLISH_MAX_GRAPH_CALLS"]),
+            quota_wait=cfg["PUBLISH_QUOTA_WAIT_SECONDS"] * seconds,
+            missed_window=cfg["PUBLISH_MISSED_WINDOW_HOURS"] * timedelta(hours=1),
+            sweep_interval=float(cfg["PUBLISH_SWEEP_SECONDS"]),
+            threads=int(cfg["PUBLISH_THREADS"]),
+        )
+
+
+class LostLease(Exception):
+    """Another worker took the post over; stop touching it."""
+
+
+class BudgetExhausted(Exception):
+    """The post used every Graph call it is allowed."""
+
+
+@dataclass
+class Step:
+    """What one wake-up knows while it holds the lease on a post."""
+
+    post: Post
+    user: User
+    token: str
+    now: datetime
+    calls: int = 0
+    changes: dict = field(default_factory=dict)
+
+
+class Publisher:
+    """Owns the scheduler and moves posts through the publishing states."""
+
+    def __init__(self) -> None:
+        self.app = None
+        self.scheduler: BackgroundScheduler | None = None
+        self.owner = _owner_id()
+        self.settings = Settings()
+        self._lock = threading.Lock()
+
+    # -- wiring -----------------------------------------------------------------
+
+    def init_app(self, app) -> None:
+        self.app = app
+        self.settings = Settings.from_config(app.config)
+        app.extensions["publisher"] = self
+
+    @property
+    def store(self) -> MediaStore:
+        return self.app.extensions["media_store"]
+
+    def client(self) -> GraphClient:
+        cfg = self.app.config
+        return GraphClient(
+            cfg["FB_ENDPOINT"],
+            cfg["FB_APP_ID"],
+            cfg["FB_APP_SECRET"],
+            timeout=cfg["GRAPH_TIMEOUT"],
+        )
+
+    @property
+    def running(self) -> bool:
+        return self.scheduler is not None and self.scheduler.running
+
+    def start(self) -> None:
+        """Start the in-process scheduler and give every pending post its job back."""
+        with self._lock:
+            if self.running:
+                return
+            self.owner = _owner_id()
+            self.scheduler = BackgroundScheduler(
+                timezone="UTC",
+                executors={"default": ThreadPoolExecutor(self.settings.threads)},
+                # Never drop a late job: the database decides, a job only wakes us.
+                job_defaults={
+                    "misfire_grace_time": None,
+                    "coalesce": True,
+                    "max_instances": 4,
+                },
+            )
+            self.scheduler.add_job(
+                self.sweep,
+                "interval",
+                seconds=self.settings.sweep_interval,
+                id="sweep",
+                replace_existing=True,
+            )
+            self.scheduler.start()
+        self.recover()
+
+    def shutdown(self, wait: bool = True) -> None:
+        with self._lock:
+            if self.running:
+                self.scheduler.shutdown(wait=wait)
+            self.scheduler = None
+
+    # -- wake-ups -------------------------------------------------------------
+
+    def wake(self, post_id: int, when: datetime | None = None) -> None:
+        """Make sure this process looks at ``post_id`` at ``when`` (now if None)."""
+        if not self.running:
+            return
+        self.scheduler.add_job(
+            self.publish_post,
+            "date",
+            run_date=when or now_utc(),
+            args=[post_id],
+            id=f"post-{post_id}",
+            replace_existing=True,
+        )
+
+    def cancel(self, post_id: int) -> None:
+        """Forget this process's wake-up for a removed or rescheduled post."""
+        if not self.running:
+            return
+        try:
+            self.scheduler.remove_job(f"post-{post_id}")
+        except JobLookupError:
+            pass
+
+    def has_job(self, post_id: int) -> bool:
+        return self.running and self.scheduler.get_job(f"post-{post_id}") is not None
+
+    def recover(self) -> None:
+        """After a start: fail posts missed too long ago, wake up all the others."""
+        with self.app.app_context():
+            now = now_utc()
+            missed = db.session.execute(
+                update(Post)
+                .where(
+                    Post.status == PostStatus.SCHEDULED,
+                    Post.next_attempt_at < now - self.settings.missed_window,
+                )
+                .values(
+                    status=PostStatus.FAILED,
+                    error_message="Missed while the server was down. Reschedule it.",
+                    next_attempt_at=None,
+                )
+            ).rowcount
+            db.session.commit()
+            if missed:
+                log.warning("marked %d long-overdue posts as missed", missed)
+            rows = db.session.execute(
+                select(Post.id, Post.next_attempt_at).where(Post.status.in_(ACTIVE))
+            ).all()
+        for post_id, when in rows:
+            self.wake(post_id, max(when or now, now))
+        log.info("publisher %s started with %d pending posts", self.owner, len(rows))
+
+    def sweep(self) -> None:
+        """Wake up any due post that nothing in this process is handling."""
+        with self.app.app_context():
+            due = db.session.scalars(
+                select(Post.id)
+                .where(*self._claimable(now_utc()))
+                .order_by(Post.next_attempt_at)
+                .limit(500)
+            ).all()
+        for post_id in due:
+            if not self.has_job(post_id):
+                self.wake(post_id)
+
+    # -- the engine -----------------------------------------------------------
+
+    @staticmethod
+    def _claimable(now: datetime):
+        return (
+            Post.status.in_(ACTIVE),
+            Post.next_attempt_at <= now,
+            or_(Post.lease_until.is_(None), Post.lease_until < now),
+        )
+
+    def publish_post(self, post_id: int) -> str | None:
+        """Wake-up entry point: advance ``post_id`` one step if it is due.
+
+        Returns the post's status afterwards, or None when another worker (or
+        nobody: removed, edited to later, already done) owns it.
+        """
+        with self.app.app_context():
+            try:
+                return self._advance(post_id)
+            except LostLease:
+                log.warning("post %s: lease lost to another worker", post_id)
+            except Exception:
+                log.exception("post %s: unexpected error while publishing", post_id)
+            finally:
+                db.session.rollback()
+        return None
+
+    def _claim(self, post_id: int, now: datetime) -> bool:
+        claimed = db.session.execute(
+            update(Post)
+            .where(Post.id == post_id, *self._claimable(now))
+            .values(
+                status=PostStatus.PUBLISHING,
+                lease_until=now + self.settings.lease,
+                lease_owner=self.owner,
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+        return claimed == 1
+
+    def _advance(self, post_id: int) -> str | None:
+        now = now_utc()
+        if not self._claim(post_id, now):
+            return None
+        post = db.session.get(Post, post_id, populate_existing=True)
+        user = db.session.get(User, post.user_id, populate_existing=True)
+        # Work on detached snapshots: every write goes through _save's guarded
+        # UPDATE, never through an ORM flush that would ignore the lease.
+        db.session.expunge(post)
+        db.session.expunge(user)
+        step = Step(post=post, user=user, token=user.access_token or "", now=now)
+        try:
+            if user.needs_reauth or not user.access_token:
+                self._finish_failed(step, REAUTH_REASON, code=190)
+            else:
+                self._run(step)
+        except GraphError as exc:
+            self._on_graph_error(step, exc)
+        except BudgetExhausted:
+            self._finish_failed(
+                step, "Instagram kept failing; Ospost stopped after too many tries."
+            )
+        except FileNotFoundError:
+            self._finish_failed(step, "The image file for this post is missing.")
+        self._release(step)
+        return step.changes.get("status", PostStatus.PUBLISHING)
+
+    def _run(self, step: Step) -> None:
+        post = step.post
+        if post.ig_media_id:
+            self._finalize(step, post.ig_media_id)
+        elif post.container_id:
+            self._check_container(step)
+        else:
+            self._create_container(step)
+
+    # -- steps ----------------------------------------------------------------
+
+    def _create_container(self, step: Step) -> None:
+        post, user = step.post, step.user
+        if self._quota_full(step):
+            wait_until = step.now + self.settings.quota_wait
+            self._save(
+                step,
+                next_attempt_at=wait_until,
+                waiting_reason="Instagram's 24-hour publishing limit is reached; "
+                "Ospost will try again automatically.",
+            )
+            return
+        staged = self.store.stage(user.ig_account_id, post.filename, post.staged_name)
+        if staged != post.staged_name:
+            self._save(step, staged_name=staged)
+        image_url = f"{self.app.config['APP_URL'].rstrip('/')}/static/tmp/{staged}"
+        container_id = self._call(
+            step,
+            "create_container",
+            user.ig_account_id,
+            step.token,
+            image_url=image_url,
+            caption=post.caption,
+            alt_text=post.alt_text,
+        )
+        self._save(
+            step,
+            container_id=container_id,
+            container_created_at=now_utc(),
+            containers_created=post.containers_created + 1,
+            container_stale=False,
+            publish_requested_at=None,
+            next_attempt_at=now_utc() + self.settings.first_check,
+            waiting_reason=None,
+        )
+
+    def _check_container(self, step: Step) -> None:
+        post = step.post
+        status, detail = self._call(
+            step, "container_status", post.container_id, step.token
+        )
+        if status == "PUBLISHED":
+            self._recover_published(step)
+        elif post.container_stale:
+            # Not live, but made for content the person has since changed.
+            self._save(
+                step,
+                container_id=None,
+                container_stale=False,
+                next_attempt_at=now_utc(),
+            )
+        elif status == "FINISHED":
+            self._publish(step)
+        elif status == "IN_PROGRESS":
+            self._check_again(step)
+        else:
+            why = " ".join(filter(None, [status, detail]))
+            self._recreate_or_fail(
+                step, f"Instagram could not process the image ({why})."
+            )
+
+    def _check_again(self, step: Step) -> None:
+        post = step.post
+        age = step.now - (post.container_created_at or step.now)
+        if age > self.settings.check_timeout:
+            self._recreate_or_fail(
+                step, "Instagram took too long to process the image."
+            )
+            return
+        self._save(step, next_attempt_at=now_utc() + self.settings.check_interval)
+
+    def _recreate_or_fail(self, step: Step, reason: str) -> None:
+        if step.post.containers_created < 2:
+            self._save(step, container_id=None, next_attempt_at=now_utc())
+        else:
+            self._finish_failed(step, reason)
+
+    def _publish(self, step: Step) -> None:
+        post, user = step.post, step.user
+        # Renew the lease first: nobody may claim the post while Meta decides.
+        self._save(
+            step,
+            lease_until=now_utc() + self.settings.lease,
+            publish_requested_at=now_utc(),
+        )
+        media_id = self._call(
+            step, "publish", user.ig_account_id, step.token, post.container_id
+        )
+        self._save(step, ig_media_id=media_id)
+        self._bump_quota(user.id)
+        self._finalize(step, media_id)
+
+    def _recover_published(self, step: Step) -> None:
+        """The container is live though we never heard back: find it, never repost."""
+        post, user = step.post, step.user
+        media_id = None
+        try:
+            recent = self._call(step, "recent_media", user.ig_account_id, step.token)
+            media_id = _match_media(recent, post)
+        except (GraphError, BudgetExhausted):
+            log.warning("post %s: live, but its media id could not be found", post.id)
+        if media_id:
+            self._save(step, ig_media_id=media_id)
+        self._finalize(step, media_id)
+
+    def _finalize(self, step: Step, media_id: str | None) -> None:
+        post, user = step.post, step.user
+        permalink = post.permalink
+        if media_id and not permalink:
+            try:
+                body = self._call(step, "media", media_id, step.token)
+                permalink = body.get("permalink")
+            except (GraphError, BudgetExhausted) as exc:
+                # The post is live; a missing link never makes it a failure.
+                log.warning("post %s: permalink not read: %s", post.id, exc)
+        self.store.unstage(post.staged_name)
+        self.store.delete(user.ig_account_id, post.filename)
+        self._save(
+            step,
+            status=PostStatus.PUBLISHED,
+            permalink=permalink,
+            published_at=now_utc(),
+            filename=None,
+            staged_name=None,
+            next_attempt_at=None,
+            waiting_reason=None,
+            error_code=None,
+            error_subcode=None,
+            error_message=None,
+            fbtrace_id=None,
+        )
+        log.info("post %s published as media %s", post.id, media_id)
+
+    # -- errors -----------------------------------------------------------------
+
+    def _on_graph_error(self, step: Step, exc: GraphError) -> None:
+        kind = exc.kind
+        post = step.post
+        log.warning(
+            "post %s: graph error kind=%s code=%s subcode=%s fbtrace_id=%s",
+            post.id,
+            kind,
+            exc.code,
+            exc.subcode,
+            exc.fbtrace_id,
+        )
+        if kind is ErrorKind.REAUTH:
+            db.session.execute(
+                update(User).where(User.id == step.user.id).values(needs_reauth=True)
+            )
+            self._finish_failed(step, REAUTH_REASON, exc)
+        elif kind is ErrorKind.QUOTA:
+            self._save(
+                step,
+                next_attempt_at=now_utc() + self.settings.quota_wait,
+                waiting_reason="Instagram's 24-hour publishing limit is reached; "
+                "Ospost will try again automatically.",
+            )
+        elif kind is ErrorKind.NOT_READY:
+            self._check_again(step)
+        elif kind is ErrorKind.RECREATE:
+            self._recreate_or_fail(step, exc.user_message())
+        elif kind is ErrorKind.TRANSIENT:
+            self._retry_later(step, exc)
+        else:
+            self._finish_failed(step, exc.user_message(), exc)
+
+    def _retry_later(self, step: Step, exc: GraphError) -> None:
+        attempts = step.post.attempts + 1
+        if attempts >= self.settings.max_attempts:
+            self._finish_failed(
+                step, f"Instagram kept failing: {exc.user_message()}", exc
+            )
+            return
+        delay = min(
+            self.settings.backoff_cap,
+            self.settings.backoff_base * 2 ** (attempts - 1),
+        )
+        delay *= random.uniform(0.5, 1.5)  # jitter spreads a burst of retries
+        self._save(
+            step,
+            attempts=attempts,
+            next_attempt_at=now_utc() + timedelta(seconds=delay),
+            waiting_reason=f"Instagram had a problem; retry {attempts} is queued.",
+        )
+
+    def _finish_failed(
+        self,
+        step: Step,
+        reason: str,
+        exc: GraphError | None = None,
+        *,
+        code: int | None = None,
+    ) -> None:
+        # The public copy goes; the upload stays so the person can retry.
+        self.store.unstage(step.post.staged_name)
+        self._save(
+            step,
+            status=PostStatus.FAILED,
+            error_message=reason,
+            error_code=exc.code if exc else code,
+            error_subcode=exc.subcode if exc else None,
+            fbtrace_id=exc.fbtrace_id if exc else None,
+            staged_name=None,
+            next_attempt_at=None,
+            waiting_reason=None,
+        )
+
+    # -- persistence ----------------------------------------------------------
+
+    def _call(self, step: Step, method: str, *args, **kwargs):
+        if step.post.graph_calls + step.calls >= self.settings.max_graph_calls:
+            raise BudgetExhausted
+        step.calls += 1
+        return getattr(self.client(), method)(*args, **kwargs)
+
+    def _save(self, step: Step, **values) -> None:
+        """Persist at once what this step learned, but only while we hold the lease."""
+        values["graph_calls"] = step.post.graph_calls + step.calls
+        values["updated_at"] = now_utc()
+        done = db.session.execute(
+            update(Post)
+            .where(
+                Post.id == step.post.id,
+                Post.lease_owner == self.owner,
+                Post.status == PostStatus.PUBLISHING,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+        if done != 1:
+            raise LostLease
+        step.changes.update(values)
+        for key, value in values.items():
+            setattr(step.post, key, value)
+
+    def _release(self, step: Step) -> None:
+        db.session.execute(
+            update(Post)
+            .where(Post.id == step.post.id, Post.lease_owner == self.owner)
+            .values(lease_until=None, lease_owner=None)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        status = step.changes.get("status", PostStatus.PUBLISHING)
+        when = step.changes.get("next_attempt_at")
+        if status == PostStatus.PUBLISHING and when is not None:
+            self.wake(step.post.id, when)
+
+    def _quota_full(self, step: Step) -> bool:
+        user = step.user
+        stale = user.quota_checked_at is None or (
+            step.now - user.quota_checked_at > self.settings.quota_cache
+        )
+        if stale:
+            try:
+                usage, total = self._call(
+                    step, "publishing_limit", user.ig_account_id, step.token
+                )
+            except GraphError as exc:
+                if exc.kind is ErrorKind.REAUTH:
+                    raise
+                return False  # Meta enforces the limit anyway at media_publish.
+            db.session.execute(
+                update(User)
+                .where(User.id == user.id)
+                .values(quota_usage=usage, quota_total=total, quota_checked_at=step.now)
+            )
+            db.session.commit()
+            user.quota_usage, user.quota_total = usage, total
+        return (user.quota_total or 0) > 0 and (
+            user.quota_usage or 0
+        ) >= user.quota_total
+
+    @staticmethod
+    def _bump_quota(user_id: int) -> None:
+        db.session.execute(
+            update(User)
+            .where(User.id == user_id, User.quota_usage.is_not(None))
+            .values(quota_usage=User.quota_usage + 1)
+        )
+        db.session.commit()
+
+
+def _owner_id() -> str:
+    """Names this process in leases, so a fork never shares its parent's name."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _match_media(recent: list[dict], post: Post) -> str | None:
+    """Find our post among the account's newest media by caption and time."""
+    since = (post.container_created_at or post.scheduled_at) - timedelta(minutes=5)
+    for item in recent:
+        if (item.get("caption") or "") != post.caption:
+            continue
+        stamp = _parse_meta_time(item.get("timestamp"))
+        if stamp is None or stamp >= since:
+            return str(item.get("id"))
+    return None
+
+
+def _parse_meta_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        return None
+
+
+def due_filter(now: datetime):
+    """Posts the engine should be working on at ``now`` (used by health checks)."""
+    return and_(Post.status.in_(ACTIVE), Post.next_attempt_at <= now)
+
+
+publisher = Publisher()

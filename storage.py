@@ -1,0 +1,95 @@
+"""Where post images live on disk.
+
+Uploads sit under ``uploads/<ig_account_id>/`` with random names and are served
+only to their owner. For publishing, a copy is staged under ``static/tmp/`` with
+an unguessable name, because Meta's crawler must fetch it without logging in.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class MediaStore:
+    """Writes, stages and deletes image files for posts."""
+
+    def __init__(self, upload_root: str | Path, staging_root: str | Path) -> None:
+        self.upload_root = Path(upload_root)
+        self.staging_root = Path(staging_root)
+
+    def user_dir(self, ig_account_id: str) -> Path:
+        # ig ids come from Meta and are digits; refuse anything else so a name
+        # can never climb out of the uploads folder.
+        if not ig_account_id.isdigit():
+            raise ValueError("unexpected Instagram account id")
+        return self.upload_root / ig_account_id
+
+    def save(
+        self, ig_account_id: str, image: bytes, thumbnail: bytes
+    ) -> tuple[str, str]:
+        """Store a post's image and thumbnail; returns their file names."""
+        folder = self.user_dir(ig_account_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = secrets.token_hex(16)
+        names = (f"{stem}.jpg", f"{stem}.thumb.jpg")
+        written: list[Path] = []
+        try:
+            for name, data in zip(names, (image, thumbnail), strict=True):
+                path = folder / name
+                _write_atomic(path, data)
+                written.append(path)
+        except OSError:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+        return names
+
+    def path(self, ig_account_id: str, name: str) -> Path:
+        return self.user_dir(ig_account_id) / name
+
+    def delete(self, ig_account_id: str, *names: str | None) -> None:
+        """Remove some of a user's files; missing ones are fine."""
+        for name in names:
+            if name:
+                self.path(ig_account_id, name).unlink(missing_ok=True)
+
+    def stage(self, ig_account_id: str, name: str, staged_name: str | None) -> str:
+        """Copy an upload to the public staging folder; returns the staged name.
+
+        Reuses ``staged_name`` when that copy is still there, so a retry does not
+        leave a trail of public copies.
+        """
+        if staged_name and (self.staging_root / staged_name).is_file():
+            return staged_name
+        source = self.path(ig_account_id, name)
+        if not source.is_file():
+            raise FileNotFoundError(name)
+        self.staging_root.mkdir(parents=True, exist_ok=True)
+        staged = f"{secrets.token_urlsafe(24)}.jpg"
+        shutil.copyfile(source, self.staging_root / staged)
+        return staged
+
+    def unstage(self, staged_name: str | None) -> None:
+        if staged_name:
+            (self.staging_root / staged_name).unlink(missing_ok=True)
+
+    def delete_user(self, ig_account_id: str, staged_names: list[str]) -> None:
+        """Remove every file a user ever gave us."""
+        for staged in staged_names:
+            self.unstage(staged)
+        shutil.rmtree(self.user_dir(ig_account_id), ignore_errors=True)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".part")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

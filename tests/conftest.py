@@ -1,0 +1,215 @@
+"""Shared fixtures: a real app on a real database, the Graph API simulator as a
+real HTTP server, a live server Meta's (simulated) crawler can fetch from, and
+helpers to log in through the real login code.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import time
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+
+import pytest
+from PIL import Image
+from werkzeug.serving import make_server
+
+import simulator
+from app import create_app
+from models import Post
+from models import User
+from models import db
+from publisher import publisher
+
+TEST_DB_URL = os.environ.get("OSPOST_TEST_DATABASE_URL")  # set for the PostgreSQL run
+
+
+@pytest.fixture(scope="session")
+def sim():
+    """The Graph API simulator, serving over HTTP for the whole session."""
+    server = simulator.SimulatorServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def world(sim):
+    """The simulator's state, reset for each test."""
+    sim.world.reset()
+    sim.world.configure(container_ready_after=0.2)
+    return sim.world
+
+
+def _database_url(tmp_path) -> str:
+    if TEST_DB_URL:
+        return TEST_DB_URL
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture
+def make_app(tmp_path, world, sim):
+    """Build apps with test settings; each gets a fresh schema."""
+    made = []
+
+    def factory(*, start_scheduler: bool = False, **overrides):
+        config = {
+            "TESTING": True,
+            "DEMO": False,
+            "SECRET_KEY": "test-secret",
+            "SQLALCHEMY_DATABASE_URI": _database_url(tmp_path),
+            "FB_APP_ID": simulator.DEFAULT_APP_ID,
+            "FB_APP_SECRET": simulator.DEFAULT_APP_SECRET,
+            "FB_ENDPOINT": sim.graph_url,
+            "UPLOAD_FOLDER": str(tmp_path / "uploads"),
+            "STAGING_FOLDER": str(tmp_path / "staging"),
+            "SCHEDULER_ENABLED": False,
+            "WTF_CSRF_ENABLED": False,
+            "GRAPH_TIMEOUT": (2, 5),
+            "PUBLISH_FIRST_CHECK_SECONDS": 0.3,
+            "PUBLISH_CHECK_INTERVAL_SECONDS": 0.3,
+            "PUBLISH_BACKOFF_BASE_SECONDS": 0.2,
+            "PUBLISH_BACKOFF_CAP_SECONDS": 1,
+            "PUBLISH_SWEEP_SECONDS": 1,
+            "PUBLISH_QUOTA_WAIT_SECONDS": 60,
+            "PUBLISH_LEASE_SECONDS": 30,
+        }
+        config.update(overrides)
+        app = create_app(config)
+        with app.app_context():
+            if not made:
+                db.drop_all()
+            db.create_all()
+        made.append(app)
+        if start_scheduler:
+            publisher.start()
+        return app
+
+    yield factory
+    publisher.shutdown(wait=True)
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            if TEST_DB_URL and app is made[0]:
+                db.drop_all()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def scheduled_app(make_app):
+    """An app whose in-process publishing scheduler is running."""
+    return make_app(start_scheduler=True)
+
+
+class AuthActions:
+    """Log in and out through the real /login route with simulator tokens."""
+
+    def __init__(self, client, world):
+        self.client = client
+        self.world = world
+
+    def token(self, name: str = "demo", **kwargs) -> str:
+        return self.world.issue_token(simulator.DEMO_USERS[name], **kwargs)[
+            "accessToken"
+        ]
+
+    def login(self, name: str = "demo", *, tz: str = "Europe/Paris", **body):
+        payload = {"accessToken": self.token(name), "timezone": tz, **body}
+        return self.client.post("/login", json=payload)
+
+    def logout(self):
+        return self.client.post("/logout")
+
+
+@pytest.fixture
+def auth(client, world):
+    return AuthActions(client, world)
+
+
+@pytest.fixture
+def user(app, auth):
+    """A user logged in through the real login flow (the simulator's demo user)."""
+    resp = auth.login()
+    assert resp.status_code == 200, resp.get_json()
+    with app.app_context():
+        return db.session.scalars(db.select(User)).one()
+
+
+@pytest.fixture
+def live_server(app):
+    """Serve ``app`` over HTTP so the simulator's crawler can fetch staged images."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    app.config["APP_URL"] = f"http://127.0.0.1:{server.server_port}"
+    yield app.config["APP_URL"]
+    server.shutdown()
+
+
+def image_bytes(width=1080, height=1350, fmt="JPEG", color=(200, 80, 40), **save):
+    """A solid image of the given size and format."""
+    buf = io.BytesIO()
+    mode = "RGBA" if fmt == "PNG" and save.pop("alpha", False) else "RGB"
+    Image.new(mode, (width, height), color).save(buf, fmt, **save)
+    return buf.getvalue()
+
+
+def local_input(when: datetime, tz: str) -> str:
+    """The datetime-local value a person in ``tz`` would type for ``when``."""
+    from zoneinfo import ZoneInfo
+
+    return when.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%dT%H:%M")
+
+
+def soon(minutes: int = 60) -> datetime:
+    return (datetime.now(UTC) + timedelta(minutes=minutes)).replace(
+        second=0, microsecond=0
+    )
+
+
+def create_post(client, *, when=None, tz="Europe/Paris", caption="hello", **extra):
+    """Create a post through the add route, as the page's fetch() does."""
+    data = {
+        "caption": caption,
+        "alt_text": extra.pop("alt_text", ""),
+        "date": local_input(when or soon(), tz),
+        "image": (io.BytesIO(extra.pop("image", image_bytes())), "photo.jpg"),
+    }
+    data.update(extra)
+    return client.post(
+        "/post/add",
+        data=data,
+        content_type="multipart/form-data",
+        headers={"Accept": "application/json"},
+    )
+
+
+def wait_for(predicate, timeout=10.0, interval=0.05):
+    """Poll ``predicate`` until it returns something truthy, or fail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def post_row(app, post_id: int) -> Post | None:
+    with app.app_context():
+        post = db.session.get(Post, post_id)
+        if post is not None:
+            db.session.expunge(post)
+        return post
