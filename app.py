@@ -12,6 +12,7 @@ import base64
 import hashlib
 import logging
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -61,6 +62,8 @@ VENDOR_FILES = {
     "long-press-event.min.js": "long-press-event/dist/long-press-event.min.js",
 }
 
+STAGED_NAME = re.compile(r"[A-Za-z0-9_-]{32}\.jpg")
+
 ENV_SETTINGS = (
     "SECRET_KEY",
     "FB_APP_ID",
@@ -95,6 +98,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.exempt(auth.data_deletion)
     app.register_blueprint(posts.bp)
     app.add_url_rule("/vendor/<name>", "vendor", _vendor)
+    app.add_url_rule("/static/tmp/<name>", "staged", _staged)
     app.before_request(_load_user)
     app.after_request(_security_headers)
     app.context_processor(_template_globals)
@@ -305,6 +309,13 @@ def _vendor(name: str):
         abort(404)
     path = ROOT / "node_modules" / rel
     return send_from_directory(path.parent, path.name, max_age=86400)
+
+
+def _staged(name: str):
+    """Serve a staged image to Meta's crawler: public, but only by its random name."""
+    if not STAGED_NAME.fullmatch(name):
+        abort(404)
+    return send_from_directory(current_app.config["STAGING_FOLDER"], name, max_age=0)
 
 
 # -- errors ------------------------------------------------------------------

@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 # Retry classes from Meta's error reference (shared/docs/graph-api.md §5.3).
 TRANSIENT_CODES = {1, 2, 4, 17, 32, 341, 613, 80002}
-TRANSIENT_SUBCODES = {2207001, 2207003, 2207008, 2207032}
+# 2207052 (Meta could not fetch the image) often clears on a second attempt.
+TRANSIENT_SUBCODES = {2207001, 2207003, 2207008, 2207032, 2207052}
 NOT_READY_SUBCODES = {2207027}
 RECREATE_SUBCODES = {2207020, 2207053}
 QUOTA_SUBCODES = {2207042}

@@ -108,6 +108,9 @@ class Step:
     calls: int = 0
     changes: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.base_calls = self.post.graph_calls
+
 
 class Publisher:
     """Owns the scheduler and moves posts through the publishing states."""
@@ -530,14 +533,14 @@ class Publisher:
     # -- persistence ----------------------------------------------------------
 
     def _call(self, step: Step, method: str, *args, **kwargs):
-        if step.post.graph_calls + step.calls >= self.settings.max_graph_calls:
+        if step.base_calls + step.calls >= self.settings.max_graph_calls:
             raise BudgetExhausted
         step.calls += 1
         return getattr(self.client(), method)(*args, **kwargs)
 
     def _save(self, step: Step, **values) -> None:
         """Persist at once what this step learned, but only while we hold the lease."""
-        values["graph_calls"] = step.post.graph_calls + step.calls
+        values["graph_calls"] = step.base_calls + step.calls
         values["updated_at"] = now_utc()
         done = db.session.execute(
             update(Post)
