@@ -19,7 +19,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 deps: $(VENV)/.installed node_modules/.package-lock.json
 
 db: deps
-	OSPOST_SCHEDULER=0 $(VENV)/bin/flask --app app db upgrade
+	$(VENV)/bin/flask --app app db upgrade
 
 run: db
 	$(VENV)/bin/flask --app app run --host 127.0.0.1 --port $(PORT)

@@ -122,12 +122,12 @@ def _configure(app: Flask, overrides: dict) -> None:
         or f"sqlite:///{ROOT / 'tmp' / 'ospost.db'}",
         FB_VERSION="v21.0",
         APP_URL=f"http://127.0.0.1:{port}",
-        DEMO=os.environ.get("OSPOST_DEMO") == "1" or not env.get("FB_APP_ID"),
+        DEMO=not env.get("FB_APP_ID"),
         UPLOAD_FOLDER=str(ROOT / "uploads"),
         STAGING_FOLDER=str(ROOT / "static" / "tmp"),
-        MAX_CONTENT_LENGTH=int(os.environ.get("MAX_UPLOAD_MB", "30")) * 1024 * 1024,
+        MAX_CONTENT_LENGTH=30 * 1024 * 1024,
         MAX_SCHEDULE_DAYS=50,
-        SCHEDULER_ENABLED=os.environ.get("OSPOST_SCHEDULER", "1") == "1",
+        SCHEDULER_ENABLED=True,
         GRAPH_TIMEOUT=(3.05, 20),
         SESSION_PERMANENT=True,
         PERMANENT_SESSION_LIFETIME=14 * 24 * 3600,
@@ -144,11 +144,13 @@ def _configure(app: Flask, overrides: dict) -> None:
         PUBLISH_MAX_ATTEMPTS=6,
         PUBLISH_MAX_GRAPH_CALLS=10,
         PUBLISH_QUOTA_WAIT_SECONDS=1800,
-        PUBLISH_MISSED_WINDOW_HOURS=float(os.environ.get("MISSED_WINDOW_HOURS", "24")),
+        PUBLISH_MISSED_WINDOW_HOURS=24,
         PUBLISH_SWEEP_SECONDS=30,
-        PUBLISH_THREADS=int(os.environ.get("PUBLISH_THREADS", "16")),
+        PUBLISH_THREADS=16,
         DEMO_SIMULATOR=None,
     )
+    # Any setting can also come from OSPOST_<NAME> (JSON values are parsed).
+    app.config.from_prefixed_env("OSPOST")
     app.config.update(env)
     app.config.update(overrides)
     cfg = app.config
@@ -180,7 +182,7 @@ def _configure_demo(app: Flask) -> None:
     cfg = app.config
     cfg.setdefault("FB_APP_ID", simulator.DEFAULT_APP_ID)
     cfg.setdefault("FB_APP_SECRET", simulator.DEFAULT_APP_SECRET)
-    if not cfg.get("FB_ENDPOINT") and not cfg.get("TESTING"):
+    if not cfg.get("FB_ENDPOINT") and not cfg.get("TESTING") and _is_serving(app):
         port = int(os.environ.get("DEMO_SIMULATOR_PORT", "0"))
         server = simulator.SimulatorServer(
             simulator.GraphWorld(cfg["FB_APP_ID"], cfg["FB_APP_SECRET"]), port=port
@@ -231,9 +233,11 @@ def _sqlite_pragmas(dbapi_conn, _record):
 
 
 def _should_start_scheduler(app: Flask) -> bool:
-    """Publish from servers, not from CLI commands such as ``flask db upgrade``."""
-    if not app.config["SCHEDULER_ENABLED"]:
-        return False
+    return bool(app.config["SCHEDULER_ENABLED"]) and _is_serving(app)
+
+
+def _is_serving(app: Flask) -> bool:
+    """True in servers (gunicorn, flask run, tests), not in ``flask db upgrade``."""
     ctx = click.get_current_context(silent=True)
     if ctx is None or ctx.command is None:
         return True  # gunicorn, python -c, tests

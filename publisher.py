@@ -135,11 +135,13 @@ class Publisher:
 
     def client(self) -> GraphClient:
         cfg = self.app.config
+        timeout = cfg["GRAPH_TIMEOUT"]
         return GraphClient(
             cfg["FB_ENDPOINT"],
             cfg["FB_APP_ID"],
             cfg["FB_APP_SECRET"],
-            timeout=cfg["GRAPH_TIMEOUT"],
+            # (connect, read); a list when it came from OSPOST_GRAPH_TIMEOUT JSON.
+            timeout=tuple(timeout) if isinstance(timeout, list) else timeout,
         )
 
     @property

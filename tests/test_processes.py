@@ -1,0 +1,173 @@
+"""Publishing with real gunicorn processes: several workers on one database, and
+workers killed with SIGKILL in the middle of the Graph API sequence."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from conftest import AuthActions
+from conftest import create_post
+from conftest import soon
+from conftest import wait_for
+from sqlalchemy import select
+from sqlalchemy import update
+
+import simulator
+from models import Post
+from models import db
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    """A gunicorn master with N workers, each running its own scheduler."""
+
+    def __init__(self, app, sim, workers: int):
+        self.port = free_port()
+        cfg = app.config
+        env = {
+            **os.environ,
+            "SECRET_KEY": "processes-test",
+            "FB_APP_ID": simulator.DEFAULT_APP_ID,
+            "FB_APP_SECRET": simulator.DEFAULT_APP_SECRET,
+            "FB_ENDPOINT": sim.graph_url,
+            "APP_URL": f"http://127.0.0.1:{self.port}",
+            "DATABASE_URL": cfg["SQLALCHEMY_DATABASE_URI"],
+            "TOKEN_ENCRYPTION_KEYS": KEY,
+            "OSPOST_UPLOAD_FOLDER": cfg["UPLOAD_FOLDER"],
+            "OSPOST_STAGING_FOLDER": cfg["STAGING_FOLDER"],
+            "OSPOST_PUBLISH_LEASE_SECONDS": "2",
+            "OSPOST_PUBLISH_SWEEP_SECONDS": "0.5",
+            "OSPOST_PUBLISH_FIRST_CHECK_SECONDS": "0.3",
+            "OSPOST_PUBLISH_CHECK_INTERVAL_SECONDS": "0.3",
+            "OSPOST_GRAPH_TIMEOUT": "[2, 10]",
+        }
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-w",
+                str(workers),
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "--log-level",
+                "warning",
+                "app:create_app()",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        wait_for(self._up, timeout=20)
+
+    def _up(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    def workers(self) -> list[int]:
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return [int(pid) for pid in children.read_text().split()]
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture
+def seeded(make_app, world):
+    """An app (scheduler off) with a logged-in user whose tokens use a shared key."""
+    app = make_app(TOKEN_ENCRYPTION_KEYS=[KEY])
+    client = app.test_client()
+    AuthActions(client, world).login()
+    return app, client
+
+
+def make_due(app, seconds: float) -> None:
+    when = datetime.now(UTC) + timedelta(seconds=seconds)
+    with app.app_context():
+        db.session.execute(update(Post).values(scheduled_at=when, next_attempt_at=when))
+        db.session.commit()
+
+
+def statuses(app) -> dict[str, str]:
+    with app.app_context():
+        return {p.caption: p.status for p in db.session.scalars(select(Post))}
+
+
+def test_two_workers_publish_each_due_post_once(seeded, sim, world):
+    app, client = seeded
+    captions = [f"post {i}" for i in range(30)]
+    for caption in captions:
+        assert create_post(client, caption=caption, when=soon(60)).status_code == 200
+    make_due(app, 2)
+    cluster = Cluster(app, sim, workers=2)
+    try:
+        wait_for(lambda: set(statuses(app).values()) == {"published"}, timeout=60)
+    finally:
+        cluster.stop()
+    published = sorted(p["caption"] for p in world.published())
+    assert published == sorted(captions)
+    creates = [c for c in world.calls() if c["endpoint"] == "create"]
+    assert len(creates) == len(captions)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "fault"),
+    [
+        # Killed while checking a container it had just created.
+        ("status", {"delay": 6}),
+        # Killed after Meta published but before the media id was saved.
+        ("publish", {"after": True, "delay": 6, "http": 500}),
+    ],
+)
+def test_sigkill_mid_sequence_recovers_without_duplicates(
+    seeded, sim, world, endpoint, fault
+):
+    app, client = seeded
+    assert create_post(client, caption="survivor", when=soon(60)).status_code == 200
+    world.add_fault({"endpoint": endpoint}, fault)
+    make_due(app, 1)
+    cluster = Cluster(app, sim, workers=1)
+    try:
+        wait_for(
+            lambda: any(c["endpoint"] == endpoint for c in world.calls()), timeout=20
+        )
+        time.sleep(0.5)  # the call is in flight; the process dies
+        (worker,) = cluster.workers()
+        os.kill(worker, signal.SIGKILL)
+        # gunicorn starts a fresh worker; it must finish the job from the database.
+        wait_for(lambda: statuses(app) == {"survivor": "published"}, timeout=30)
+    finally:
+        cluster.stop()
+    assert [p["caption"] for p in world.published()] == ["survivor"]
+    creates = [c for c in world.calls() if c["endpoint"] == "create"]
+    publishes = [c for c in world.calls() if c["endpoint"] == "publish"]
+    assert len(creates) == 1
+    assert len(publishes) == 1
+    with app.app_context():
+        post = db.session.scalars(select(Post)).one()
+        assert post.ig_media_id == world.published()[0]["media_id"]
