@@ -6,7 +6,6 @@ helpers to log in through the real login code.
 from __future__ import annotations
 
 import io
-import os
 import threading
 import time
 from datetime import UTC
@@ -14,6 +13,7 @@ from datetime import datetime
 from datetime import timedelta
 
 import pytest
+from pgserver import PostgresServer
 from PIL import Image
 from werkzeug.serving import make_server
 
@@ -24,7 +24,30 @@ from models import User
 from models import db
 from publisher import publisher
 
-TEST_DB_URL = os.environ.get("OSPOST_TEST_DATABASE_URL")  # set for the PostgreSQL run
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--postgres",
+        action="store_true",
+        help="run against a throwaway PostgreSQL server instead of SQLite",
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres(request):
+    """The throwaway PostgreSQL server of a --postgres run (None for SQLite)."""
+    if not request.config.getoption("--postgres"):
+        yield None
+        return
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def database_url(postgres, tmp_path) -> str:
+    return postgres.url if postgres else f"sqlite:///{tmp_path / 'test.db'}"
 
 
 @pytest.fixture(scope="session")
@@ -43,14 +66,8 @@ def world(sim):
     return sim.world
 
 
-def _database_url(tmp_path) -> str:
-    if TEST_DB_URL:
-        return TEST_DB_URL
-    return f"sqlite:///{tmp_path / 'test.db'}"
-
-
 @pytest.fixture
-def make_app(tmp_path, world, sim):
+def make_app(tmp_path, world, sim, database_url):
     """Build apps with test settings; each gets a fresh schema."""
     made = []
 
@@ -59,7 +76,7 @@ def make_app(tmp_path, world, sim):
             "TESTING": True,
             "DEMO": False,
             "SECRET_KEY": "test-secret",
-            "SQLALCHEMY_DATABASE_URI": _database_url(tmp_path),
+            "SQLALCHEMY_DATABASE_URI": database_url,
             "FB_APP_ID": simulator.DEFAULT_APP_ID,
             "FB_APP_SECRET": simulator.DEFAULT_APP_SECRET,
             "FB_ENDPOINT": sim.graph_url,
@@ -92,8 +109,6 @@ def make_app(tmp_path, world, sim):
     for app in made:
         with app.app_context():
             db.session.remove()
-            if TEST_DB_URL and app is made[0]:
-                db.drop_all()
             db.engine.dispose()
 
 

@@ -17,6 +17,8 @@ from conftest import local_input
 from conftest import soon
 from PIL import Image
 from sqlalchemy import select
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 import posts as posts_module
 from models import Post
@@ -148,8 +150,23 @@ def test_oversized_upload_gets_a_clear_413(make_app, auth):
     app = make_app(MAX_CONTENT_LENGTH=1024 * 1024)
     client = app.test_client()
     AuthActions(client, auth.world).login()
-    resp = create_post(client, image=b"\xff\xd8" + b"0" * (2 * 1024 * 1024))
-    assert resp.status_code == 413
+    # Encode in memory: the test client would spool a large body to a temp
+    # file that stays open when the app (rightly) never reads it.
+    boundary, body = encode_multipart(
+        {
+            "date": local_input(soon(), "Europe/Paris"),
+            "image": FileStorage(
+                io.BytesIO(b"\xff\xd8" + b"0" * (2 * 1024 * 1024)), "big.jpg"
+            ),
+        }
+    )
+    resp = client.post(
+        "/post/add",
+        data=body,
+        content_type=f"multipart/form-data; boundary={boundary}",
+        headers={"Accept": "application/json"},
+    )
+    assert resp.status_code == 413, resp.get_json()
     assert resp.get_json() == {
         "ok": False,
         "error": "File is too large: the limit is 1 MB.",
@@ -447,7 +464,9 @@ def test_other_users_get_404_everywhere(app, client, user, auth):
     (after,) = all_posts(app)
     assert after.caption == post.caption and after.status == PostStatus.SCHEDULED
     # The owner can see their own image; traversal names find nothing.
-    assert client.get(f"/uploads/{post.filename}").status_code == 200
+    with client.get(f"/uploads/{post.filename}") as own:
+        assert own.status_code == 200
+        assert own.data[:2] == b"\xff\xd8"
     for name in ("..%2F..%2Fapp.py", "../app.py", "%2e%2e/app.py"):
         assert client.get(f"/uploads/{name}").status_code == 404
 
