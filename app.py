@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import os
 import re
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -29,18 +33,24 @@ from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event
+from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.attributes import flag_modified
 from werkzeug.exceptions import HTTPException
 
 import auth
 import helpers
 import posts
+from models import Post
 from models import User
 from models import db
+from models import now_utc
 from models import token_cipher
+from publisher import due_filter
 from publisher import publisher
 from sessions import DatabaseSessionInterface
 from storage import MediaStore
@@ -99,6 +109,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(posts.bp)
     app.add_url_rule("/vendor/<name>", "vendor", _vendor)
     app.add_url_rule("/static/tmp/<name>", "staged", _staged)
+    app.add_url_rule("/healthz", "healthz", _healthz)
     app.before_request(_load_user)
     app.after_request(_security_headers)
     app.context_processor(_template_globals)
@@ -141,7 +152,7 @@ def _configure(app: Flask, overrides: dict) -> None:
         PUBLISH_CHECK_TIMEOUT_SECONDS=300,
         PUBLISH_BACKOFF_BASE_SECONDS=2,
         PUBLISH_BACKOFF_CAP_SECONDS=300,
-        PUBLISH_MAX_ATTEMPTS=6,
+        PUBLISH_MAX_ATTEMPTS=8,
         PUBLISH_MAX_GRAPH_CALLS=10,
         PUBLISH_QUOTA_WAIT_SECONDS=1800,
         PUBLISH_MISSED_WINDOW_HOURS=24,
@@ -210,12 +221,39 @@ def _require_production_settings(app: Flask) -> None:
         )
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with post ids and Meta's fbtrace_id when known."""
+
+    FIELDS = ("post_id", "ig_media_id", "error_kind", "meta_code", "meta_subcode")
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in (*self.FIELDS, "fbtrace_id"):
+            value = getattr(record, name, None)
+            if value is not None:
+                entry[name] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
 def _configure_logging(app: Flask) -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        if app.config.get("LOG_FORMAT") == "json":
+            handler.setFormatter(JsonFormatter())
+        else:
+            handler.setFormatter(
+                logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+            )
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
     # urllib3 logs full request URLs at DEBUG; keep query strings out of logs.
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
@@ -315,6 +353,26 @@ def _vendor(name: str):
     return send_from_directory(path.parent, path.name, max_age=86400)
 
 
+def _healthz():
+    """Health check for load balancers: database reachable, scheduler running."""
+    status = {"database": "ok", "scheduler": "disabled"}
+    try:
+        overdue = db.session.scalar(
+            select(func.count()).where(
+                due_filter(now_utc() - timedelta(minutes=5)),
+                Post.lease_until.is_(None),
+            )
+        )
+        status["overdue_posts"] = overdue
+    except SQLAlchemyError:
+        db.session.rollback()
+        status["database"] = "unavailable"
+    if current_app.config["SCHEDULER_ENABLED"]:
+        status["scheduler"] = "running" if publisher.running else "stopped"
+    ok = status["database"] == "ok" and status["scheduler"] != "stopped"
+    return {"ok": ok, **status}, 200 if ok else 503
+
+
 def _staged(name: str):
     """Serve a staged image to Meta's crawler: public, but only by its random name."""
     if not STAGED_NAME.fullmatch(name):
@@ -331,6 +389,7 @@ ERROR_TEXT = {
     405: "That action is not available here.",
     413: "That file is too large to upload.",
     500: "Something went wrong on our side. Nothing you did; please try again.",
+    503: "Ospost is briefly unavailable. Try again in a minute.",
 }
 
 
@@ -352,6 +411,14 @@ def _register_error_handlers(app: Flask) -> None:
             return exc
         message = ERROR_TEXT.get(exc.code) or exc.description
         return _error_response(exc.code or 500, message)
+
+    @app.errorhandler(OperationalError)
+    def database_down(exc):
+        db.session.rollback()
+        log.error("database unavailable: %s", type(exc.orig).__name__)
+        return _error_response(
+            503, "Ospost can't reach its database right now. Try again in a minute."
+        )
 
     @app.errorhandler(Exception)
     def unexpected(exc):

@@ -216,7 +216,8 @@ def _users_of(fb_user_id: str) -> list[User]:
 def login():
     """Show the login page, or turn a Facebook token into a session."""
     if request.method == "GET":
-        if g.user:
+        # Logged-in people only see this page to reconnect an expired login.
+        if g.user and not (g.user.needs_reauth or request.args.get("reconnect")):
             return redirect(url_for("posts.index"))
         return render_template("login/index.html", next=request.args.get("next", ""))
     data = request.get_json(silent=True)

@@ -221,6 +221,9 @@ class Post(db.Model):
     # Set when the post changed after a publish request may have reached Meta:
     # the old container must be checked (it could be live) but never published.
     container_stale: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Meta reported the container FINISHED (or answered a publish with a plain
+    # error), so the next attempt can publish without another status check.
+    container_ready: Mapped[bool] = mapped_column(Boolean, default=False)
     publish_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ig_media_id: Mapped[str | None] = mapped_column(String(64))
     permalink: Mapped[str | None] = mapped_column(String(512))
@@ -251,6 +254,7 @@ class Post(db.Model):
             if self.publish_requested_at is None:
                 self.container_id = None
                 self.container_created_at = None
+                self.container_ready = False
             else:
                 self.container_stale = True
 

@@ -36,6 +36,7 @@ from sqlalchemy import update
 from graph import ErrorKind
 from graph import GraphClient
 from graph import GraphError
+from graph import GraphNetworkError
 from models import Post
 from models import PostStatus
 from models import User
@@ -62,18 +63,29 @@ class Settings:
     check_timeout: timedelta = timedelta(minutes=5)
     backoff_base: float = 2.0
     backoff_cap: float = 300.0
-    max_attempts: int = 6
+    max_attempts: int = 8
     max_graph_calls: int = 10
     quota_wait: timedelta = timedelta(minutes=30)
     quota_cache: timedelta = timedelta(minutes=10)
     missed_window: timedelta = timedelta(hours=24)
     sweep_interval: float = 30.0
     threads: int = 16
+    call_timeout: timedelta = timedelta(seconds=24)
+
+    def __post_init__(self) -> None:
+        if self.lease <= self.call_timeout:
+            raise ValueError(
+                "PUBLISH_LEASE_SECONDS must be longer than one Graph API call "
+                f"can take ({self.call_timeout.total_seconds():g} s with GRAPH_TIMEOUT)"
+            )
 
     @classmethod
     def from_config(cls, cfg) -> Settings:
         seconds = timedelta(seconds=1)
+        timeout = cfg["GRAPH_TIMEOUT"]
+        parts = timeout if isinstance(timeout, list | tuple) else [timeout]
         return cls(
+            call_timeout=(sum(float(t) for t in parts) + 1) * seconds,
             lease=cfg["PUBLISH_LEASE_SECONDS"] * seconds,
             first_check=cfg["PUBLISH_FIRST_CHECK_SECONDS"] * seconds,
             check_interval=cfg["PUBLISH_CHECK_INTERVAL_SECONDS"] * seconds,
@@ -266,9 +278,17 @@ class Publisher:
             try:
                 return self._advance(post_id)
             except LostLease:
-                log.warning("post %s: lease lost to another worker", post_id)
+                log.warning(
+                    "post %s: lease lost to another worker",
+                    post_id,
+                    extra={"post_id": post_id},
+                )
             except Exception:
-                log.exception("post %s: unexpected error while publishing", post_id)
+                log.exception(
+                    "post %s: unexpected error while publishing",
+                    post_id,
+                    extra={"post_id": post_id},
+                )
             finally:
                 db.session.rollback()
         return None
@@ -318,10 +338,21 @@ class Publisher:
         post = step.post
         if post.ig_media_id:
             self._finalize(step, post.ig_media_id)
+        elif post.container_id and self._known_ready(post):
+            self._publish(step)
         elif post.container_id:
             self._check_container(step)
         else:
             self._create_container(step)
+
+    @staticmethod
+    def _known_ready(post: Post) -> bool:
+        """Meta said the container is ready and no publish may be under way."""
+        return (
+            post.container_ready
+            and post.publish_requested_at is None
+            and not post.container_stale
+        )
 
     # -- steps ----------------------------------------------------------------
 
@@ -355,6 +386,7 @@ class Publisher:
             container_created_at=now_utc(),
             containers_created=post.containers_created + 1,
             container_stale=False,
+            container_ready=False,
             publish_requested_at=None,
             next_attempt_at=now_utc() + self.settings.first_check,
             waiting_reason=None,
@@ -362,9 +394,17 @@ class Publisher:
 
     def _check_container(self, step: Step) -> None:
         post = step.post
-        status, detail = self._call(
-            step, "container_status", post.container_id, step.token
-        )
+        try:
+            status, detail = self._call(
+                step, "container_status", post.container_id, step.token
+            )
+        except GraphError as exc:
+            if exc.kind is ErrorKind.TRANSIENT and self._may_try_publish(step):
+                # Every call counts against the post's budget: rather than
+                # check again, let media_publish say whether it is ready (9007).
+                self._publish(step)
+                return
+            raise
         if status == "PUBLISHED":
             self._recover_published(step)
         elif post.container_stale:
@@ -384,6 +424,15 @@ class Publisher:
             self._recreate_or_fail(
                 step, f"Instagram could not process the image ({why})."
             )
+
+    def _may_try_publish(self, step: Step) -> bool:
+        post = step.post
+        age = step.now - (post.container_created_at or step.now)
+        return (
+            post.publish_requested_at is None
+            and not post.container_stale
+            and age >= self.settings.first_check
+        )
 
     def _check_again(self, step: Step) -> None:
         post = step.post
@@ -409,9 +458,20 @@ class Publisher:
             lease_until=now_utc() + self.settings.lease,
             publish_requested_at=now_utc(),
         )
-        media_id = self._call(
-            step, "publish", user.ig_account_id, step.token, post.container_id
-        )
+        try:
+            media_id = self._call(
+                step, "publish", user.ig_account_id, step.token, post.container_id
+            )
+        except GraphError as exc:
+            if exc.code is not None and not isinstance(exc, GraphNetworkError):
+                # Meta answered with an error, so nothing went live: the next
+                # attempt may publish again without checking the status first.
+                self._save(
+                    step,
+                    publish_requested_at=None,
+                    container_ready=exc.kind is not ErrorKind.NOT_READY,
+                )
+            raise
         self._save(step, ig_media_id=media_id)
         self._bump_quota(user.id)
         self._finalize(step, media_id)
@@ -424,7 +484,11 @@ class Publisher:
             recent = self._call(step, "recent_media", user.ig_account_id, step.token)
             media_id = _match_media(recent, post)
         except (GraphError, BudgetExhausted):
-            log.warning("post %s: live, but its media id could not be found", post.id)
+            log.warning(
+                "post %s: live, but its media id could not be found",
+                post.id,
+                extra={"post_id": post.id},
+            )
         if media_id:
             self._save(step, ig_media_id=media_id)
         self._finalize(step, media_id)
@@ -438,7 +502,12 @@ class Publisher:
                 permalink = body.get("permalink")
             except (GraphError, BudgetExhausted) as exc:
                 # The post is live; a missing link never makes it a failure.
-                log.warning("post %s: permalink not read: %s", post.id, exc)
+                log.warning(
+                    "post %s: permalink not read: %s",
+                    post.id,
+                    exc,
+                    extra={"post_id": post.id},
+                )
         self.store.unstage(post.staged_name)
         self.store.delete(user.ig_account_id, post.filename)
         self._save(
@@ -455,7 +524,12 @@ class Publisher:
             error_message=None,
             fbtrace_id=None,
         )
-        log.info("post %s published as media %s", post.id, media_id)
+        log.info(
+            "post %s published as media %s",
+            post.id,
+            media_id,
+            extra={"post_id": post.id, "ig_media_id": media_id},
+        )
 
     # -- errors -----------------------------------------------------------------
 
@@ -469,6 +543,13 @@ class Publisher:
             exc.code,
             exc.subcode,
             exc.fbtrace_id,
+            extra={
+                "post_id": post.id,
+                "error_kind": str(kind),
+                "meta_code": exc.code,
+                "meta_subcode": exc.subcode,
+                "fbtrace_id": exc.fbtrace_id,
+            },
         )
         if kind is ErrorKind.REAUTH:
             db.session.execute(
@@ -537,6 +618,10 @@ class Publisher:
     def _call(self, step: Step, method: str, *args, **kwargs):
         if step.base_calls + step.calls >= self.settings.max_graph_calls:
             raise BudgetExhausted
+        # The lease must outlive the call, or another worker could take over
+        # the post while Meta is still answering us.
+        if step.post.lease_until < now_utc() + self.settings.call_timeout:
+            self._save(step, lease_until=now_utc() + self.settings.lease)
         step.calls += 1
         return getattr(self.client(), method)(*args, **kwargs)
 

@@ -974,6 +974,7 @@ class GraphWorld:
             self._media: dict[str, _Media] = {}
             self._faults: list[list[Any]] = []
             self._calls: list[dict[str, Any]] = []
+            self._in_flight: list[str] = []
             for handle, name, pages in _BUILTIN_USERS:
                 self._install_user(DEMO_USERS[handle], name, handle, pages)
 
@@ -1082,10 +1083,22 @@ class GraphWorld:
         if latency > 0:
             time.sleep(latency)
         route = self._route(req)
-        fault = self._next_fault(req, route)
-        reply = self._answer(req, route, fault)
+        with self._lock:
+            self._in_flight.append(route.endpoint)
+        try:
+            fault = self._next_fault(req, route)
+            reply = self._answer(req, route, fault)
+        finally:
+            with self._lock:
+                if route.endpoint in self._in_flight:  # reset() may have cleared it
+                    self._in_flight.remove(route.endpoint)
         self._log_call(req, route, reply, started)
         return reply
+
+    def in_flight(self) -> list[str]:
+        """Endpoints of the calls being answered right now (calls() logs replies)."""
+        with self._lock:
+            return list(self._in_flight)
 
     def _answer(self, req: GraphRequest, route: _Route, fault: _Fault | None) -> Reply:
         """Run the call, bent by ``fault`` (delay, error, lost response, state)."""

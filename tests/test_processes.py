@@ -54,11 +54,11 @@ class Cluster:
             "TOKEN_ENCRYPTION_KEYS": KEY,
             "OSPOST_UPLOAD_FOLDER": cfg["UPLOAD_FOLDER"],
             "OSPOST_STAGING_FOLDER": cfg["STAGING_FOLDER"],
-            "OSPOST_PUBLISH_LEASE_SECONDS": "2",
+            "OSPOST_PUBLISH_LEASE_SECONDS": "5",
             "OSPOST_PUBLISH_SWEEP_SECONDS": "0.5",
             "OSPOST_PUBLISH_FIRST_CHECK_SECONDS": "0.3",
             "OSPOST_PUBLISH_CHECK_INTERVAL_SECONDS": "0.3",
-            "OSPOST_GRAPH_TIMEOUT": "[2, 10]",
+            "OSPOST_GRAPH_TIMEOUT": "[1, 2]",
         }
         self.proc = subprocess.Popen(
             [
@@ -153,10 +153,8 @@ def test_sigkill_mid_sequence_recovers_without_duplicates(
     make_due(app, 1)
     cluster = Cluster(app, sim, workers=1)
     try:
-        wait_for(
-            lambda: any(c["endpoint"] == endpoint for c in world.calls()), timeout=20
-        )
-        time.sleep(0.5)  # the call is in flight; the process dies
+        wait_for(lambda: endpoint in world.in_flight(), timeout=20)
+        time.sleep(0.3)  # the call is under way (answered after 6 s); kill now
         (worker,) = cluster.workers()
         os.kill(worker, signal.SIGKILL)
         # gunicorn starts a fresh worker; it must finish the job from the database.

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 7aa514ff4a8a
+Revision ID: 1b89c5e60a0d
 Revises: 
-Create Date: 2026-11-23 15:02:57.397082
+Create Date: 2026-11-23 15:24:48.390552
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '7aa514ff4a8a'
+revision = '1b89c5e60a0d'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -73,6 +73,7 @@ def upgrade():
     sa.Column('container_created_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('containers_created', sa.Integer(), nullable=False),
     sa.Column('container_stale', sa.Boolean(), nullable=False),
+    sa.Column('container_ready', sa.Boolean(), nullable=False),
     sa.Column('publish_requested_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('ig_media_id', sa.String(length=64), nullable=True),
     sa.Column('permalink', sa.String(length=512), nullable=True),
