@@ -109,6 +109,9 @@ def parse_local_datetime(value: str, tz_name: str) -> datetime:
         raise LocalTimeError("Enter a date and time like 2026-12-01 09:30.") from exc
     if naive.tzinfo is not None:
         raise LocalTimeError("Enter a local date and time without a time zone.")
+    if not 1971 <= naive.year <= 9998:
+        # Far-off years cannot be converted between zones (and are never valid).
+        raise LocalTimeError("Enter a date and time in the coming weeks.")
     try:
         zone = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError) as exc:

@@ -1,0 +1,160 @@
+"""Attacks that must do no harm, beyond those in test_auth and test_posts
+(spoofed ig_id, other-app tokens, CSRF, fixation, open redirects, forged
+signatures, IDOR on every post route, traversal, renamed PHP/HTML files)."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import pytest
+from conftest import create_post
+from conftest import image_bytes
+from conftest import local_input
+from conftest import soon
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy import text
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
+
+from app import create_app
+from models import Post
+from models import User
+from models import db
+
+JSON = {"Accept": "application/json"}
+
+
+def post_count(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(Post))
+
+
+@pytest.mark.parametrize("path", ["/login", "/privacy", "/nope", "/vendor/x.js"])
+def test_security_headers_on_every_response(client, path):
+    resp = client.get(path)
+    csp = resp.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp
+    assert "script-src 'self' https://connect.facebook.net" in csp
+    assert "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert resp.headers["X-Frame-Options"] == "DENY"
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert resp.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+def test_cookies_are_secure_behind_https(make_app, auth):
+    app = make_app(APP_URL="https://ospost.example")
+    client = app.test_client()
+    type(auth)(client, auth.world).login()
+    cookie = client.get_cookie("ospost_session")
+    assert cookie.secure and cookie.http_only
+    assert cookie.same_site == "Lax"
+    assert "Strict-Transport-Security" in client.get("/").headers
+
+
+def test_production_refuses_to_start_without_secrets(monkeypatch, tmp_path):
+    for name in ("SECRET_KEY", "FB_APP_SECRET", "TOKEN_ENCRYPTION_KEYS", "APP_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FB_APP_ID", "123")
+    with pytest.raises(RuntimeError, match="SECRET_KEY, FB_APP_SECRET"):
+        create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.db"})
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims huge dimensions but holds almost nothing (a bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", idat)
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_decompression_bomb_is_refused_before_decoding(app, client, user):
+    resp = create_post(client, image=_png_header_only(40000, 40000))
+    assert resp.status_code == 400
+    assert "too many pixels" in resp.get_json()["error"]
+    assert post_count(app) == 0
+
+
+def test_fifty_megabyte_upload_is_refused(app, client, user):
+    boundary, body = encode_multipart(
+        {
+            "date": local_input(soon(), "Europe/Paris"),
+            "image": FileStorage(io.BytesIO(b"\xff" * (50 * 1024 * 1024)), "big.jpg"),
+        }
+    )
+    resp = client.post(
+        "/post/add",
+        data=body,
+        content_type=f"multipart/form-data; boundary={boundary}",
+        headers=JSON,
+    )
+    assert resp.status_code == 413
+    assert resp.get_json()["ok"] is False
+    assert post_count(app) == 0
+
+
+SQL_METACHARACTERS = [
+    "'; DROP TABLE posts; --",
+    '" OR 1=1 --',
+    "1; DELETE FROM users",
+    "\\'; SELECT pg_sleep(5); --",
+]
+
+
+@pytest.mark.parametrize("payload", SQL_METACHARACTERS)
+def test_sql_metacharacters_are_plain_text_everywhere(app, client, user, payload):
+    resp = create_post(client, caption=payload, alt_text=payload)
+    assert resp.status_code == 200
+    with app.app_context():
+        post = db.session.scalars(select(Post)).one()
+        assert (post.caption, post.alt_text) == (payload, payload)
+    bad_date = create_post(client, date="2026-12-01T09:30" + payload)
+    assert bad_date.status_code == 400
+    tz = client.post("/account/timezone", data={"timezone": payload})
+    assert tz.status_code == 302
+    login = client.post("/login", json={"accessToken": payload, "ig_id": payload})
+    assert login.status_code in (400, 401, 403)
+    reorder = client.post("/", json={"order": [payload]})
+    assert reorder.status_code == 400
+    assert client.get("/uploads/" + payload).status_code == 404
+    with app.app_context():
+        # Every table is still there, with its rows.
+        assert db.session.scalar(text("SELECT count(*) FROM users")) == 1
+        assert db.session.scalar(text("SELECT count(*) FROM posts")) == 1
+        assert db.session.get(User, user.id).timezone == "Europe/Paris"
+
+
+def test_script_in_caption_is_inert_on_every_page(app, client, user):
+    evil = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'"
+    assert create_post(client, caption=evil, alt_text=evil).status_code == 200
+    with app.app_context():
+        post_id = db.session.scalars(select(Post.id)).one()
+    for path in ("/", f"/post/{post_id}/edit", "/account"):
+        html = client.get(path).get_data(as_text=True)
+        assert "<script>alert(1)" not in html
+        assert "<img src=x onerror" not in html
+    status = client.get(f"/post/{post_id}/status")
+    assert status.mimetype == "application/json"
+
+
+def test_staged_images_are_only_served_by_their_random_name(app, client, user):
+    staging = app.extensions["media_store"].staging_root
+    staging.mkdir(parents=True, exist_ok=True)
+    name = "A" * 32 + ".jpg"
+    (staging / name).write_bytes(image_bytes(400, 400))
+    with client.get(f"/static/tmp/{name}") as resp:
+        assert resp.status_code == 200
+    for probe in ("../app.py", "x.jpg", "A" * 31 + ".jpg", "A" * 32 + ".png"):
+        assert client.get(f"/static/tmp/{probe}").status_code == 404
