@@ -27,6 +27,7 @@ from flask import abort
 from flask import current_app
 from flask import g
 from flask import render_template
+from flask import request
 from flask import send_from_directory
 from flask import session
 from flask_migrate import Migrate
@@ -37,8 +38,10 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.attributes import flag_modified
 from werkzeug.exceptions import HTTPException
 
@@ -184,6 +187,13 @@ def _configure(app: Flask, overrides: dict) -> None:
     cfg["SESSION_COOKIE_SECURE"] = cfg["APP_URL"].startswith("https://")
     if cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
+    else:
+        # After a database restart, pooled connections are dead: test each
+        # before use so requests and publishing resume on their own.
+        cfg.setdefault(
+            "SQLALCHEMY_ENGINE_OPTIONS",
+            {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 30},
+        )
 
 
 def _configure_demo(app: Flask) -> None:
@@ -289,6 +299,11 @@ def _is_serving(app: Flask) -> bool:
 
 
 def _load_user() -> None:
+    if request.endpoint in ("healthz", "static", "staged", "vendor"):
+        return
+    storage_error = getattr(session, "storage_error", None)
+    if storage_error is not None:
+        raise storage_error
     user_id = session.get("user_id")
     g.user = db.session.get(User, user_id) if user_id else None
     if user_id and g.user is None:
@@ -413,9 +428,11 @@ def _register_error_handlers(app: Flask) -> None:
         return _error_response(exc.code or 500, message)
 
     @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(PoolTimeout)
     def database_down(exc):
         db.session.rollback()
-        log.error("database unavailable: %s", type(exc.orig).__name__)
+        log.error("database unavailable: %s", type(exc).__name__)
         return _error_response(
             503, "Ospost can't reach its database right now. Try again in a minute."
         )

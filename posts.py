@@ -257,7 +257,7 @@ def reorder_posts():
     return {"ok": True, "moved": [p.id for p in moved]}
 
 
-@bp.post("/post/<int:post_id>/move")
+@bp.post("/post/<int(max=2147483647):post_id>/move")
 @helpers.login_required
 def move(post_id: int):
     """Keyboard alternative to dragging: move a post one place earlier or later."""
@@ -297,7 +297,7 @@ def add():
     return done("New post scheduled", url_for("posts.index"))
 
 
-@bp.route("/post/<int:post_id>/edit", methods=["GET", "POST"])
+@bp.route("/post/<int(max=2147483647):post_id>/edit", methods=["GET", "POST"])
 @helpers.login_required
 def edit(post_id: int):
     """Change a post's caption, alt text, date or image."""
@@ -330,7 +330,7 @@ def _has_file() -> bool:
     return upload is not None and bool(upload.filename)
 
 
-@bp.post("/post/<int:post_id>/remove")
+@bp.post("/post/<int(max=2147483647):post_id>/remove")
 @helpers.login_required
 def remove(post_id: int):
     """Delete a post from Ospost (a live Instagram post stays on Instagram)."""
@@ -347,7 +347,7 @@ def remove(post_id: int):
     return done("Post removed", url_for("posts.index"))
 
 
-@bp.post("/post/<int:post_id>/publish")
+@bp.post("/post/<int(max=2147483647):post_id>/publish")
 @helpers.login_required
 def publish_now(post_id: int):
     """Post now (or retry a failed post) through the same publishing engine."""
@@ -365,7 +365,7 @@ def publish_now(post_id: int):
     return redirect(url_for("posts.edit", post_id=post.id))
 
 
-@bp.get("/post/<int:post_id>/status")
+@bp.get("/post/<int(max=2147483647):post_id>/status")
 @helpers.login_required
 def status(post_id: int):
     """Progress of a post, polled by the page while it publishes."""

@@ -317,6 +317,7 @@ class Publisher:
         # UPDATE, never through an ORM flush that would ignore the lease.
         db.session.expunge(post)
         db.session.expunge(user)
+        db.session.rollback()  # hold no connection while Meta answers
         step = Step(post=post, user=user, token=user.access_token or "", now=now)
         try:
             if user.needs_reauth or not user.access_token:

@@ -8,6 +8,7 @@ user id, so logging in rotates the id and deleting an account ends its sessions.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from flask_session.base import ServerSideSession
@@ -16,11 +17,14 @@ from sqlalchemy import delete
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
 
 from models import WebSession
 from models import db
 from models import now_utc
 
+log = logging.getLogger(__name__)
+REFRESH_EVERY = 3600  # seconds between expiry refreshes of an unchanged session
 _table = WebSession.__table__
 
 
@@ -43,6 +47,42 @@ class DatabaseSessionInterface(ServerSideSessionInterface):
             serialization_format="msgpack",
             cleanup_n_requests=cleanup_n_requests,
         )
+
+    def open_session(self, app, request) -> ServerSideSession:
+        """Open the session; if the database is down, say so instead of failing here.
+
+        Errors raised while opening a session escape Flask's error handlers, so
+        the failure is parked on an empty session and raised again from a
+        before-request hook, where the 503 handler turns it into a clean page.
+        """
+        try:
+            return super().open_session(app, request)
+        except SQLAlchemyError as exc:
+            log.error("session storage unavailable: %s", type(exc).__name__)
+            session = self.session_class(
+                sid=self._generate_sid(self.sid_length), permanent=self.permanent
+            )
+            session.storage_error = exc
+            return session
+
+    def save_session(self, app, session, response) -> None:
+        if getattr(session, "storage_error", None) is not None:
+            return  # the database is down; keep the browser's cookie as it is
+        super().save_session(app, session, response)
+
+    def should_set_storage(self, app, session: ServerSideSession) -> bool:
+        """Write when the session changed, and at most hourly to slide its expiry.
+
+        Rewriting the row on every request (Flask's default for permanent
+        sessions) would make every page view a database write.
+        """
+        if session.modified:
+            return True
+        now = int(now_utc().timestamp())
+        if now - int(session.get("_seen", 0)) > REFRESH_EVERY:
+            session["_seen"] = now
+            return True
+        return False
 
     def _delete_expired_sessions(self) -> None:
         with db.engine.begin() as conn:

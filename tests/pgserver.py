@@ -38,11 +38,11 @@ class PostgresServer:
         if self.as_root:
             shutil.chown(self.base, "postgres", "postgres")
 
-    def _run(self, *args: str) -> None:
+    def _run(self, *args: str, check: bool = True) -> None:
         cmd = [str(self.bin / args[0]), *args[1:]]
         if self.as_root:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, check=True, capture_output=True)
+        subprocess.run(cmd, check=check, capture_output=True)
 
     def start(self) -> str:
         self._run(
@@ -78,7 +78,9 @@ class PostgresServer:
         )  # fmt: skip
 
     def destroy(self) -> None:
-        try:
-            self.stop()
+        try:  # it may already be down (a test stops it on purpose)
+            self._run(
+                "pg_ctl", "-D", str(self.data), "-m", "immediate", "stop", check=False
+            )
         finally:
             shutil.rmtree(self.base, ignore_errors=True)

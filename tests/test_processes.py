@@ -159,6 +159,9 @@ def test_sigkill_mid_sequence_recovers_without_duplicates(
         os.kill(worker, signal.SIGKILL)
         # gunicorn starts a fresh worker; it must finish the job from the database.
         wait_for(lambda: statuses(app) == {"survivor": "published"}, timeout=30)
+        # The killed worker's call is still being answered; let it finish
+        # so the call log (written on reply) is complete.
+        wait_for(lambda: not world.in_flight(), timeout=10)
     finally:
         cluster.stop()
     assert [p["caption"] for p in world.published()] == ["survivor"]
