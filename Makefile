@@ -24,10 +24,13 @@ db: deps
 run: db
 	$(VENV)/bin/flask --app app run --host 127.0.0.1 --port $(PORT)
 
+# The whole suite on SQLite, then again on a throwaway PostgreSQL server
+# (browser tests run once: they exercise the pages, not the database).
 test: deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest --postgres -m "not browser" $(PYTEST_ARGS)
 
 lint: deps
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -94,6 +94,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     _configure(app, test_config or {})
     _configure_logging(app)
+    if app.config["DEMO_SIMULATOR"]:
+        log.info("demo mode: Graph API simulator at %s", app.config["FB_ENDPOINT"])
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
@@ -210,7 +212,6 @@ def _configure_demo(app: Flask) -> None:
         ).start()
         cfg["DEMO_SIMULATOR"] = server
         cfg["FB_ENDPOINT"] = server.graph_url
-        logging.getLogger("ospost").info("demo Graph API simulator at %s", server.url)
 
 
 def _require_production_settings(app: Flask) -> None:
