@@ -1,0 +1,63 @@
+"""SIGKILL the whole server (gunicorn master and workers) at a random moment of a
+publishing burst, restart it, and count duplicates and lost posts.
+
+Runs the same trial as tests/test_processes.py (which does 3 in CI) 20 times:
+
+    .venv/bin/python bench/kill_trials.py [--trials 20] [--postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def report(line: str = "") -> None:
+    sys.stdout.write(line + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--postgres", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "kills.jsonl"
+        env = {
+            **os.environ,
+            "OSPOST_KILL_TRIALS": str(args.trials),
+            "OSPOST_KILL_REPORT": str(out),
+        }
+        cmd = [
+            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+            "tests/test_processes.py", "-k", "random_moment",
+        ] + (["--postgres"] if args.postgres else [])  # fmt: skip
+        code = subprocess.run(cmd, cwd=ROOT, env=env).returncode
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+    report()
+    report("trial  kill after  published before kill  posts  duplicates  lost")
+    for r in rows:
+        report(
+            f"{r['trial']:>5}  {r['kill_after_s']:>8.2f}s  "
+            f"{r['published_before_kill']:>21}  {r['posts']:>5}  "
+            f"{r['duplicates']:>10}  {r['lost']:>4}"
+        )
+    total = {
+        "trials": len(rows),
+        "posts": sum(r["posts"] for r in rows),
+        "duplicates": sum(r["duplicates"] for r in rows),
+        "lost": sum(r["lost"] for r in rows),
+    }
+    report(json.dumps(total))
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
