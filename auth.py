@@ -154,8 +154,7 @@ def delete_account(user: User) -> list[str]:
     staged = []
     for post in user.posts:
         publisher.cancel(post.id)
-        if post.staged_name:
-            staged.append(post.staged_name)
+        staged.append(publisher.staged_name(post))
     end_user_sessions(user.id)
     db.session.delete(user)
     return staged

@@ -338,7 +338,7 @@ def remove(post_id: int):
     if post.status == PostStatus.PUBLISHING:
         return fail("This post is being published right now; wait a moment.", 409)
     files = (post.filename, post.thumbnail)
-    staged = post.staged_name
+    staged = publisher.staged_name(post)
     publisher.cancel(post.id)
     db.session.delete(post)
     db.session.commit()

@@ -14,6 +14,10 @@ worker's restart), and start-up re-creates jobs from the database.
 
 from __future__ import annotations
 
+import atexit
+import base64
+import hashlib
+import hmac
 import logging
 import os
 import random
@@ -118,6 +122,7 @@ class Step:
     token: str
     now: datetime
     calls: int = 0
+    released: bool = False
     changes: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -133,6 +138,8 @@ class Publisher:
         self.owner = _owner_id()
         self.settings = Settings()
         self._lock = threading.Lock()
+        self._local = threading.local()
+        self._stopping = threading.Event()
 
     # -- wiring -----------------------------------------------------------------
 
@@ -146,15 +153,16 @@ class Publisher:
         return self.app.extensions["media_store"]
 
     def client(self) -> GraphClient:
+        """This thread's Graph client; its HTTP session keeps connections open."""
         cfg = self.app.config
         timeout = cfg["GRAPH_TIMEOUT"]
-        return GraphClient(
-            cfg["FB_ENDPOINT"],
-            cfg["FB_APP_ID"],
-            cfg["FB_APP_SECRET"],
-            # (connect, read); a list when it came from OSPOST_GRAPH_TIMEOUT JSON.
-            timeout=tuple(timeout) if isinstance(timeout, list) else timeout,
-        )
+        # (connect, read); a list when it came from OSPOST_GRAPH_TIMEOUT JSON.
+        timeout = tuple(timeout) if isinstance(timeout, list) else timeout
+        key = (cfg["FB_ENDPOINT"], cfg["FB_APP_ID"], cfg["FB_APP_SECRET"], timeout)
+        clients = self._local.__dict__.setdefault("clients", {})
+        if key not in clients:
+            clients[key] = GraphClient(*key[:3], timeout=timeout)
+        return clients[key]
 
     @property
     def running(self) -> bool:
@@ -166,9 +174,15 @@ class Publisher:
             if self.running:
                 return
             self.owner = _owner_id()
+            self._stopping.clear()
             self.scheduler = BackgroundScheduler(
                 timezone="UTC",
-                executors={"default": ThreadPoolExecutor(self.settings.threads)},
+                # Follow-up steps (status check, publish) get their own threads so
+                # a burst of due posts never queues them behind new containers.
+                executors={
+                    "default": ThreadPoolExecutor(self.settings.threads),
+                    "followup": ThreadPoolExecutor(max(4, self.settings.threads // 2)),
+                },
                 # Never drop a late job: the database decides, a job only wakes us.
                 job_defaults={
                     "misfire_grace_time": None,
@@ -184,9 +198,12 @@ class Publisher:
                 replace_existing=True,
             )
             self.scheduler.start()
+            atexit.register(self.shutdown, wait=False)
         self.recover()
 
     def shutdown(self, wait: bool = True) -> None:
+        """Stop waking posts; queued wake-ups return at once, leases expire."""
+        self._stopping.set()
         with self._lock:
             if self.running:
                 self.scheduler.shutdown(wait=wait)
@@ -194,7 +211,9 @@ class Publisher:
 
     # -- wake-ups -------------------------------------------------------------
 
-    def wake(self, post_id: int, when: datetime | None = None) -> None:
+    def wake(
+        self, post_id: int, when: datetime | None = None, *, followup: bool = False
+    ) -> None:
         """Make sure this process looks at ``post_id`` at ``when`` (now if None)."""
         if not self.running:
             return
@@ -205,6 +224,7 @@ class Publisher:
             args=[post_id],
             id=f"post-{post_id}",
             replace_existing=True,
+            executor="followup" if followup else "default",
         )
 
     def cancel(self, post_id: int) -> None:
@@ -274,6 +294,8 @@ class Publisher:
         Returns the post's status afterwards, or None when another worker (or
         nobody: removed, edited to later, already done) owns it.
         """
+        if self._stopping.is_set():
+            return None
         with self.app.app_context():
             try:
                 return self._advance(post_id)
@@ -294,6 +316,16 @@ class Publisher:
         return None
 
     def _claim(self, post_id: int, now: datetime) -> bool:
+        # A read first: on SQLite even an UPDATE that matches nothing takes the
+        # write lock, and every worker wakes every post after a restart.
+        if (
+            db.session.scalar(
+                select(Post.id).where(Post.id == post_id, *self._claimable(now))
+            )
+            is None
+        ):
+            db.session.rollback()
+            return False
         claimed = db.session.execute(
             update(Post)
             .where(Post.id == post_id, *self._claimable(now))
@@ -363,14 +395,15 @@ class Publisher:
             wait_until = step.now + self.settings.quota_wait
             self._save(
                 step,
+                final=True,
                 next_attempt_at=wait_until,
                 waiting_reason="Instagram's 24-hour publishing limit is reached; "
                 "Ospost will try again automatically.",
             )
             return
-        staged = self.store.stage(user.ig_account_id, post.filename, post.staged_name)
-        if staged != post.staged_name:
-            self._save(step, staged_name=staged)
+        staged = self.store.stage(
+            user.ig_account_id, post.filename, self.staged_name(post)
+        )
         image_url = f"{self.app.config['APP_URL'].rstrip('/')}/static/tmp/{staged}"
         container_id = self._call(
             step,
@@ -383,6 +416,8 @@ class Publisher:
         )
         self._save(
             step,
+            final=True,
+            staged_name=staged,
             container_id=container_id,
             container_created_at=now_utc(),
             containers_created=post.containers_created + 1,
@@ -392,6 +427,16 @@ class Publisher:
             next_attempt_at=now_utc() + self.settings.first_check,
             waiting_reason=None,
         )
+
+    def staged_name(self, post: Post) -> str:
+        """The public copy's name: unguessable, yet the same on every retry, so
+        it need not be saved before the container is created."""
+        if post.staged_name:
+            return post.staged_name
+        key = self.app.config["SECRET_KEY"].encode()
+        msg = f"{post.id}:{post.filename}".encode()
+        digest = hmac.new(key, msg, hashlib.sha256).digest()[:24]
+        return base64.urlsafe_b64encode(digest).decode() + ".jpg"
 
     def _check_container(self, step: Step) -> None:
         post = step.post
@@ -412,6 +457,7 @@ class Publisher:
             # Not live, but made for content the person has since changed.
             self._save(
                 step,
+                final=True,
                 container_id=None,
                 container_stale=False,
                 next_attempt_at=now_utc(),
@@ -443,11 +489,13 @@ class Publisher:
                 step, "Instagram took too long to process the image."
             )
             return
-        self._save(step, next_attempt_at=now_utc() + self.settings.check_interval)
+        self._save(
+            step, final=True, next_attempt_at=now_utc() + self.settings.check_interval
+        )
 
     def _recreate_or_fail(self, step: Step, reason: str) -> None:
         if step.post.containers_created < 2:
-            self._save(step, container_id=None, next_attempt_at=now_utc())
+            self._save(step, final=True, container_id=None, next_attempt_at=now_utc())
         else:
             self._finish_failed(step, reason)
 
@@ -473,8 +521,8 @@ class Publisher:
                     container_ready=exc.kind is not ErrorKind.NOT_READY,
                 )
             raise
+        self._bump_quota(user.id)  # committed together with the media id
         self._save(step, ig_media_id=media_id)
-        self._bump_quota(user.id)
         self._finalize(step, media_id)
 
     def _recover_published(self, step: Step) -> None:
@@ -509,10 +557,11 @@ class Publisher:
                     exc,
                     extra={"post_id": post.id},
                 )
-        self.store.unstage(post.staged_name)
+        self.store.unstage(self.staged_name(post))
         self.store.delete(user.ig_account_id, post.filename)
         self._save(
             step,
+            final=True,
             status=PostStatus.PUBLISHED,
             permalink=permalink,
             published_at=now_utc(),
@@ -560,6 +609,7 @@ class Publisher:
         elif kind is ErrorKind.QUOTA:
             self._save(
                 step,
+                final=True,
                 next_attempt_at=now_utc() + self.settings.quota_wait,
                 waiting_reason="Instagram's 24-hour publishing limit is reached; "
                 "Ospost will try again automatically.",
@@ -587,6 +637,7 @@ class Publisher:
         delay *= random.uniform(0.5, 1.5)  # jitter spreads a burst of retries
         self._save(
             step,
+            final=True,
             attempts=attempts,
             next_attempt_at=now_utc() + timedelta(seconds=delay),
             waiting_reason=f"Instagram had a problem; retry {attempts} is queued.",
@@ -601,9 +652,10 @@ class Publisher:
         code: int | None = None,
     ) -> None:
         # The public copy goes; the upload stays so the person can retry.
-        self.store.unstage(step.post.staged_name)
+        self.store.unstage(self.staged_name(step.post))
         self._save(
             step,
+            final=True,
             status=PostStatus.FAILED,
             error_message=reason,
             error_code=exc.code if exc else code,
@@ -626,8 +678,15 @@ class Publisher:
         step.calls += 1
         return getattr(self.client(), method)(*args, **kwargs)
 
-    def _save(self, step: Step, **values) -> None:
-        """Persist at once what this step learned, but only while we hold the lease."""
+    def _save(self, step: Step, *, final: bool = False, **values) -> None:
+        """Persist at once what this step learned, but only while we hold the lease.
+
+        ``final`` marks the step's last write, which also gives the lease back
+        (one commit instead of two).
+        """
+        if final:
+            values.update(lease_until=None, lease_owner=None)
+            step.released = True
         values["graph_calls"] = step.base_calls + step.calls
         values["updated_at"] = now_utc()
         done = db.session.execute(
@@ -648,42 +707,61 @@ class Publisher:
             setattr(step.post, key, value)
 
     def _release(self, step: Step) -> None:
-        db.session.execute(
-            update(Post)
-            .where(Post.id == step.post.id, Post.lease_owner == self.owner)
-            .values(lease_until=None, lease_owner=None)
-            .execution_options(synchronize_session=False)
-        )
-        db.session.commit()
+        """Give the lease back (if the last write did not) and book the next step."""
+        if not step.released:
+            db.session.execute(
+                update(Post)
+                .where(Post.id == step.post.id, Post.lease_owner == self.owner)
+                .values(lease_until=None, lease_owner=None)
+                .execution_options(synchronize_session=False)
+            )
+            db.session.commit()
         status = step.changes.get("status", PostStatus.PUBLISHING)
         when = step.changes.get("next_attempt_at")
         if status == PostStatus.PUBLISHING and when is not None:
-            self.wake(step.post.id, when)
+            self.wake(step.post.id, when, followup=True)
 
     def _quota_full(self, step: Step) -> bool:
+        """True when the account used its 24-hour publishing quota (as last read)."""
         user = step.user
-        stale = user.quota_checked_at is None or (
-            step.now - user.quota_checked_at > self.settings.quota_cache
-        )
-        if stale:
-            try:
-                usage, total = self._call(
-                    step, "publishing_limit", user.ig_account_id, step.token
-                )
-            except GraphError as exc:
-                if exc.kind is ErrorKind.REAUTH:
-                    raise
-                return False  # Meta enforces the limit anyway at media_publish.
-            db.session.execute(
-                update(User)
-                .where(User.id == user.id)
-                .values(quota_usage=usage, quota_total=total, quota_checked_at=step.now)
+        cutoff = step.now - self.settings.quota_cache
+        stale = user.quota_checked_at is None or user.quota_checked_at < cutoff
+        if stale and self._claim_quota_check(user, cutoff, step.now):
+            self._refresh_quota(step)
+        total, usage = user.quota_total or 0, user.quota_usage or 0
+        return total > 0 and usage >= total
+
+    @staticmethod
+    def _claim_quota_check(user: User, cutoff: datetime, now: datetime) -> bool:
+        """One post per account asks Meta; the others use what it stored."""
+        won = db.session.execute(
+            update(User)
+            .where(
+                User.id == user.id,
+                or_(User.quota_checked_at.is_(None), User.quota_checked_at < cutoff),
             )
-            db.session.commit()
-            user.quota_usage, user.quota_total = usage, total
-        return (user.quota_total or 0) > 0 and (
-            user.quota_usage or 0
-        ) >= user.quota_total
+            .values(quota_checked_at=now)
+        ).rowcount
+        db.session.commit()
+        return won == 1
+
+    def _refresh_quota(self, step: Step) -> None:
+        user = step.user
+        try:
+            usage, total = self._call(
+                step, "publishing_limit", user.ig_account_id, step.token
+            )
+        except GraphError as exc:
+            if exc.kind is ErrorKind.REAUTH:
+                raise
+            return  # Meta enforces the limit at media_publish anyway.
+        db.session.execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(quota_usage=usage, quota_total=total)
+        )
+        db.session.commit()
+        user.quota_usage, user.quota_total = usage, total
 
     @staticmethod
     def _bump_quota(user_id: int) -> None:
@@ -692,7 +770,6 @@ class Publisher:
             .where(User.id == user_id, User.quota_usage.is_not(None))
             .values(quota_usage=User.quota_usage + 1)
         )
-        db.session.commit()
 
 
 def _owner_id() -> str:

@@ -59,21 +59,23 @@ class MediaStore:
             if name:
                 self.path(ig_account_id, name).unlink(missing_ok=True)
 
-    def stage(self, ig_account_id: str, name: str, staged_name: str | None) -> str:
-        """Copy an upload to the public staging folder; returns the staged name.
+    def stage(self, ig_account_id: str, name: str, staged_name: str) -> str:
+        """Copy an upload to the public staging folder as ``staged_name``.
 
-        Reuses ``staged_name`` when that copy is still there, so a retry does not
-        leave a trail of public copies.
+        The caller picks an unguessable name that is stable across retries, so
+        a retry reuses the copy instead of leaving a trail of public files.
         """
-        if staged_name and (self.staging_root / staged_name).is_file():
+        target = self.staging_root / staged_name
+        if target.is_file():
             return staged_name
         source = self.path(ig_account_id, name)
         if not source.is_file():
             raise FileNotFoundError(name)
         self.staging_root.mkdir(parents=True, exist_ok=True)
-        staged = f"{secrets.token_urlsafe(24)}.jpg"
-        shutil.copyfile(source, self.staging_root / staged)
-        return staged
+        partial = target.with_suffix(".part")
+        shutil.copyfile(source, partial)
+        os.replace(partial, target)  # the crawler never sees half a file
+        return staged_name
 
     def unstage(self, staged_name: str | None) -> None:
         if staged_name:
