@@ -423,8 +423,8 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc):
         if exc.code == 413:
-            limit = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
-            return _error_response(413, f"File is too large: the limit is {limit} MB.")
+            limit = helpers.file_size(app.config["MAX_CONTENT_LENGTH"])
+            return _error_response(413, f"File is too large: the limit is {limit}.")
         if exc.code and exc.code < 400:
             return exc
         message = ERROR_TEXT.get(exc.code) or exc.description

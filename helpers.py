@@ -152,6 +152,14 @@ def input_value(when: datetime | None, tz_name: str) -> str:
     return to_local(when, tz_name).strftime("%Y-%m-%dT%H:%M")
 
 
+def file_size(n_bytes: int) -> str:
+    """``30 MB``, ``1.5 MB`` or ``200 KB``: a size the way people read it."""
+    mb = n_bytes / (1024 * 1024)
+    if mb >= 1:
+        return f"{mb:.1f}".removesuffix(".0") + " MB"
+    return f"{max(1, round(n_bytes / 1024))} KB"
+
+
 def wants_json() -> bool:
     """True for fetch() calls, which get JSON errors instead of HTML pages."""
     if request.is_json:

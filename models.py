@@ -214,6 +214,8 @@ class Post(db.Model):
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     graph_calls: Mapped[int] = mapped_column(Integer, default=0)
+    # "Still processing" answers; they back off and do not count as failures.
+    status_checks: Mapped[int] = mapped_column(Integer, default=0)
     staged_name: Mapped[str | None] = mapped_column(String(96))
     container_id: Mapped[str | None] = mapped_column(String(64))
     container_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

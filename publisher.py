@@ -50,6 +50,8 @@ from storage import MediaStore
 
 log = logging.getLogger(__name__)
 POSTS = Post.__table__
+# Meta suggests checking a container about once a minute at most.
+MAX_CHECK_GAP = timedelta(seconds=60)
 
 ACTIVE = (PostStatus.SCHEDULED, PostStatus.PUBLISHING)
 REAUTH_REASON = (
@@ -425,6 +427,7 @@ class Publisher:
             containers_created=post.containers_created + 1,
             container_stale=False,
             container_ready=False,
+            status_checks=0,
             publish_requested_at=None,
             next_attempt_at=now_utc() + self.settings.first_check,
             waiting_reason=None,
@@ -467,7 +470,10 @@ class Publisher:
         elif status == "FINISHED":
             self._publish(step)
         elif status == "IN_PROGRESS":
-            self._check_again(step)
+            # Waiting for Meta is not failing: these checks back off and are
+            # bounded by check_timeout, not by the post's call budget.
+            step.calls -= 1
+            self._check_again(step, counted_check=True)
         else:
             why = " ".join(filter(None, [status, detail]))
             self._recreate_or_fail(
@@ -483,7 +489,7 @@ class Publisher:
             and age >= self.settings.first_check
         )
 
-    def _check_again(self, step: Step) -> None:
+    def _check_again(self, step: Step, *, counted_check: bool = False) -> None:
         post = step.post
         age = step.now - (post.container_created_at or step.now)
         if age > self.settings.check_timeout:
@@ -491,8 +497,13 @@ class Publisher:
                 step, "Instagram took too long to process the image."
             )
             return
+        checks = post.status_checks + (1 if counted_check else 0)
+        delay = min(self.settings.check_interval * 2 ** min(checks, 6), MAX_CHECK_GAP)
         self._save(
-            step, final=True, next_attempt_at=now_utc() + self.settings.check_interval
+            step,
+            final=True,
+            status_checks=checks,
+            next_attempt_at=now_utc() + delay,
         )
 
     def _recreate_or_fail(self, step: Step, reason: str) -> None:

@@ -94,3 +94,11 @@ def test_timezones_are_validated_against_iana():
     assert helpers.valid_timezone("Asia/Kolkata") == "Asia/Kolkata"
     assert helpers.valid_timezone("Mars/Olympus") is None
     assert helpers.valid_timezone("x" * 100) is None
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [(30 * 1024 * 1024, "30 MB"), (1536 * 1024, "1.5 MB"), (200 * 1024, "200 KB")],
+)
+def test_file_sizes_read_naturally(n, text):
+    assert helpers.file_size(n) == text

@@ -344,3 +344,16 @@ def test_claim_lets_only_one_caller_work_on_a_post(env, world):
     assert settled(app, post.id).status == PostStatus.PUBLISHED
     assert len(world.published()) == 1
     assert len(calls_for(world, "create")) == 1
+
+
+def test_slow_processing_is_waited_for_not_failed(env, world):
+    app, client = env
+    world.configure(container_ready_after=2.5)
+    assert create_post(client).status_code == 200
+    post = only_post(app)
+    client.post(f"/post/{post.id}/publish", headers=JSON)
+    done = settled(app, post.id)
+    assert done.status == PostStatus.PUBLISHED, done.error_message
+    # Checks back off (0.3 s, 0.6 s, 1.2 s...) and do not eat the call budget.
+    assert 1 <= done.status_checks <= 4
+    assert done.graph_calls <= 5

@@ -70,7 +70,8 @@ async function publishNow(page, form) {
   lockPage(page, true);
   try {
     const data = await fetchJson(form.action, { method: 'POST', body: new FormData(form) });
-    showProgress(page, data);
+    // Queued to go out now: show it as publishing until the first poll says more.
+    showProgress(page, data.status === 'scheduled' && !data.waiting ? { ...data, status: 'publishing' } : data);
     pollStatus(page);
   } catch (err) {
     lockPage(page, false);
@@ -88,6 +89,10 @@ function pollStatus(page) {
       if (data.status === 'published' || data.status === 'failed' || polls >= POLL_LIMIT) {
         window.clearInterval(timer);
       }
+      // Show the post as it now is: live (read-only, with its Instagram link),
+      // or failed with Retry and Reschedule, plus the reconnect banner when
+      // Instagram disconnected the account.
+      if (data.status === 'published' || data.status === 'failed') window.location.reload();
     } catch (err) {
       if (err.status === 401 || err.status === 404) {
         window.clearInterval(timer);

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 1b89c5e60a0d
+Revision ID: 5df3d69bf1a6
 Revises: 
-Create Date: 2026-11-23 15:24:48.390552
+Create Date: 2026-11-23 16:23:11.564116
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '1b89c5e60a0d'
+revision = '5df3d69bf1a6'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -68,6 +68,7 @@ def upgrade():
     sa.Column('lease_owner', sa.String(length=64), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('graph_calls', sa.Integer(), nullable=False),
+    sa.Column('status_checks', sa.Integer(), nullable=False),
     sa.Column('staged_name', sa.String(length=96), nullable=True),
     sa.Column('container_id', sa.String(length=64), nullable=True),
     sa.Column('container_created_at', sa.DateTime(timezone=True), nullable=True),
