@@ -185,6 +185,7 @@ class Publisher:
                 executors={
                     "default": ThreadPoolExecutor(self.settings.threads),
                     "followup": ThreadPoolExecutor(max(4, self.settings.threads // 2)),
+                    "sweep": ThreadPoolExecutor(1),
                 },
                 # Never drop a late job: the database decides, a job only wakes us.
                 job_defaults={
@@ -199,6 +200,8 @@ class Publisher:
                 seconds=self.settings.sweep_interval,
                 id="sweep",
                 replace_existing=True,
+                executor="sweep",  # never queued behind busy publishing threads
+                max_instances=1,
             )
             self.scheduler.start()
             atexit.register(self.shutdown, wait=False)

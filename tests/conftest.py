@@ -211,15 +211,19 @@ def create_post(client, *, when=None, tz="Europe/Paris", caption="hello", **extr
     )
 
 
-def wait_for(predicate, timeout=10.0, interval=0.05):
-    """Poll ``predicate`` until it returns something truthy, or fail."""
+def wait_for(predicate, timeout=10.0, interval=0.05, describe=None):
+    """Poll ``predicate`` until it returns something truthy, or fail.
+
+    ``describe`` adds the state seen at the deadline to the failure message.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
+    seen = f": {describe()}" if describe else ""
+    raise AssertionError(f"condition not met within {timeout}s{seen}")
 
 
 def post_row(app, post_id: int) -> Post | None:

@@ -3,6 +3,7 @@ workers killed with SIGKILL in the middle of the Graph API sequence."""
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import random
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import AuthActions
 from conftest import create_post
+from conftest import image_bytes
 from conftest import soon
 from conftest import wait_for
 from sqlalchemy import select
@@ -26,6 +28,7 @@ from sqlalchemy import update
 
 import simulator
 from models import Post
+from models import User
 from models import db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,21 +132,56 @@ def statuses(app) -> dict[str, str]:
         return {p.caption: p.status for p in db.session.scalars(select(Post))}
 
 
-def test_two_workers_publish_each_due_post_once(seeded, sim, world):
-    app, client = seeded
-    captions = [f"post {i}" for i in range(30)]
-    for caption in captions:
-        assert create_post(client, caption=caption, when=soon(60)).status_code == 200
-    make_due(app, 2)
-    cluster = Cluster(app, sim, workers=2)
+def seed_posts(app, world, accounts: int, per_account: int) -> list[str]:
+    """Insert scheduled posts (with real image files) for several IG accounts.
+
+    Meta allows 100 posts per account per 24 h, so a big burst needs several.
+    """
+    jpeg = image_bytes(1080, 1350)
+    store = app.extensions["media_store"]
+    captions = []
+    with app.app_context():
+        for a in range(accounts):
+            info = world.add_user(
+                f"seeded {a}", [{"name": "Page", "ig_username": f"s{a}"}]
+            )
+            token = world.issue_token(info["fb_user_id"])["accessToken"]
+            user = User(
+                ig_account_id=info["pages"][0]["ig_user_id"],
+                fb_user_id=info["fb_user_id"],
+                access_token=token,
+                token_expires_at=soon(24 * 60),
+            )
+            db.session.add(user)
+            for i in range(per_account):
+                filename, thumb = store.save(user.ig_account_id, jpeg, jpeg)
+                post = Post(user=user, caption=f"account {a} post {i}")
+                post.filename, post.thumbnail = filename, thumb
+                post.schedule(soon(60))
+                db.session.add(post)
+                captions.append(post.caption)
+        db.session.commit()
+    return captions
+
+
+def test_four_workers_publish_300_due_posts_exactly_once(seeded, sim, world):
+    app, _client = seeded
+    captions = seed_posts(app, world, accounts=6, per_account=50)
+    make_due(app, 3)
+    cluster = Cluster(app, sim, workers=4)
     try:
-        wait_for(lambda: set(statuses(app).values()) == {"published"}, timeout=60)
+        wait_for(
+            lambda: set(statuses(app).values()) == {"published"},
+            timeout=120,
+            describe=lambda: collections.Counter(statuses(app).values()),
+        )
+        wait_for(lambda: not world.in_flight(), timeout=10)
     finally:
         cluster.stop()
     published = sorted(p["caption"] for p in world.published())
+    # Each exactly once, none lost. (A create call that timed out on this busy
+    # machine is retried, so a spare, never-published container is fine.)
     assert published == sorted(captions)
-    creates = [c for c in world.calls() if c["endpoint"] == "create"]
-    assert len(creates) == len(captions)
 
 
 @pytest.mark.parametrize(
@@ -203,7 +241,11 @@ def test_server_killed_at_a_random_moment_loses_and_duplicates_nothing(
     cluster.crash()
     restarted = Cluster(app, sim, workers=2, port=cluster.port)
     try:
-        wait_for(lambda: set(statuses(app).values()) == {"published"}, timeout=60)
+        wait_for(
+            lambda: set(statuses(app).values()) == {"published"},
+            timeout=60,
+            describe=lambda: collections.Counter(statuses(app).values()),
+        )
         wait_for(lambda: not world.in_flight(), timeout=10)
     finally:
         restarted.stop()
