@@ -148,12 +148,13 @@ def grid_posts(user: User) -> tuple[list[Post], list[Post]]:
     return list(upcoming), list(published)
 
 
-def reorder(user: User, order: list[int]) -> list[Post]:
+def reorder(user: User, order: list[int]) -> list[tuple[int, datetime]]:
     """Give the user's scheduled posts the existing dates in a new visual order.
 
     The grid shows the last post first, so the first id gets the latest date.
-    Returns the posts whose date changed. Raises FormError when ``order`` is not
-    exactly the current set of scheduled posts.
+    Returns (post id, new time) for each post whose date changed, read before
+    the commit so waking their jobs needs no reload. Raises FormError when
+    ``order`` is not exactly the current set of scheduled posts.
     """
     posts = db.session.scalars(user.scheduled_posts().with_for_update()).all()
     if sorted(order) != sorted(p.id for p in posts) or len(set(order)) != len(order):
@@ -165,7 +166,7 @@ def reorder(user: User, order: list[int]) -> list[Post]:
         post = by_id[post_id]
         if post.scheduled_at != when:
             post.schedule(when, content_changed=False)
-            moved.append(post)
+            moved.append((post.id, when))
     return moved
 
 
@@ -182,9 +183,9 @@ def neighbour_order(user: User, post: Post, direction: str) -> list[int]:
     return ids
 
 
-def wake_all(posts: list[Post]) -> None:
-    for post in posts:
-        publisher.wake(post.id, post.next_attempt_at)
+def wake_all(moved: list[tuple[int, datetime]]) -> None:
+    for post_id, when in moved:
+        publisher.wake(post_id, when)
 
 
 def status_payload(post: Post) -> dict:
@@ -254,7 +255,7 @@ def reorder_posts():
         return {"ok": False, "error": str(exc)}, 409
     db.session.commit()
     wake_all(moved)
-    return {"ok": True, "moved": [p.id for p in moved]}
+    return {"ok": True, "moved": [post_id for post_id, _ in moved]}
 
 
 @bp.post("/post/<int(max=2147483647):post_id>/move")
@@ -271,7 +272,7 @@ def move(post_id: int):
     db.session.commit()
     wake_all(moved)
     if helpers.wants_json():
-        return {"ok": True, "moved": [p.id for p in moved]}
+        return {"ok": True, "moved": [post_id for post_id, _ in moved]}
     return redirect(url_for("posts.index", _anchor=f"post-{post.id}"))
 
 

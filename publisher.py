@@ -223,15 +223,23 @@ class Publisher:
         """Make sure this process looks at ``post_id`` at ``when`` (now if None)."""
         if not self.running:
             return
-        self.scheduler.add_job(
-            self.publish_post,
-            "date",
-            run_date=when or now_utc(),
-            args=[post_id],
-            id=f"post-{post_id}",
-            replace_existing=True,
-            executor="followup" if followup else "default",
-        )
+        when = when or now_utc()
+        executor = "followup" if followup else "default"
+        job_id = f"post-{post_id}"
+        try:
+            # Moving an existing job is several times cheaper than replacing
+            # it, which matters when a reorder moves 200 of them.
+            self.scheduler.modify_job(job_id, next_run_time=when, executor=executor)
+        except JobLookupError:
+            self.scheduler.add_job(
+                self.publish_post,
+                "date",
+                run_date=when,
+                args=[post_id],
+                id=job_id,
+                replace_existing=True,
+                executor=executor,
+            )
 
     def cancel(self, post_id: int) -> None:
         """Forget this process's wake-up for a removed or rescheduled post."""
