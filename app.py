@@ -385,8 +385,10 @@ def _healthz():
     except SQLAlchemyError:
         db.session.rollback()
         status["database"] = "unavailable"
-    if current_app.config["SCHEDULER_ENABLED"]:
-        status["scheduler"] = "running" if publisher.running else "stopped"
+    if publisher.running:
+        status["scheduler"] = "running"
+    elif current_app.config["SCHEDULER_ENABLED"]:
+        status["scheduler"] = "stopped"
     ok = status["database"] == "ok" and status["scheduler"] != "stopped"
     return {"ok": ok, **status}, 200 if ok else 503
 

@@ -1,0 +1,82 @@
+"""Operations: health check, JSON logs, token-key rotation, migrations."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from cryptography.fernet import Fernet
+from sqlalchemy import inspect
+from sqlalchemy import text
+
+from app import JsonFormatter
+from models import User
+from models import db
+from models import token_cipher
+
+
+def test_healthz_reports_database_and_scheduler(make_app):
+    app = make_app(start_scheduler=True)
+    resp = app.test_client().get("/healthz")
+    assert resp.status_code == 200
+    assert resp.get_json() == {
+        "ok": True,
+        "database": "ok",
+        "scheduler": "running",
+        "overdue_posts": 0,
+    }
+
+
+def test_json_logs_carry_post_ids_and_fbtrace_id():
+    record = logging.LogRecord(
+        "publisher", logging.WARNING, __file__, 1, "post %s failed", (7,), None
+    )
+    record.post_id = 7
+    record.fbtrace_id = "AbC123"
+    record.meta_code = 190
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["message"] == "post 7 failed"
+    assert (entry["post_id"], entry["fbtrace_id"], entry["meta_code"]) == (
+        7,
+        "AbC123",
+        190,
+    )
+    assert entry["level"] == "WARNING" and entry["time"].endswith("+00:00")
+
+
+def test_token_keys_rotate_without_losing_tokens(make_app):
+    old_key = Fernet.generate_key().decode()
+    new_key = Fernet.generate_key().decode()
+    app = make_app(TOKEN_ENCRYPTION_KEYS=[old_key])
+    with app.app_context():
+        db.session.add(User(ig_account_id="17841400000000099", access_token="tok-1"))
+        db.session.commit()
+    app.config["TOKEN_ENCRYPTION_KEYS"] = [new_key, old_key]
+    token_cipher.configure(app.config["TOKEN_ENCRYPTION_KEYS"])
+    result = app.test_cli_runner().invoke(args=["rotate-tokens"])
+    assert "re-encrypted" in result.output
+    token_cipher.configure([new_key])  # the old key is gone now
+    with app.app_context():
+        stored = db.session.scalars(
+            db.select(User).where(User.ig_account_id == "17841400000000099")
+        ).one()
+        assert stored.access_token == "tok-1"
+
+
+def test_migrations_build_the_same_schema_as_the_models(make_app, database_url):
+    app = make_app()
+    with app.app_context():
+        db.drop_all()
+        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        db.session.commit()
+        from flask_migrate import upgrade
+
+        upgrade()
+        tables = set(inspect(db.engine).get_table_names())
+        assert {"users", "posts", "web_sessions", "deletion_requests"} <= tables
+        from alembic.autogenerate import compare_metadata
+        from alembic.migration import MigrationContext
+
+        with db.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+        assert diff == []
