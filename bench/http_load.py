@@ -1,0 +1,1028 @@
+"""HTTP load on the two busiest pages: the home grid and the add-post page.
+
+Run from the project root:  .venv/bin/python bench/http_load.py [options]
+
+What it does, all on loopback:
+
+* A temp dir holds a SQLite database (or use ``--database-url`` for PostgreSQL;
+  it must have no users yet, and the bench deletes its rows afterwards) and the
+  upload/staging folders.
+* The Graph API simulator runs as a subprocess (``simulator.py --port P``), so
+  the login below is the real one: debug_token, token exchange, /me/accounts.
+* ``python -m gunicorn -w 2 -b 127.0.0.1:P 'app:create_app()'`` runs with
+  production settings (SECRET_KEY, FB_*, APP_URL, TOKEN_ENCRYPTION_KEYS,
+  DATABASE_URL).  ``OSPOST_SCHEDULER_ENABLED=false``: the publishing engine is
+  off during the load test, so its sweeps do not compete for the CPU (every post
+  is in the future anyway).
+* We log in once through the running server, like the browser does: GET /login
+  for the CSRF token (``<meta name="csrf-token">``), then POST /login with JSON
+  ``{"accessToken": <simulator token>, "timezone": "Europe/Paris"}`` and header
+  X-CSRFToken, keeping the cookie jar.  The ``ospost_session`` cookie is the
+  only credential the load generator gets.
+* The grid is seeded directly in the database for that user: ``--posts`` posts
+  (200), of which ``--published`` are published and ``--failed`` failed, the
+  rest scheduled in the future; every post has its own image and thumbnail
+  written through storage.MediaStore, so every tile has an <img>.
+* Load: ``wrk -t2 -c16 -d10s --latency`` with the session cookie, against /
+  and /post/add (after a short warm-up of each page).  wrk runs a small Lua
+  script that counts non-200 answers and body sizes: a redirect to /login means
+  the cookie was not accepted, and the bench fails loudly.  Without
+  /usr/bin/wrk (``apt-get install -y wrk``) a Python generator runs instead:
+  threads with a requests.Session each for the same duration.  It shares the
+  2 cores with the server and Python is a slow client, so its figures are
+  pessimistic.
+* Besides req/s and p50/p99, the bench reports the server's CPU per request
+  (gunicorn workers' utime+stime during the run / requests), which tells how
+  far 2 cores can go whatever the client does, and the SQL statements one
+  request runs (counted in-process through the same app and database).  It
+  also measures the CPU everything else on the machine used during each run
+  (/proc/stat minus server and client; a PostgreSQL server counts here) and
+  warns when that exceeds 0.2 cores: the figures are then understated.
+* ``--set NAME=JSON`` passes extra settings to the server as OSPOST_NAME, to
+  compare configurations.
+
+Prints a table (page, req/s, p50/p90/p99/max ms, non-200 count, size, server
+CPU ms per request), details, and one ``JSON {...}`` line with the raw figures.
+Exit status 1 when any answer was not a 200 or the setup failed.
+
+Target (the issue): home grid >= 300 req/s with p99 < 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import io
+import json
+import math
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+WRK = "/usr/bin/wrk"
+SECRET_KEY = "http-load-bench"
+TOKEN_KEY = "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
+APP_ID = "1234567890123456"  # simulator.DEFAULT_APP_ID
+APP_SECRET = "demo-app-secret"  # simulator.DEFAULT_APP_SECRET
+API_VERSION = "v21.0"
+DEMO_FB_USER = "10000000000001"  # simulator.DEMO_USERS["demo"]
+COOKIE = "ospost_session"
+PAGES = {"home": "/", "add": "/post/add"}
+TARGET_RPS = 300.0
+TARGET_P99_MS = 100.0
+HTTP_TIMEOUT = 10.0
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# Counts statuses and body sizes per wrk thread; done() sums them up.
+WRK_SCRIPT = """
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args)
+  non200 = 0; statuses = ""; body_min = -1; body_max = 0; body_sum = 0; n = 0
+end
+function response(status, headers, body)
+  n = n + 1
+  local size = #body
+  body_sum = body_sum + size
+  if size > body_max then body_max = size end
+  if body_min < 0 or size < body_min then body_min = size end
+  if status ~= 200 then
+    non200 = non200 + 1
+    if #statuses < 200 then statuses = statuses .. status .. " " end
+  end
+end
+function done(summary, latency, requests)
+  local bad, seen, lo, hi, sum, count = 0, "", -1, 0, 0, 0
+  for _, t in ipairs(threads) do
+    bad = bad + t:get("non200")
+    seen = seen .. t:get("statuses")
+    local tlo = t:get("body_min")
+    if tlo >= 0 and (lo < 0 or tlo < lo) then lo = tlo end
+    if t:get("body_max") > hi then hi = t:get("body_max") end
+    sum = sum + t:get("body_sum")
+    count = count + t:get("n")
+  end
+  local e = summary.errors
+  io.write(string.format(
+    "OSPOST {\\"requests\\": %d, \\"duration_us\\": %d, \\"bytes\\": %d, " ..
+    "\\"p50_us\\": %d, \\"p90_us\\": %d, \\"p99_us\\": %d, \\"max_us\\": %d, " ..
+    "\\"mean_us\\": %.1f, \\"non200\\": %d, \\"non200_sample\\": \\"%s\\", " ..
+    "\\"responses_seen\\": %d, \\"body_min\\": %d, \\"body_max\\": %d, " ..
+    "\\"body_sum\\": %d, \\"err_connect\\": %d, \\"err_read\\": %d, " ..
+    "\\"err_write\\": %d, \\"err_status\\": %d, \\"err_timeout\\": %d}\\n",
+    summary.requests, summary.duration, summary.bytes,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, latency.mean, bad, seen, count, lo, hi, sum,
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+CAPTIONS = [
+    "Fresh croissants out of the oven this morning. Come early! #bakery #paris",
+    "New seasonal menu: pumpkin soup, roasted chestnuts and a spiced latte.\n\n"
+    "Which one are you trying first? #autumn #cafe #menu #foodie",
+    "Behind the scenes with our pastry chef 👩‍🍳 #behindthescenes",
+    "Sunday brunch is back! Eggs benedict, pancakes, fresh orange juice. "
+    "Book a table through the link in our bio. @ospost.demo #brunch #weekend",
+    "",
+    "Rainy day = hot chocolate day ☔️☕️ #cozy",
+]
+ALT_TEXTS = ["", "", "A golden croissant on a white plate next to a coffee cup."]
+
+
+def report(line: str = "") -> None:
+    """Write one line of output (the bench's only way of printing)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+# --------------------------------------------------------------------------- tools
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.1):
+    """Poll ``predicate`` until it returns something truthy; bounded in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def pct(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile (None for no values)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def stop_process(proc: subprocess.Popen | None, grace: float = 10.0) -> None:
+    """SIGTERM a process we started (own session), then SIGKILL its group."""
+    if proc is None:
+        return
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # leftovers of this group only
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a live process (0 when it is gone)."""
+    try:
+        fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields_[11]) + int(fields_[12])) / CLK_TCK
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy (all CPUs, /proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return (sum(values[:8]) - idle) / CLK_TCK
+
+
+class CpuWindow:
+    """CPU used by the server, the client and everything else during a run."""
+
+    def __init__(self, server: Gunicorn, client_cpu) -> None:
+        self.server, self.client_cpu = server, client_cpu
+
+    def __enter__(self) -> CpuWindow:
+        self.start = (self.server.cpu(), self.client_cpu(), machine_busy())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        server, client, busy = self.server.cpu(), self.client_cpu(), machine_busy()
+        self.server_s = server - self.start[0]
+        self.client_s = client - self.start[1]
+        busy -= self.start[2]
+        # Other sessions on a shared machine skew every figure: say how much.
+        self.other_s = max(busy - self.server_s - self.client_s, 0.0)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+class Simulator:
+    """``python simulator.py`` as a separate process."""
+
+    def __init__(self, log_path: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.graph_url = f"{self.url}/{API_VERSION}/"
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+        self.http = requests.Session()
+
+    def start(self) -> Simulator:
+        cmd = [PYTHON, str(ROOT / "simulator.py"), "--host", "127.0.0.1"]
+        cmd += ["--port", str(self.port)]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        wait_until(self._answers, 20, "the simulator to answer")
+        return self
+
+    def _answers(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"simulator exited; see {self.log_path}")
+        try:
+            return self.http.get(f"{self.url}/_sim/settings", timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    def token(self, fb_user_id: str) -> str:
+        resp = self.http.post(
+            f"{self.url}/_sim/token",
+            json={"fb_user_id": fb_user_id},
+            timeout=HTTP_TIMEOUT,
+        )
+        resp.raise_for_status()
+        return resp.json()["accessToken"]
+
+    def stop(self) -> None:
+        stop_process(self.proc, grace=5)
+        self.http.close()
+
+
+class Gunicorn:
+    """``python -m gunicorn -w W -b 127.0.0.1:P 'app:create_app()'``."""
+
+    def __init__(self, env: dict, port: int, workers: int, log_path: Path):
+        self.env, self.port, self.workers, self.log_path = env, port, workers, log_path
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Gunicorn:
+        cmd = [PYTHON, "-m", "gunicorn", "-w", str(self.workers)]
+        cmd += ["-b", f"127.0.0.1:{self.port}", "--graceful-timeout", "5"]
+        cmd += ["--log-level", "warning", "app:create_app()"]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        wait_until(self._ready, 60, "gunicorn to answer")
+        return self
+
+    def _ready(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited; see {self.log_path}")
+        try:
+            # A static file: answering it creates no session row (GET /login would).
+            requests.get(f"{self.url}/static/css/styles.css", timeout=1)
+        except requests.RequestException:
+            return False
+        return len(self.worker_pids()) >= self.workers
+
+    def worker_pids(self) -> list[int]:
+        pid = self.proc.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        return [int(child) for child in children.split()]
+
+    def cpu(self) -> float:
+        return sum(map(cpu_seconds, self.worker_pids()))
+
+    def log_tail(self, lines: int = 20) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+        self.proc = None
+
+
+def server_env(
+    sim: Simulator, port: int, db_url: str, tmp: Path, extra: list[str]
+) -> dict:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("OSPOST_") and k not in ("DATABASE_URL", "PORT")
+    }
+    env.update(
+        SECRET_KEY=SECRET_KEY,
+        FB_APP_ID=APP_ID,
+        FB_APP_SECRET=APP_SECRET,
+        FB_ENDPOINT=sim.graph_url,
+        APP_URL=f"http://127.0.0.1:{port}",
+        TOKEN_ENCRYPTION_KEYS=TOKEN_KEY,
+        DATABASE_URL=db_url,
+        OSPOST_UPLOAD_FOLDER=str(tmp / "uploads"),
+        OSPOST_STAGING_FOLDER=str(tmp / "staging"),
+        OSPOST_SCHEDULER_ENABLED="false",
+    )
+    for item in extra:
+        name, _, value = item.partition("=")
+        env[f"OSPOST_{name}"] = value
+    return env
+
+
+# --------------------------------------------------------------------------- app side
+
+
+def bench_app(sim: Simulator, port: int, db_url: str, tmp: Path):
+    """An Ospost app in this process on the bench's database (no scheduler)."""
+    from app import create_app
+
+    return create_app(
+        {
+            "TESTING": False,
+            "DEMO": False,
+            "SECRET_KEY": SECRET_KEY,
+            "FB_APP_ID": APP_ID,
+            "FB_APP_SECRET": APP_SECRET,
+            "FB_ENDPOINT": sim.graph_url,
+            "APP_URL": f"http://127.0.0.1:{port}",
+            "TOKEN_ENCRYPTION_KEYS": [TOKEN_KEY],
+            "SQLALCHEMY_DATABASE_URI": db_url,
+            "UPLOAD_FOLDER": str(tmp / "uploads"),
+            "STAGING_FOLDER": str(tmp / "staging"),
+            "SCHEDULER_ENABLED": False,
+        }
+    )
+
+
+def create_schema(app) -> None:
+    from sqlalchemy import func
+    from sqlalchemy import select
+
+    from models import User
+    from models import db
+
+    with app.app_context():
+        db.create_all()
+        if db.session.scalar(select(func.count()).select_from(User)):
+            raise RuntimeError("the database already has users; give an empty one")
+
+
+def grid_images() -> tuple[bytes, bytes]:
+    """A 1080x1350 photo-like upload run through Ospost's own image pipeline."""
+    from PIL import Image
+    from PIL import ImageChops
+
+    import images
+
+    size = (1080, 1350)
+    low = Image.effect_noise((size[0] // 16, size[1] // 16), 80).resize(
+        size, Image.Resampling.BICUBIC
+    )
+    base = Image.merge("RGB", (low, low.transpose(Image.Transpose.ROTATE_180), low))
+    grain = Image.effect_noise(size, 6)
+    photo = ImageChops.add(base, Image.merge("RGB", (grain,) * 3), offset=-128)
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG", quality=92)
+    processed = images.process_upload(io.BytesIO(buffer.getvalue()))
+    return processed.jpeg, processed.thumbnail
+
+
+def seed_grid(app, user_id: int, posts: int, published: int, failed: int) -> dict:
+    """Posts for the logged-in user, each with its own files; returns counts."""
+    from models import Post
+    from models import PostStatus
+    from models import User
+    from models import db
+
+    store = app.extensions["media_store"]
+    jpeg, thumb = grid_images()
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        # Keep every date inside the login's lifetime (and MAX_SCHEDULE_DAYS).
+        horizon = user.schedule_limit(now, app.config["MAX_SCHEDULE_DAYS"]) - now
+        scheduled = max(posts - published - failed, 0)
+        step = min(horizon / max(scheduled + failed + 1, 1), timedelta(hours=6))
+        for i in range(posts):
+            name, thumb_name = store.save(user.ig_account_id, jpeg, thumb)
+            post = Post(
+                user=user,
+                caption=CAPTIONS[i % len(CAPTIONS)] + f" ({i + 1})",
+                alt_text=ALT_TEXTS[i % len(ALT_TEXTS)],
+                filename=name,
+            )
+            post.thumbnail, post.width, post.height = thumb_name, 1080, 1350
+            if i < published:
+                when = now - timedelta(days=published - i)
+                post.schedule(when)
+                post.mark_published(f"1790{i:011d}", when + timedelta(seconds=40))
+                post.permalink = f"https://www.instagram.com/p/bench{i}/"
+            else:
+                post.schedule(now + step * (i - published + 1))
+                if i < published + failed:
+                    post.fail(
+                        "The image could not be fetched by Instagram.",
+                        code=9004,
+                        subcode=2207052,
+                        fbtrace_id=f"Bench{i}",
+                    )
+            db.session.add(post)
+        db.session.commit()
+        counts = Counter(
+            db.session.scalars(
+                db.select(Post.status).where(Post.user_id == user_id)
+            ).all()
+        )
+    return {str(PostStatus(k)): v for k, v in counts.items()}
+
+
+def drop_bench_rows(app) -> None:
+    """On a database given with --database-url: remove what the bench wrote.
+
+    The database had no users when we started, so every row of the simulator's
+    demo user is ours.
+    """
+    from sqlalchemy import delete
+    from sqlalchemy import select
+
+    from models import Post
+    from models import User
+    from models import WebSession
+    from models import db
+
+    with app.app_context():
+        ours = select(User.id).where(User.fb_user_id == DEMO_FB_USER)
+        db.session.execute(delete(Post).where(Post.user_id.in_(ours)))
+        db.session.execute(delete(WebSession).where(WebSession.user_id.in_(ours)))
+        db.session.execute(delete(User).where(User.fb_user_id == DEMO_FB_USER))
+        db.session.commit()
+
+
+def login(base: str, token: str) -> tuple[str, requests.Session]:
+    """Log in through the running server, as the login page's script does."""
+    http = requests.Session()
+    page = http.get(f"{base}/login", timeout=HTTP_TIMEOUT)
+    page.raise_for_status()
+    match = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text)
+    if not match:
+        raise RuntimeError("GET /login has no csrf-token meta tag")
+    resp = http.post(
+        f"{base}/login",
+        json={"accessToken": token, "timezone": "Europe/Paris"},
+        headers={"X-CSRFToken": html.unescape(match.group(1))},
+        timeout=HTTP_TIMEOUT,
+    )
+    body = resp.json() if resp.headers.get("content-type", "").startswith(
+        "application/json"
+    ) else {}  # fmt: skip
+    if resp.status_code != 200 or not body.get("ok"):
+        raise RuntimeError(f"login failed: HTTP {resp.status_code} {body}")
+    sid = http.cookies.get(COOKIE)
+    if not sid:
+        raise RuntimeError(f"login answered 200 but set no {COOKIE} cookie")
+    return sid, http
+
+
+def session_user(app, sid: str) -> int:
+    """The user id stored in the server-side session ``sid``."""
+    from sqlalchemy import select
+
+    from models import WebSession
+    from models import db
+
+    with app.app_context():
+        row = db.session.scalar(
+            select(WebSession).where(WebSession.session_id == f"session:{sid}")
+        )
+        if row is None or row.user_id is None:
+            raise RuntimeError("the login session is not in web_sessions")
+        return row.user_id
+
+
+def check_page(base: str, path: str, sid: str) -> dict:
+    """One request as the load generator makes it: must be 200, not a redirect."""
+    resp = requests.get(
+        base + path,
+        headers={"Cookie": f"{COOKIE}={sid}"},
+        allow_redirects=False,
+        timeout=HTTP_TIMEOUT,
+    )
+    if resp.status_code != 200:
+        where = resp.headers.get("Location", "")
+        raise RuntimeError(
+            f"GET {path} answered {resp.status_code} {where}: the session cookie "
+            "was not accepted"
+        )
+    return {
+        "bytes": len(resp.content),
+        "tiles": resp.text.count('<li class="tile '),
+        "imgs": resp.text.count('class="tile-img" src="/uploads/'),
+        "set_cookie": COOKIE in resp.headers.get("Set-Cookie", ""),
+    }
+
+
+def sql_per_request(app, sid: str, path: str, runs: int) -> dict:
+    """SQL statements one GET runs, by kind (through the app in this process)."""
+    from sqlalchemy import event
+
+    from models import db
+
+    kinds: Counter = Counter()
+
+    def on_execute(conn, cursor, statement, params, context, executemany):
+        words = statement.lstrip().split(None, 3)
+        verb = words[0].upper() if words else "?"
+        table = ""
+        if verb == "UPDATE" and len(words) > 1:
+            table = " " + words[1]
+        kinds[verb + table] += 1
+
+    def on_commit(conn):
+        kinds["COMMIT"] += 1
+
+    client = app.test_client()
+    client.set_cookie(COOKIE, sid, domain="localhost")
+    with app.app_context():
+        engine = db.engine
+    client.get(path)  # warm-up: compiled templates and statements
+    event.listen(engine, "before_cursor_execute", on_execute)
+    event.listen(engine, "commit", on_commit)
+    try:
+        for _ in range(runs):
+            resp = client.get(path)
+            if resp.status_code != 200:
+                raise RuntimeError(f"in-process GET {path}: {resp.status_code}")
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+        event.remove(engine, "commit", on_commit)
+    return {k: round(v / runs, 2) for k, v in sorted(kinds.items())}
+
+
+# --------------------------------------------------------------------------- load
+
+
+@dataclass
+class Result:
+    page: str
+    generator: str
+    requests: int = 0
+    seconds: float = 0.0
+    rps: float = 0.0
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    p99_ms: float | None = None
+    max_ms: float | None = None
+    non200: int = 0
+    non200_sample: list = field(default_factory=list)
+    socket_errors: dict = field(default_factory=dict)
+    body_min: int | None = None
+    body_max: int | None = None
+    server_cpu_s: float = 0.0
+    other_cpu_s: float = 0.0
+    server_cpu_ms_per_req: float | None = None
+    client_cpu_s: float = 0.0
+    raw: dict = field(default_factory=dict)
+
+
+UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def parse_wrk(text: str) -> dict:
+    """req/s, p50/p90/p99 (ms) from wrk's text, plus the Lua script's line."""
+    out: dict = {}
+    match = re.search(r"^Requests/sec:\s+([\d.]+)", text, re.M)
+    if match:
+        out["rps"] = float(match.group(1))
+    for p in ("50", "90", "99"):
+        match = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
+        if match:
+            out[f"p{p}_ms"] = float(match.group(1)) * UNITS_MS[match.group(2)]
+    match = re.search(r"^OSPOST (\{.*\})\s*$", text, re.M)
+    if match:
+        out["lua"] = json.loads(match.group(1))
+    return out
+
+
+def run_wrk(url: str, sid: str, args, script: Path, seconds: float) -> dict:
+    cmd = [WRK, f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds:g}s"]
+    cmd += ["--latency", "--timeout", "10s", "-s", str(script)]
+    cmd += ["-H", f"Cookie: {COOKIE}={sid}", url]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=seconds + 30, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr.strip()}")
+    parsed = parse_wrk(proc.stdout)
+    if "rps" not in parsed or "p99_ms" not in parsed or "lua" not in parsed:
+        raise RuntimeError(f"could not parse wrk's output:\n{proc.stdout}")
+    parsed["text"] = proc.stdout
+    return parsed
+
+
+def load_wrk(page: str, url: str, sid: str, args, server: Gunicorn, script: Path):
+    run_wrk(url, sid, args, script, args.warmup)
+    with CpuWindow(server, children_cpu) as cpu:
+        parsed = run_wrk(url, sid, args, script, args.duration)
+    lua = parsed["lua"]
+    result = Result(page, "wrk")
+    result.requests = lua["requests"]
+    result.seconds = lua["duration_us"] / 1e6
+    result.rps = parsed["rps"]
+    result.p50_ms, result.p90_ms = parsed.get("p50_ms"), parsed.get("p90_ms")
+    result.p99_ms, result.max_ms = parsed["p99_ms"], lua["max_us"] / 1000
+    result.non200 = lua["non200"]
+    result.non200_sample = lua["non200_sample"].split()[:10]
+    result.socket_errors = {
+        k[4:]: v for k, v in lua.items() if k.startswith("err_") and v
+    }
+    result.body_min, result.body_max = lua["body_min"], lua["body_max"]
+    result.server_cpu_s, result.client_cpu_s = cpu.server_s, cpu.client_s
+    result.other_cpu_s = cpu.other_s
+    result.raw = {k: v for k, v in lua.items() if k != "non200_sample"}
+    return result
+
+
+def python_worker(url, sid, deadline, out: list, lock: threading.Lock):
+    """One client connection: requests until ``deadline`` (bounded in time)."""
+    import http.cookiejar
+
+    http_ = requests.Session()
+    # Send exactly the login cookie, like wrk; ignore the Set-Cookie refreshes.
+    http_.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    headers = {"Cookie": f"{COOKIE}={sid}"}
+    mine = []
+    try:
+        while time.monotonic() < deadline:
+            start = time.perf_counter()
+            try:
+                resp = http_.get(
+                    url, headers=headers, allow_redirects=False, timeout=HTTP_TIMEOUT
+                )
+                mine.append((time.perf_counter() - start, resp.status_code,
+                             len(resp.content), time.monotonic()))  # fmt: skip
+            except requests.RequestException as exc:
+                mine.append((time.perf_counter() - start, type(exc).__name__, 0,
+                             time.monotonic()))  # fmt: skip
+    finally:
+        http_.close()
+        with lock:
+            out.extend(mine)
+
+
+def run_python(url: str, sid: str, connections: int, seconds: float) -> dict:
+    samples: list = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+    threads = [
+        threading.Thread(
+            target=python_worker, args=(url, sid, deadline, samples, lock), daemon=True
+        )
+        for _ in range(connections)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=seconds + HTTP_TIMEOUT + 5)
+    with lock:
+        done = list(samples)
+    # Like wrk: throughput counts what finished within the run; latencies also
+    # include the requests that were in flight at the deadline.
+    finished = sum(1 for s in done if s[3] <= deadline)
+    return {"samples": done, "finished": finished, "seconds": seconds}
+
+
+def load_python(page: str, url: str, sid: str, args, server: Gunicorn) -> Result:
+    run_python(url, sid, args.connections, args.warmup)
+    with CpuWindow(server, self_cpu) as cpu:
+        run = run_python(url, sid, args.connections, args.duration)
+    samples = run["samples"]
+    latencies = [s[0] * 1000 for s in samples]
+    bad = [s[1] for s in samples if s[1] != 200]
+    sizes = [s[2] for s in samples if s[1] == 200]
+    result = Result(page, "python")
+    result.requests, result.seconds = len(samples), run["seconds"]
+    result.rps = run["finished"] / run["seconds"]
+    result.p50_ms, result.p90_ms = pct(latencies, 50), pct(latencies, 90)
+    result.p99_ms, result.max_ms = pct(latencies, 99), max(latencies, default=None)
+    result.non200 = len(bad)
+    result.non200_sample = [str(b) for b in bad[:10]]
+    result.body_min, result.body_max = (
+        min(sizes, default=None),
+        max(sizes, default=None),
+    )
+    result.server_cpu_s, result.client_cpu_s = cpu.server_s, cpu.client_s
+    result.other_cpu_s = cpu.other_s
+    return result
+
+
+# --------------------------------------------------------------------------- output
+
+
+def fmt(value, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def print_table(results: list[Result], sizes: dict) -> None:
+    head = (
+        f"{'page':<10} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
+        f"{'max ms':>8} {'non-200':>8} {'KiB':>7} {'srv CPU ms/req':>15}"
+    )
+    report(head)
+    report("-" * len(head))
+    for r in results:
+        report(
+            f"{PAGES[r.page]:<10} {r.rps:>8.1f} {fmt(r.p50_ms):>8} "
+            f"{fmt(r.p90_ms):>8} {fmt(r.p99_ms):>8} {fmt(r.max_ms):>8} "
+            f"{r.non200:>8} {sizes[r.page]['bytes'] / 1024:>7.1f} "
+            f"{fmt(r.server_cpu_ms_per_req, 2):>15}"
+        )
+
+
+def verdict(home: Result) -> str:
+    rps_ok = home.rps >= TARGET_RPS
+    p99_ok = home.p99_ms is not None and home.p99_ms < TARGET_P99_MS
+    parts = [
+        f"{home.rps:.0f} req/s {'>=' if rps_ok else '<'} {TARGET_RPS:.0f}",
+        f"p99 {fmt(home.p99_ms)} ms {'<' if p99_ok else '>='} {TARGET_P99_MS:.0f}",
+    ]
+    state = "MET" if rps_ok and p99_ok else "MISSED"
+    return f"home grid target {state}: " + ", ".join(parts)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--posts", type=int, default=200, help="posts on the grid")
+    parser.add_argument("--published", type=int, default=10, help="of which live")
+    parser.add_argument("--failed", type=int, default=5, help="of which failed")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds/page")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds/page")
+    parser.add_argument("--threads", type=int, default=2, help="wrk -t")
+    parser.add_argument("--connections", type=int, default=16, help="wrk -c")
+    parser.add_argument(
+        "--generator",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="wrk when /usr/bin/wrk exists (auto), else the Python generator",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="e.g. postgresql+psycopg://user:pw@127.0.0.1/db (must have no users); "
+        "default: SQLite in the temp dir",
+    )
+    parser.add_argument(
+        "--sql-runs", type=int, default=20, help="requests to count SQL over"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help="extra server setting as OSPOST_NAME (repeatable), e.g. "
+        "SESSION_REFRESH_EACH_REQUEST=false",
+    )
+    args = parser.parse_args(argv)
+    for item in args.set:
+        name, sep, _ = item.partition("=")
+        if not sep or not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+            parser.error(f"--set wants NAME=JSON, got {item!r}")
+    if args.published + args.failed > args.posts:
+        parser.error("--published + --failed must not exceed --posts")
+    if not 0 < args.duration <= 600 or not 0 < args.warmup <= 60:
+        parser.error("--duration must be in (0, 600] and --warmup in (0, 60]")
+    return args
+
+
+def choose_generator(wanted: str) -> str:
+    has_wrk = os.access(WRK, os.X_OK)
+    if wanted == "wrk" and not has_wrk:
+        raise SystemExit(f"{WRK} is missing: apt-get install -y wrk")
+    if wanted == "auto" and not has_wrk:
+        report(
+            f"NOTE: {WRK} is missing (apt-get install -y wrk); using the Python "
+            "generator, which shares the CPU with the server: pessimistic figures."
+        )
+        return "python"
+    return "wrk" if wanted == "auto" else wanted
+
+
+def page_figures(r: Result, sizes: dict, sql: dict) -> dict:
+    return {
+        "path": PAGES[r.page],
+        "requests": r.requests,
+        "seconds": round(r.seconds, 3),
+        "rps": round(r.rps, 1),
+        "p50_ms": r.p50_ms and round(r.p50_ms, 2),
+        "p90_ms": r.p90_ms and round(r.p90_ms, 2),
+        "p99_ms": r.p99_ms and round(r.p99_ms, 2),
+        "max_ms": r.max_ms and round(r.max_ms, 2),
+        "non200": r.non200,
+        "socket_errors": r.socket_errors,
+        "response_bytes": sizes[r.page]["bytes"],
+        "body_min": r.body_min,
+        "body_max": r.body_max,
+        "server_cpu_s": round(r.server_cpu_s, 2),
+        "server_cpu_ms_per_req": r.server_cpu_ms_per_req
+        and round(r.server_cpu_ms_per_req, 2),
+        "client_cpu_s": round(r.client_cpu_s, 2),
+        "other_processes_cpu_s": round(r.other_cpu_s, 2),
+        "sql_per_request": sql[r.page],
+        "session_cookie_reissued": sizes[r.page]["set_cookie"],
+        "wrk": r.raw,
+    }
+
+
+def print_report(setup: dict, results: list[Result], sizes: dict, sql: dict) -> int:
+    """The table, the details, one JSON line; returns the exit status."""
+    report()
+    print_table(results, sizes)
+    report()
+    for page, kinds in sql.items():
+        report(f"SQL per GET {PAGES[page]}: {kinds}")
+    for r in results:
+        cores = r.server_cpu_s / max(r.seconds, 1e-9)
+        other = r.other_cpu_s / max(r.seconds, 1e-9)
+        report(
+            f"{PAGES[r.page]}: {r.requests} requests in {r.seconds:.1f} s, "
+            f"server CPU {r.server_cpu_s:.1f} s ({cores:.2f} cores), client CPU "
+            f"{r.client_cpu_s:.1f} s, other processes {r.other_cpu_s:.1f} s "
+            f"({other:.2f} cores); bodies {r.body_min}-{r.body_max} bytes"
+        )
+        if other > 0.2:
+            report(
+                f"WARNING: other processes used {other:.2f} cores during the "
+                f"{PAGES[r.page]} run; req/s and latencies are understated."
+            )
+        if r.socket_errors:
+            report(
+                f"WARNING: {PAGES[r.page]} socket errors {r.socket_errors}: requests "
+                "that timed out are missing from the latency percentiles."
+            )
+    report(verdict(results[0]))
+    figures = {**setup, "pages": {r.page: page_figures(r, sizes, sql) for r in results}}
+    report("JSON " + json.dumps(figures, sort_keys=True))
+    failed = [r for r in results if r.non200]
+    for r in failed:
+        report(
+            f"FAIL: GET {PAGES[r.page]} had {r.non200} non-200 answers, e.g. "
+            f"{r.non200_sample} (302 = the session cookie was not accepted)"
+        )
+    return 1 if failed else 0
+
+
+def prepare(args, sim: Simulator, server: Gunicorn, app) -> tuple[str, dict]:
+    """Log in, seed the grid, check both pages; returns the cookie and counts."""
+    sid, _ = login(server.url, sim.token(DEMO_FB_USER))
+    user_id = session_user(app, sid)
+    started = time.monotonic()
+    counts = seed_grid(app, user_id, args.posts, args.published, args.failed)
+    report(
+        f"logged in through POST /login; seeded {sum(counts.values())} posts "
+        f"{counts} with thumbnails in {time.monotonic() - started:.1f} s"
+    )
+    return sid, counts
+
+
+def check_pages(args, server: Gunicorn, sid: str) -> dict:
+    sizes = {page: check_page(server.url, path, sid) for page, path in PAGES.items()}
+    home = sizes["home"]
+    if home["tiles"] != args.posts or home["imgs"] != args.posts:
+        raise RuntimeError(
+            f"the home grid shows {home['tiles']} tiles and {home['imgs']} "
+            f"thumbnails; expected {args.posts}"
+        )
+    return sizes
+
+
+def load_all(args, generator: str, server: Gunicorn, sid: str, tmp: Path):
+    client = (
+        f"wrk -t{args.threads} -c{args.connections}"
+        if generator == "wrk"
+        else f"Python generator: {args.connections} threads/connections"
+    )
+    report(
+        f"gunicorn -w {args.workers} (sync workers, scheduler off), {client}, "
+        f"{args.duration:g} s per page after {args.warmup:g} s warm-up; "
+        f"{os.cpu_count()} CPUs shared by server and client"
+    )
+    script = tmp / "count.lua"
+    script.write_text(WRK_SCRIPT)
+    results = []
+    for page, path in PAGES.items():
+        url = server.url + path
+        if generator == "wrk":
+            result = load_wrk(page, url, sid, args, server, script)
+        else:
+            result = load_python(page, url, sid, args, server)
+        if result.requests:
+            result.server_cpu_ms_per_req = 1000 * result.server_cpu_s / result.requests
+        results.append(result)
+    return results
+
+
+def run(args, tmp: Path) -> int:
+    from models import db
+
+    generator = choose_generator(args.generator)
+    db_url = args.database_url or f"sqlite:///{tmp / 'ospost.db'}"
+    database = "sqlite" if db_url.startswith("sqlite") else "postgresql"
+    sim = Simulator(tmp / "simulator.log")
+    server, app, schema_ok = None, None, False
+    try:
+        sim.start()
+        port = free_port()
+        app = bench_app(sim, port, db_url, tmp)
+        create_schema(app)
+        schema_ok = True
+        env = server_env(sim, port, db_url, tmp, args.set)
+        server = Gunicorn(env, port, args.workers, tmp / "gunicorn.log")
+        server.start()  # assigned first, so a failed start is still stopped
+        if args.set:
+            report("server settings: " + ", ".join(f"OSPOST_{s}" for s in args.set))
+        sid, counts = prepare(args, sim, server, app)
+        sizes = check_pages(args, server, sid)
+        sql = {p: sql_per_request(app, sid, path, args.sql_runs) for p, path in
+               PAGES.items()}  # fmt: skip
+        with app.app_context():
+            db.engine.dispose()  # this process stays off the database from here
+        results = load_all(args, generator, server, sid, tmp)
+        setup = {
+            "generator": generator,
+            "workers": args.workers,
+            "threads": args.threads,
+            "connections": args.connections,
+            "duration_s": args.duration,
+            "posts": counts,
+            "database": database,
+            "cpus": os.cpu_count(),
+            "settings": args.set,
+        }
+        return print_report(setup, results, sizes, sql)
+    finally:
+        if server is not None:
+            server.stop()
+        sim.stop()
+        if app is not None:
+            if args.database_url and schema_ok:
+                drop_bench_rows(app)
+            with app.app_context():
+                db.engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    tmp = Path(tempfile.mkdtemp(prefix="ospost-http-load-"))
+    try:
+        return run(args, tmp)
+    except RuntimeError as exc:
+        report(f"FAIL: {exc}")
+        return 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
