@@ -37,7 +37,11 @@ lint: deps
 
 bench: deps
 	$(PY) bench/upload.py
+	$(PY) bench/reorder.py
 	$(PY) bench/publish_burst.py
+	$(PY) bench/fault_run.py
+	$(PY) bench/kill_trials.py
+	$(PY) bench/http_load.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache test-results
