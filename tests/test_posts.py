@@ -489,3 +489,17 @@ def test_no_row_is_left_when_the_database_refuses(app, client, user, monkeypatch
     assert resp.get_json()["ok"] is False
     assert all_posts(app) == []
     assert upload_files(app, user) == []
+
+
+def test_posts_due_after_the_login_expires_are_flagged(app, client, user):
+    assert create_post(client, when=soon(60 * 24 * 5)).status_code == 200
+    (post,) = all_posts(app)
+    assert "Login expires first" not in client.get("/").get_data(as_text=True)
+    with app.app_context():
+        # The login got shorter (Meta invalidated it early, say).
+        stored = db.session.get(User, user.id)
+        stored.token_expires_at = datetime.now(UTC) + timedelta(days=2)
+        db.session.commit()
+    assert "Login expires first" in client.get("/").get_data(as_text=True)
+    page = client.get(f"/post/{post.id}/edit").get_data(as_text=True)
+    assert "before this post is due" in page
