@@ -12,17 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def report(line: str = "") -> None:
-    sys.stdout.write(line + "\n")
+from benchlib import report
+from benchlib import run_test_at_scale
 
 
 def main() -> int:
@@ -30,19 +22,13 @@ def main() -> int:
     parser.add_argument("--posts", type=int, default=200)
     parser.add_argument("--postgres", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "faults.jsonl"
-        env = {
-            **os.environ,
-            "OSPOST_FAULT_POSTS": str(args.posts),
-            "OSPOST_FAULT_REPORT": str(out),
-        }
-        cmd = [
-            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-            "tests/test_faults.py", "-k", "flaky",
-        ] + (["--postgres"] if args.postgres else [])  # fmt: skip
-        code = subprocess.run(cmd, cwd=ROOT, env=env).returncode
-        rows = [json.loads(line) for line in out.read_text().splitlines()]
+    code, rows = run_test_at_scale(
+        "tests/test_faults.py",
+        "flaky",
+        {"OSPOST_FAULT_POSTS": str(args.posts)},
+        "OSPOST_FAULT_REPORT",
+        args.postgres,
+    )
     for row in rows:
         report()
         report(f"posts due together           {row['posts']}")

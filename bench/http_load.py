@@ -54,13 +54,10 @@ import argparse
 import html
 import io
 import json
-import math
 import os
 import re
 import resource
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -75,6 +72,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import requests
+
+from benchlib import free_port
+from benchlib import pct
+from benchlib import report
+from benchlib import stop_process
+from benchlib import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -149,58 +152,7 @@ CAPTIONS = [
 ALT_TEXTS = ["", "", "A golden croissant on a white plate next to a coffee cup."]
 
 
-def report(line: str = "") -> None:
-    """Write one line of output (the bench's only way of printing)."""
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
 # --------------------------------------------------------------------------- tools
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.1):
-    """Poll ``predicate`` until it returns something truthy; bounded in time."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def pct(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile (None for no values)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
-def stop_process(proc: subprocess.Popen | None, grace: float = 10.0) -> None:
-    """SIGTERM a process we started (own session), then SIGKILL its group."""
-    if proc is None:
-        return
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # leftovers of this group only
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 def cpu_seconds(pid: int) -> float:

@@ -10,17 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def report(line: str = "") -> None:
-    sys.stdout.write(line + "\n")
+from benchlib import report
+from benchlib import run_test_at_scale
 
 
 def main() -> int:
@@ -28,19 +20,13 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--postgres", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "kills.jsonl"
-        env = {
-            **os.environ,
-            "OSPOST_KILL_TRIALS": str(args.trials),
-            "OSPOST_KILL_REPORT": str(out),
-        }
-        cmd = [
-            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-            "tests/test_processes.py", "-k", "random_moment",
-        ] + (["--postgres"] if args.postgres else [])  # fmt: skip
-        code = subprocess.run(cmd, cwd=ROOT, env=env).returncode
-        rows = [json.loads(line) for line in out.read_text().splitlines()]
+    code, rows = run_test_at_scale(
+        "tests/test_processes.py",
+        "random_moment",
+        {"OSPOST_KILL_TRIALS": str(args.trials)},
+        "OSPOST_KILL_REPORT",
+        args.postgres,
+    )
     report()
     report("trial  kill after  published before kill  posts  duplicates  lost")
     for r in rows:
