@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+TOKEN_KEY = "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
+APP_ID = "1234567890123456"  # simulator.DEFAULT_APP_ID
+APP_SECRET = "demo-app-secret"  # simulator.DEFAULT_APP_SECRET
 
 
 def report(line: str = "") -> None:
@@ -81,3 +84,26 @@ def run_test_at_scale(
         ).returncode
         lines = out.read_text().splitlines() if out.exists() else []
     return code, [json.loads(line) for line in lines]
+
+
+def seeding_app(graph_url: str, app_url: str, db_url: str, tmp: Path, secret: str):
+    """An Ospost app in this process on the bench's database, scheduler off,
+    configured like the bench's gunicorn server so tokens decrypt on both."""
+    from app import create_app
+
+    return create_app(
+        {
+            "TESTING": False,
+            "DEMO": False,
+            "SECRET_KEY": secret,
+            "FB_APP_ID": APP_ID,
+            "FB_APP_SECRET": APP_SECRET,
+            "FB_ENDPOINT": graph_url,
+            "APP_URL": app_url,
+            "TOKEN_ENCRYPTION_KEYS": [TOKEN_KEY],
+            "SQLALCHEMY_DATABASE_URI": db_url,
+            "UPLOAD_FOLDER": str(tmp / "uploads"),
+            "STAGING_FOLDER": str(tmp / "staging"),
+            "SCHEDULER_ENABLED": False,
+        }
+    )

@@ -73,9 +73,13 @@ from pathlib import Path
 
 import requests
 
+from benchlib import APP_ID
+from benchlib import APP_SECRET
+from benchlib import TOKEN_KEY
 from benchlib import free_port
 from benchlib import pct
 from benchlib import report
+from benchlib import seeding_app
 from benchlib import stop_process
 from benchlib import wait_until
 
@@ -83,9 +87,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 WRK = "/usr/bin/wrk"
 SECRET_KEY = "http-load-bench"
-TOKEN_KEY = "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
-APP_ID = "1234567890123456"  # simulator.DEFAULT_APP_ID
-APP_SECRET = "demo-app-secret"  # simulator.DEFAULT_APP_SECRET
 API_VERSION = "v21.0"
 DEMO_FB_USER = "10000000000001"  # simulator.DEMO_USERS["demo"]
 COOKIE = "ospost_session"
@@ -321,28 +322,6 @@ def server_env(
 
 
 # --------------------------------------------------------------------------- app side
-
-
-def bench_app(sim: Simulator, port: int, db_url: str, tmp: Path):
-    """An Ospost app in this process on the bench's database (no scheduler)."""
-    from app import create_app
-
-    return create_app(
-        {
-            "TESTING": False,
-            "DEMO": False,
-            "SECRET_KEY": SECRET_KEY,
-            "FB_APP_ID": APP_ID,
-            "FB_APP_SECRET": APP_SECRET,
-            "FB_ENDPOINT": sim.graph_url,
-            "APP_URL": f"http://127.0.0.1:{port}",
-            "TOKEN_ENCRYPTION_KEYS": [TOKEN_KEY],
-            "SQLALCHEMY_DATABASE_URI": db_url,
-            "UPLOAD_FOLDER": str(tmp / "uploads"),
-            "STAGING_FOLDER": str(tmp / "staging"),
-            "SCHEDULER_ENABLED": False,
-        }
-    )
 
 
 def create_schema(app) -> None:
@@ -925,7 +904,9 @@ def run(args, tmp: Path) -> int:
     try:
         sim.start()
         port = free_port()
-        app = bench_app(sim, port, db_url, tmp)
+        app = seeding_app(
+            sim.graph_url, f"http://127.0.0.1:{port}", db_url, tmp, SECRET_KEY
+        )
         create_schema(app)
         schema_ok = True
         env = server_env(sim, port, db_url, tmp, args.set)

@@ -82,18 +82,19 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from PIL import Image
 from PIL import ImageChops
 
+from benchlib import APP_ID
+from benchlib import APP_SECRET
+from benchlib import TOKEN_KEY
 from benchlib import free_port
 from benchlib import pct
 from benchlib import report
+from benchlib import seeding_app
 from benchlib import stop_process
 from benchlib import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 SECRET_KEY = "publish-burst-bench"
-TOKEN_KEY = "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
-APP_ID = "1234567890123456"  # simulator.DEFAULT_APP_ID
-APP_SECRET = "demo-app-secret"  # simulator.DEFAULT_APP_SECRET
 API_VERSION = "v21.0"
 LOGIN_ENDPOINTS = frozenset(
     {"exchange", "debug_token", "me", "accounts", "page", "ig_user"}
@@ -538,28 +539,6 @@ def server_env(args, sim: Simulator, app_url: str, db_url: str, tmp: Path) -> di
     return env
 
 
-def seeding_app(sim: Simulator, app_url: str, db_url: str, tmp: Path):
-    """An Ospost app on the bench's database with its scheduler switched off."""
-    from app import create_app
-
-    return create_app(
-        {
-            "TESTING": False,
-            "DEMO": False,
-            "SECRET_KEY": SECRET_KEY,
-            "FB_APP_ID": APP_ID,
-            "FB_APP_SECRET": APP_SECRET,
-            "FB_ENDPOINT": sim.graph_url,
-            "APP_URL": app_url,
-            "TOKEN_ENCRYPTION_KEYS": [TOKEN_KEY],
-            "SQLALCHEMY_DATABASE_URI": db_url,
-            "UPLOAD_FOLDER": str(tmp / "uploads"),
-            "STAGING_FOLDER": str(tmp / "staging"),
-            "SCHEDULER_ENABLED": False,
-        }
-    )
-
-
 def seed_ospost(app, accounts: list[Account], captions, media) -> None:
     """Users, posts (scheduled an hour ahead for now) and their image files."""
     from sqlalchemy import func
@@ -711,7 +690,7 @@ def run_ospost(args, tmp: Path, media: tuple[bytes, bytes]) -> dict:
         port = free_port()
         app_url = f"http://127.0.0.1:{port}"
         db_url = args.database_url or f"sqlite:///{tmp / 'ospost.db'}"
-        app = seeding_app(sim, app_url, db_url, tmp)
+        app = seeding_app(sim.graph_url, app_url, db_url, tmp, SECRET_KEY)
         captions = captions_for(args.accounts, args.per_account)
         started = time.monotonic()
         seed_ospost(app, accounts, captions, media)
