@@ -278,35 +278,52 @@ class Post(db.Model):
         self.error_message = None
         self.fbtrace_id = None
 
-    def fail(
-        self,
-        reason: str,
+    @staticmethod
+    def failed_values(
+        reason: str | None,
         *,
         code: int | None = None,
         subcode: int | None = None,
         fbtrace_id: str | None = None,
-    ) -> None:
+    ) -> dict:
+        """Columns of a post that stopped trying (shared with the engine's UPDATEs)."""
+        return {
+            **_NOTHING_PENDING,
+            "status": PostStatus.FAILED,
+            "error_message": reason,
+            "error_code": code,
+            "error_subcode": subcode,
+            "fbtrace_id": fbtrace_id,
+        }
+
+    @staticmethod
+    def published_values(when: datetime) -> dict:
+        """Columns of a post that is live (shared with the engine's UPDATEs)."""
+        return {
+            **Post.failed_values(None),  # no error left, nothing pending
+            "status": PostStatus.PUBLISHED,
+            "published_at": when,
+        }
+
+    def fail(self, reason: str, **meta_error) -> None:
         """Stop trying and tell the user why."""
-        self.status = PostStatus.FAILED
-        self.error_message = reason
-        self.error_code = code
-        self.error_subcode = subcode
-        self.fbtrace_id = fbtrace_id
-        self.next_attempt_at = None
-        self.lease_until = None
-        self.lease_owner = None
-        self.waiting_reason = None
+        for key, value in self.failed_values(reason, **meta_error).items():
+            setattr(self, key, value)
 
     def mark_published(self, media_id: str | None, when: datetime) -> None:
         """Record that the post is live on Instagram."""
-        self.status = PostStatus.PUBLISHED
+        for key, value in self.published_values(when).items():
+            setattr(self, key, value)
         self.ig_media_id = media_id or self.ig_media_id
-        self.published_at = when
-        self.next_attempt_at = None
-        self.lease_until = None
-        self.lease_owner = None
-        self.waiting_reason = None
-        self.clear_error()
+
+
+# A finished post (live or failed) has no wake-up, lease or wait pending.
+_NOTHING_PENDING = {
+    "next_attempt_at": None,
+    "lease_until": None,
+    "lease_owner": None,
+    "waiting_reason": None,
+}
 
 
 class WebSession(db.Model):

@@ -264,9 +264,9 @@ class Publisher:
                     Post.next_attempt_at < now - self.settings.missed_window,
                 )
                 .values(
-                    status=PostStatus.FAILED,
-                    error_message="Missed while the server was down. Reschedule it.",
-                    next_attempt_at=None,
+                    Post.failed_values(
+                        "Missed while the server was down. Reschedule it."
+                    )
                 )
             ).rowcount
             db.session.commit()
@@ -586,17 +586,10 @@ class Publisher:
         self._save(
             step,
             final=True,
-            status=PostStatus.PUBLISHED,
+            **Post.published_values(now_utc()),
             permalink=permalink,
-            published_at=now_utc(),
             filename=None,
             staged_name=None,
-            next_attempt_at=None,
-            waiting_reason=None,
-            error_code=None,
-            error_subcode=None,
-            error_message=None,
-            fbtrace_id=None,
         )
         log.info(
             "post %s published as media %s",
@@ -677,17 +670,13 @@ class Publisher:
     ) -> None:
         # The public copy goes; the upload stays so the person can retry.
         self.store.unstage(self.staged_name(step.post))
+        meta = (
+            {"code": exc.code, "subcode": exc.subcode, "fbtrace_id": exc.fbtrace_id}
+            if exc
+            else {"code": code}
+        )
         self._save(
-            step,
-            final=True,
-            status=PostStatus.FAILED,
-            error_message=reason,
-            error_code=exc.code if exc else code,
-            error_subcode=exc.subcode if exc else None,
-            fbtrace_id=exc.fbtrace_id if exc else None,
-            staged_name=None,
-            next_attempt_at=None,
-            waiting_reason=None,
+            step, final=True, **Post.failed_values(reason, **meta), staged_name=None
         )
 
     # -- persistence ----------------------------------------------------------
