@@ -62,22 +62,24 @@ REAUTH_REASON = (
 
 @dataclass(frozen=True)
 class Settings:
-    """Timing knobs, read from the app config (tests shrink them)."""
+    """Timing knobs, read from the app config (defaults live in app.py; tests
+    shrink them)."""
 
-    lease: timedelta = timedelta(seconds=120)
-    first_check: timedelta = timedelta(seconds=2)
-    check_interval: timedelta = timedelta(seconds=3)
-    check_timeout: timedelta = timedelta(minutes=5)
-    backoff_base: float = 2.0
-    backoff_cap: float = 300.0
-    max_attempts: int = 8
-    max_graph_calls: int = 10
-    quota_wait: timedelta = timedelta(minutes=30)
+    lease: timedelta
+    first_check: timedelta
+    check_interval: timedelta
+    check_timeout: timedelta
+    backoff_base: float
+    backoff_cap: float
+    max_attempts: int
+    max_graph_calls: int
+    quota_wait: timedelta
+    missed_window: timedelta
+    sweep_interval: float
+    threads: int
+    call_timeout: timedelta
+    # Not a setting: how long an account's quota reading is trusted.
     quota_cache: timedelta = timedelta(minutes=10)
-    missed_window: timedelta = timedelta(hours=24)
-    sweep_interval: float = 30.0
-    threads: int = 16
-    call_timeout: timedelta = timedelta(seconds=24)
 
     def __post_init__(self) -> None:
         if self.lease <= self.call_timeout:
@@ -139,7 +141,7 @@ class Publisher:
         self.app = None
         self.scheduler: BackgroundScheduler | None = None
         self.owner = _owner_id()
-        self.settings = Settings()
+        self.settings: Settings | None = None  # set by init_app
         self._lock = threading.Lock()
         self._local = threading.local()
         self._stopping = threading.Event()

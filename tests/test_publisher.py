@@ -311,17 +311,21 @@ def test_restart_recovers_pending_and_overdue_posts(make_app, auth, world):
     assert sorted(p["caption"] for p in world.published()) == ["future", "late 1h"]
 
 
+def due_now(app, post_id: int) -> None:
+    with app.app_context():
+        db.session.execute(
+            update(Post)
+            .where(Post.id == post_id)
+            .values(next_attempt_at=datetime.now(UTC))
+        )
+        db.session.commit()
+
+
 def test_sweep_picks_up_posts_without_a_job(env, world):
     app, client = env
     assert create_post(client).status_code == 200
     post = only_post(app)
-    with app.app_context():
-        db.session.execute(
-            update(Post)
-            .where(Post.id == post.id)
-            .values(next_attempt_at=datetime.now(UTC))
-        )
-        db.session.commit()
+    due_now(app, post.id)
     publisher.cancel(post.id)  # as if the job was lost
     assert settled(app, post.id).status == PostStatus.PUBLISHED
 
@@ -331,13 +335,7 @@ def test_claim_lets_only_one_caller_work_on_a_post(env, world):
     assert create_post(client, when=soon(600)).status_code == 200
     post = only_post(app)
     publisher.cancel(post.id)
-    with app.app_context():
-        db.session.execute(
-            update(Post)
-            .where(Post.id == post.id)
-            .values(next_attempt_at=datetime.now(UTC))
-        )
-        db.session.commit()
+    due_now(app, post.id)
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         results = list(pool.map(publisher.publish_post, [post.id] * 8))
     assert sum(r is not None for r in results) == 1
