@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from flask_session.base import ServerSideSession
 from flask_session.base import ServerSideSessionInterface
+from sqlalchemy import bindparam
 from sqlalchemy import delete
 from sqlalchemy import insert
 from sqlalchemy import select
@@ -26,6 +27,10 @@ from models import now_utc
 log = logging.getLogger(__name__)
 REFRESH_EVERY = 3600  # seconds between expiry refreshes of an unchanged session
 _table = WebSession.__table__
+# Built once: building the statement cost more than running it on every request.
+_READ = select(_table.c.data, _table.c.expiry).where(
+    _table.c.session_id == bindparam("sid")
+)
 
 
 class DatabaseSession(ServerSideSession):
@@ -90,11 +95,7 @@ class DatabaseSessionInterface(ServerSideSessionInterface):
 
     def _retrieve_session_data(self, store_id: str) -> dict | None:
         with db.engine.connect() as conn:
-            row = conn.execute(
-                select(_table.c.data, _table.c.expiry).where(
-                    _table.c.session_id == store_id
-                )
-            ).first()
+            row = conn.execute(_READ, {"sid": store_id}).first()
         if row is None or row.expiry <= now_utc():
             return None
         return self.serializer.decode(row.data)
