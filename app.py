@@ -48,6 +48,7 @@ from werkzeug.exceptions import HTTPException
 import auth
 import helpers
 import posts
+from grid import GridCache
 from models import Post
 from models import User
 from models import db
@@ -104,6 +105,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["media_store"] = MediaStore(
         app.config["UPLOAD_FOLDER"], app.config["STAGING_FOLDER"]
     )
+    app.extensions["security_headers"] = _security_header_values(app.config)
+    app.extensions["grid_cache"] = GridCache(app.config["GRID_CACHE_USERS"])
     publisher.init_app(app)
     token_cipher.configure(app.config["TOKEN_ENCRYPTION_KEYS"])
 
@@ -143,6 +146,7 @@ def _configure(app: Flask, overrides: dict) -> None:
         STAGING_FOLDER=str(ROOT / "static" / "tmp"),
         MAX_CONTENT_LENGTH=30 * 1024 * 1024,
         MAX_SCHEDULE_DAYS=50,
+        GRID_CACHE_USERS=500,
         SCHEDULER_ENABLED=True,
         GRAPH_TIMEOUT=(3.05, 20),
         SESSION_PERMANENT=True,
@@ -313,8 +317,8 @@ def _load_user() -> None:
         session.clear()
 
 
-def _security_headers(response):
-    app_cfg = current_app.config
+def _security_header_values(app_cfg) -> dict[str, str]:
+    """The headers every response carries (worked out once per app)."""
     img_src = ["'self'", "data:", "blob:", "https:"]
     graph = urlsplit(app_cfg.get("FB_ENDPOINT") or "")
     if graph.scheme == "http" and graph.netloc:
@@ -335,17 +339,22 @@ def _security_headers(response):
         "base-uri": ["'self'"],
         "object-src": ["'none'"],
     }
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "; ".join(f"{k} {' '.join(v)}" for k, v in policy.items()),
-    )
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    headers = {
+        "Content-Security-Policy": "; ".join(
+            f"{k} {' '.join(v)}" for k, v in policy.items()
+        ),
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+    }
     if app_cfg.get("SESSION_COOKIE_SECURE"):
-        response.headers.setdefault(
-            "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
-        )
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    return headers
+
+
+def _security_headers(response):
+    for name, value in current_app.extensions["security_headers"].items():
+        response.headers.setdefault(name, value)
     return response
 
 

@@ -23,6 +23,8 @@ from sqlalchemy import select
 
 import helpers
 import images
+from grid import home_grid
+from grid import render_home
 from models import Post
 from models import PostStatus
 from models import User
@@ -31,7 +33,6 @@ from models import now_utc
 from publisher import publisher
 
 bp = Blueprint("posts", __name__)
-PUBLISHED_ON_GRID = 30
 
 
 class FormError(ValueError):
@@ -132,22 +133,6 @@ def get_own_post(post_id: int) -> Post:
     return post
 
 
-def grid_posts(user: User) -> tuple[list[Post], list[Post]]:
-    """Upcoming posts (last to go out first) and the newest published ones."""
-    upcoming = db.session.scalars(
-        select(Post)
-        .where(Post.user_id == user.id, Post.status != PostStatus.PUBLISHED)
-        .order_by(Post.scheduled_at.desc(), Post.id.desc())
-    ).all()
-    published = db.session.scalars(
-        select(Post)
-        .where(Post.user_id == user.id, Post.status == PostStatus.PUBLISHED)
-        .order_by(Post.published_at.desc())
-        .limit(PUBLISHED_ON_GRID)
-    ).all()
-    return list(upcoming), list(published)
-
-
 def reorder(user: User, order: list[int]) -> list[tuple[int, datetime]]:
     """Give the user's scheduled posts the existing dates in a new visual order.
 
@@ -228,14 +213,7 @@ def done(message: str, target: str):
 @helpers.login_required
 def index():
     """The grid that previews the Instagram profile."""
-    upcoming, published = grid_posts(g.user)
-    return render_template(
-        "home/index.html",
-        upcoming=upcoming,
-        published=published,
-        now=now_utc(),
-        expiring=g.user.token_expires_soon(now_utc()),
-    )
+    return render_home(home_grid(g.user), expiring=g.user.token_expires_soon(now_utc()))
 
 
 @bp.post("/")

@@ -38,6 +38,8 @@ What it does, all on loopback:
   also measures the CPU everything else on the machine used during each run
   (/proc/stat minus server and client; a PostgreSQL server counts here) and
   warns when that exceeds 0.2 cores: the figures are then understated.
+* ``--server-threads N`` runs gthread workers with N threads (keep-alive)
+  instead of sync workers, to compare (on 2 cores they were slower: the GIL).
 * ``--set NAME=JSON`` passes extra settings to the server as OSPOST_NAME, to
   compare configurations.
 
@@ -251,14 +253,19 @@ class Simulator:
 class Gunicorn:
     """``python -m gunicorn -w W -b 127.0.0.1:P 'app:create_app()'``."""
 
-    def __init__(self, env: dict, port: int, workers: int, log_path: Path):
+    def __init__(
+        self, env: dict, port: int, workers: int, log_path: Path, threads: int = 0
+    ):
         self.env, self.port, self.workers, self.log_path = env, port, workers, log_path
+        self.threads = threads  # > 0: gthread workers (keep-alive), else sync
         self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> Gunicorn:
         cmd = [PYTHON, "-m", "gunicorn", "-w", str(self.workers)]
         cmd += ["-b", f"127.0.0.1:{self.port}", "--graceful-timeout", "5"]
+        if self.threads:
+            cmd += ["--threads", str(self.threads)]
         cmd += ["--log-level", "warning", "app:create_app()"]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
@@ -728,6 +735,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--published", type=int, default=10, help="of which live")
     parser.add_argument("--failed", type=int, default=5, help="of which failed")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument(
+        "--server-threads",
+        type=int,
+        default=0,
+        help="gunicorn --threads (gthread workers with keep-alive); 0: sync workers",
+    )
     parser.add_argument("--duration", type=float, default=10.0, help="seconds/page")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds/page")
     parser.add_argument("--threads", type=int, default=2, help="wrk -t")
@@ -873,8 +886,13 @@ def load_all(args, generator: str, server: Gunicorn, sid: str, tmp: Path):
         if generator == "wrk"
         else f"Python generator: {args.connections} threads/connections"
     )
+    kind = (
+        f"gthread workers, {args.server_threads} threads"
+        if args.server_threads
+        else "sync workers"
+    )
     report(
-        f"gunicorn -w {args.workers} (sync workers, scheduler off), {client}, "
+        f"gunicorn -w {args.workers} ({kind}, scheduler off), {client}, "
         f"{args.duration:g} s per page after {args.warmup:g} s warm-up; "
         f"{os.cpu_count()} CPUs shared by server and client"
     )
@@ -910,7 +928,9 @@ def run(args, tmp: Path) -> int:
         create_schema(app)
         schema_ok = True
         env = server_env(sim, port, db_url, tmp, args.set)
-        server = Gunicorn(env, port, args.workers, tmp / "gunicorn.log")
+        server = Gunicorn(
+            env, port, args.workers, tmp / "gunicorn.log", args.server_threads
+        )
         server.start()  # assigned first, so a failed start is still stopped
         if args.set:
             report("server settings: " + ", ".join(f"OSPOST_{s}" for s in args.set))

@@ -146,7 +146,7 @@ def test_home_grid_with_posts(pages_app, pages_client):
     assert html.count("tile-scheduled") == 2
     assert 'data-long-press-delay="400"' in html
     assert "Move earlier" in html and "Move later" in html
-    assert f'action="/post/{first}/move"' in html
+    assert f'formaction="/post/{first}/move"' in html
     assert f'href="/post/{second}/edit"' in html
     assert 'name="direction" value="earlier"' in html
     assert "The image could not be fetched by Instagram." in html

@@ -18,16 +18,20 @@ const CHANGED_ERROR = 'Your schedule changed in the meantime. Reload the page.';
 // -- Earlier / Later buttons -------------------------------------------------
 
 function setupMoveButtons(grid) {
-  grid.addEventListener('submit', async (event) => {
-    const form = event.target.closest('.move-form');
-    if (!form) return;
+  // Every tile's Earlier/Later button submits the page's one #move-form.
+  const form = document.getElementById('move-form');
+  if (!form) return;
+  form.addEventListener('submit', async (event) => {
+    const button = event.submitter;
+    if (!button || !grid.contains(button)) return;
     event.preventDefault();
-    const button = form.querySelector('button');
-    const direction = form.elements.direction.value;
+    const { value: direction } = button;
+    const body = new FormData(form);
+    body.set('direction', direction);
     button.disabled = true;
     try {
-      await fetchJson(form.action, { method: 'POST', body: new FormData(form) });
-      const tile = form.closest('.tile');
+      await fetchJson(button.formAction, { method: 'POST', body });
+      const tile = button.closest('.tile');
       window.sessionStorage.setItem(FOCUS_KEY, JSON.stringify({ id: tile.id, direction }));
       window.location.reload();
     } catch (err) {
