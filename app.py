@@ -106,7 +106,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["UPLOAD_FOLDER"], app.config["STAGING_FOLDER"]
     )
     app.extensions["security_headers"] = _security_header_values(app.config)
-    app.extensions["grid_cache"] = GridCache(app.config["GRID_CACHE_USERS"])
+    app.extensions["grid_cache"] = GridCache(app.config["GRID_CACHE_MB"] * 1024 * 1024)
     publisher.init_app(app)
     token_cipher.configure(app.config["TOKEN_ENCRYPTION_KEYS"])
 
@@ -146,7 +146,7 @@ def _configure(app: Flask, overrides: dict) -> None:
         STAGING_FOLDER=str(ROOT / "static" / "tmp"),
         MAX_CONTENT_LENGTH=30 * 1024 * 1024,
         MAX_SCHEDULE_DAYS=50,
-        GRID_CACHE_USERS=500,
+        GRID_CACHE_MB=32,
         SCHEDULER_ENABLED=True,
         GRAPH_TIMEOUT=(3.05, 20),
         SESSION_PERMANENT=True,

@@ -156,6 +156,7 @@ def delete_account(user: User) -> list[str]:
         publisher.cancel(post.id)
         staged.append(publisher.staged_name(post))
     end_user_sessions(user.id)
+    current_app.extensions["grid_cache"].forget(user.id)
     db.session.delete(user)
     return staged
 

@@ -52,11 +52,13 @@ class Grid:
 
 
 class GridCache:
-    """The latest rendering per user, least recently used first out."""
+    """The latest rendering per user, within a memory budget (least recently
+    used out first)."""
 
-    def __init__(self, size: int):
-        self.size = size
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
         self._entries: OrderedDict[int, tuple[tuple, Grid]] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, user_id: int, version: tuple) -> Grid | None:
@@ -68,17 +70,23 @@ class GridCache:
             return entry[1]
 
     def put(self, user_id: int, version: tuple, grid: Grid) -> None:
-        if self.size <= 0:
+        if len(grid.body) > self.max_bytes:
             return
         with self._lock:
+            self._drop(user_id)
             self._entries[user_id] = (version, grid)
-            self._entries.move_to_end(user_id)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+            self._bytes += len(grid.body)
+            while self._bytes > self.max_bytes:
+                self._drop(next(iter(self._entries)))
 
     def forget(self, user_id: int) -> None:
         with self._lock:
-            self._entries.pop(user_id, None)
+            self._drop(user_id)
+
+    def _drop(self, user_id: int) -> None:
+        entry = self._entries.pop(user_id, None)
+        if entry is not None:
+            self._bytes -= len(entry[1].body)
 
 
 def grid_posts(user: User) -> tuple[list[Post], list[Post]]:

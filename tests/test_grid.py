@@ -168,18 +168,21 @@ def test_an_unchanged_grid_is_not_loaded_again(app, client, user):
     assert post_rows == [], "the tiles were loaded although nothing changed"
 
 
-def test_cache_keeps_only_the_most_recent_users():
-    cache = GridCache(size=2)
-    grids = {
-        n: Grid(body=f"<p>{n}</p>".encode(), upcoming=n, published=0) for n in (1, 2, 3)
-    }
+def test_cache_stays_within_its_memory_budget():
+    grids = {n: Grid(body=b"x" * 100, upcoming=n, published=0) for n in (1, 2, 3)}
+    cache = GridCache(max_bytes=250)
     for n, grid in grids.items():
         cache.put(n, ("v", n), grid)
-    assert cache.get(1, ("v", 1)) is None  # evicted, least recently used
+    assert cache.get(1, ("v", 1)) is None  # evicted: least recently used
     assert cache.get(2, ("v", 2)) is grids[2]
-    assert cache.get(3, ("v", 2)) is None  # another version: never served
-    cache.forget(2)
+    assert cache.get(3, ("v", 2)) is None  # another version is never served
+    cache.put(3, ("v", 4), grids[3])  # replacing an entry frees its bytes
+    assert cache.get(2, ("v", 2)) is grids[2] and cache.get(3, ("v", 4)) is grids[3]
+    cache.put(1, ("v", 1), grids[1])  # over budget: 2 was used least recently
     assert cache.get(2, ("v", 2)) is None
-    off = GridCache(size=0)
+    assert cache.get(3, ("v", 4)) is grids[3] and cache.get(1, ("v", 1)) is grids[1]
+    cache.forget(3)
+    assert cache.get(3, ("v", 4)) is None
+    off = GridCache(max_bytes=0)
     off.put(1, ("v", 1), grids[1])
     assert off.get(1, ("v", 1)) is None
