@@ -28,11 +28,13 @@ from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
 from datetime import timedelta
+from types import SimpleNamespace
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import and_
+from sqlalchemy import bindparam
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
@@ -50,6 +52,7 @@ from storage import MediaStore
 
 log = logging.getLogger(__name__)
 POSTS = Post.__table__
+USERS = User.__table__
 # Meta suggests checking a container about once a minute at most.
 MAX_CHECK_GAP = timedelta(seconds=60)
 
@@ -58,6 +61,95 @@ REAUTH_REASON = (
     "Instagram disconnected Ospost from this account. Log in again to reconnect, "
     "then retry the post."
 )
+
+
+# -- statements ----------------------------------------------------------------
+# Built once, as plain table statements run on the session's connection: in a
+# burst, building statements and the ORM's bookkeeping cost more CPU than the
+# database did.
+
+
+def _claimable_now():
+    """Due, not finished, and nobody holds a live lease (at ``:now``)."""
+    now = bindparam("now", type_=POSTS.c.next_attempt_at.type)
+    return (
+        POSTS.c.status.in_(ACTIVE),
+        POSTS.c.next_attempt_at <= now,
+        or_(POSTS.c.lease_until.is_(None), POSTS.c.lease_until < now),
+    )
+
+
+_DUE = (
+    select(POSTS.c.id)
+    .where(*_claimable_now())
+    .order_by(POSTS.c.next_attempt_at)
+    .limit(500)
+)
+_IS_CLAIMABLE = select(POSTS.c.id).where(
+    POSTS.c.id == bindparam("post_id"), *_claimable_now()
+)
+# RETURNING hands back the post as it is at the claim, in the same statement.
+_CLAIM = (
+    update(POSTS)
+    .where(POSTS.c.id == bindparam("post_id"), *_claimable_now())
+    .values(
+        status=PostStatus.PUBLISHING,
+        lease_until=bindparam("new_lease_until", type_=POSTS.c.lease_until.type),
+        lease_owner=bindparam("new_lease_owner"),
+    )
+    .returning(*POSTS.c)
+)
+_USER = select(*USERS.c).where(USERS.c.id == bindparam("user_id"))
+# The columns to set come with each call's parameters.
+_SAVE = update(POSTS).where(
+    POSTS.c.id == bindparam("where_post_id"),
+    POSTS.c.lease_owner == bindparam("where_owner"),
+    POSTS.c.status == PostStatus.PUBLISHING,
+)
+_RELEASE = (
+    update(POSTS)
+    .where(
+        POSTS.c.id == bindparam("where_post_id"),
+        POSTS.c.lease_owner == bindparam("where_owner"),
+    )
+    .values(lease_until=None, lease_owner=None)
+)
+_CLAIM_QUOTA_CHECK = (
+    update(USERS)
+    .where(
+        USERS.c.id == bindparam("user_id"),
+        or_(
+            USERS.c.quota_checked_at.is_(None),
+            USERS.c.quota_checked_at
+            < bindparam("cutoff", type_=USERS.c.quota_checked_at.type),
+        ),
+    )
+    .values(
+        quota_checked_at=bindparam("checked_at", type_=USERS.c.quota_checked_at.type)
+    )
+)
+_SET_QUOTA = (
+    update(USERS)
+    .where(USERS.c.id == bindparam("user_id"))
+    .values(quota_usage=bindparam("usage"), quota_total=bindparam("total"))
+)
+_BUMP_QUOTA = (
+    update(USERS)
+    .where(USERS.c.id == bindparam("user_id"), USERS.c.quota_usage.is_not(None))
+    .values(quota_usage=USERS.c.quota_usage + 1)
+)
+
+
+class Snapshot(SimpleNamespace):
+    """A post's or user's columns as read when the post was claimed.
+
+    Never flushed: every write goes through the lease-guarded ``_SAVE``.
+    """
+
+
+def _conn():
+    """The connection of this thread's database session (and its transaction)."""
+    return db.session.connection()
 
 
 @dataclass(frozen=True)
@@ -122,8 +214,8 @@ class BudgetExhausted(Exception):
 class Step:
     """What one wake-up knows while it holds the lease on a post."""
 
-    post: Post
-    user: User
+    post: Snapshot
+    user: Snapshot
     token: str
     now: datetime
     calls: int = 0
@@ -284,27 +376,12 @@ class Publisher:
     def sweep(self) -> None:
         """Wake up any due post that nothing in this process is handling."""
         with self.app.app_context():
-            due = db.session.scalars(
-                select(Post.id)
-                .where(*self._claimable(now_utc()))
-                .order_by(Post.next_attempt_at)
-                .limit(500)
-            ).all()
+            due = _conn().execute(_DUE, {"now": now_utc()}).scalars().all()
         for post_id in due:
             if not self.has_job(post_id):
                 self.wake(post_id)
 
     # -- the engine -----------------------------------------------------------
-
-    @staticmethod
-    def _claimable(now: datetime, cols=None):
-        """Due, not finished, and nobody holds a live lease."""
-        c = cols if cols is not None else Post
-        return (
-            c.status.in_(ACTIVE),
-            c.next_attempt_at <= now,
-            or_(c.lease_until.is_(None), c.lease_until < now),
-        )
 
     def publish_post(self, post_id: int) -> str | None:
         """Wake-up entry point: advance ``post_id`` one step if it is due.
@@ -333,40 +410,31 @@ class Publisher:
                 db.session.rollback()
         return None
 
-    def _claim(self, post_id: int, now: datetime) -> bool:
+    def _claim(self, post_id: int, now: datetime) -> tuple[Snapshot, Snapshot] | None:
+        """Take the lease on ``post_id`` if it is due; returns the post and its user."""
+        conn = _conn()
+        params = {"post_id": post_id, "now": now}
         # A read first: on SQLite even an UPDATE that matches nothing takes the
         # write lock, and every worker wakes every post after a restart.
-        if (
-            db.session.scalar(
-                select(Post.id).where(Post.id == post_id, *self._claimable(now))
-            )
-            is None
-        ):
+        if conn.execute(_IS_CLAIMABLE, params).first() is None:
             db.session.rollback()
-            return False
-        claimed = db.session.execute(
-            update(POSTS)
-            .where(POSTS.c.id == post_id, *self._claimable(now, POSTS.c))
-            .values(
-                status=PostStatus.PUBLISHING,
-                lease_until=now + self.settings.lease,
-                lease_owner=self.owner,
-            )
-        ).rowcount
-        db.session.commit()
-        return claimed == 1
+            return None
+        params.update(new_lease_until=now + self.settings.lease)
+        params.update(new_lease_owner=self.owner)
+        post = conn.execute(_CLAIM, params).first()
+        if post is None:
+            db.session.rollback()
+            return None
+        user = conn.execute(_USER, {"user_id": post.user_id}).first()
+        db.session.commit()  # hold no transaction while Meta answers
+        return Snapshot(**post._mapping), Snapshot(**user._mapping)
 
     def _advance(self, post_id: int) -> str | None:
         now = now_utc()
-        if not self._claim(post_id, now):
+        claimed = self._claim(post_id, now)
+        if claimed is None:
             return None
-        post = db.session.get(Post, post_id, populate_existing=True)
-        user = db.session.get(User, post.user_id, populate_existing=True)
-        # Work on detached snapshots: every write goes through _save's guarded
-        # UPDATE, never through an ORM flush that would ignore the lease.
-        db.session.expunge(post)
-        db.session.expunge(user)
-        db.session.rollback()  # hold no connection while Meta answers
+        post, user = claimed
         step = Step(post=post, user=user, token=user.access_token or "", now=now)
         try:
             if user.needs_reauth or not user.access_token:
@@ -704,17 +772,14 @@ class Publisher:
             step.released = True
         values["graph_calls"] = step.base_calls + step.calls
         values["updated_at"] = now_utc()
-        # A plain table UPDATE: the ORM's bulk-update machinery cost more CPU
-        # than the statement itself in a publishing burst.
-        done = db.session.execute(
-            update(POSTS)
-            .where(
-                POSTS.c.id == step.post.id,
-                POSTS.c.lease_owner == self.owner,
-                POSTS.c.status == PostStatus.PUBLISHING,
+        done = (
+            _conn()
+            .execute(
+                _SAVE,
+                {"where_post_id": step.post.id, "where_owner": self.owner, **values},
             )
-            .values(**values)
-        ).rowcount
+            .rowcount
+        )
         db.session.commit()
         if done != 1:
             raise LostLease
@@ -725,10 +790,8 @@ class Publisher:
     def _release(self, step: Step) -> None:
         """Give the lease back (if the last write did not) and book the next step."""
         if not step.released:
-            db.session.execute(
-                update(POSTS)
-                .where(POSTS.c.id == step.post.id, POSTS.c.lease_owner == self.owner)
-                .values(lease_until=None, lease_owner=None)
+            _conn().execute(
+                _RELEASE, {"where_post_id": step.post.id, "where_owner": self.owner}
             )
             db.session.commit()
         status = step.changes.get("status", PostStatus.PUBLISHING)
@@ -747,16 +810,10 @@ class Publisher:
         return total > 0 and usage >= total
 
     @staticmethod
-    def _claim_quota_check(user: User, cutoff: datetime, now: datetime) -> bool:
+    def _claim_quota_check(user: Snapshot, cutoff: datetime, now: datetime) -> bool:
         """One post per account asks Meta; the others use what it stored."""
-        won = db.session.execute(
-            update(User)
-            .where(
-                User.id == user.id,
-                or_(User.quota_checked_at.is_(None), User.quota_checked_at < cutoff),
-            )
-            .values(quota_checked_at=now)
-        ).rowcount
+        params = {"user_id": user.id, "cutoff": cutoff, "checked_at": now}
+        won = _conn().execute(_CLAIM_QUOTA_CHECK, params).rowcount
         db.session.commit()
         return won == 1
 
@@ -770,21 +827,14 @@ class Publisher:
             if exc.kind is ErrorKind.REAUTH:
                 raise
             return  # Meta enforces the limit at media_publish anyway.
-        db.session.execute(
-            update(User)
-            .where(User.id == user.id)
-            .values(quota_usage=usage, quota_total=total)
-        )
+        params = {"user_id": user.id, "usage": usage, "total": total}
+        _conn().execute(_SET_QUOTA, params)
         db.session.commit()
         user.quota_usage, user.quota_total = usage, total
 
     @staticmethod
     def _bump_quota(user_id: int) -> None:
-        db.session.execute(
-            update(User)
-            .where(User.id == user_id, User.quota_usage.is_not(None))
-            .values(quota_usage=User.quota_usage + 1)
-        )
+        _conn().execute(_BUMP_QUOTA, {"user_id": user_id})
 
 
 def _owner_id() -> str:
