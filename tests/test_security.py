@@ -156,5 +156,15 @@ def test_staged_images_are_only_served_by_their_random_name(app, client, user):
     (staging / name).write_bytes(image_bytes(400, 400))
     with client.get(f"/static/tmp/{name}") as resp:
         assert resp.status_code == 200
-    for probe in ("../app.py", "x.jpg", "A" * 31 + ".jpg", "A" * 32 + ".png"):
+        assert resp.data == (staging / name).read_bytes()
+        assert resp.mimetype == "image/jpeg"
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
+        assert "Content-Security-Policy" in resp.headers
+        assert "Set-Cookie" not in resp.headers  # no session for the crawler
+    head = client.head(f"/static/tmp/{name}")
+    assert head.status_code == 200 and head.data == b""
+    assert head.headers["Content-Length"] == str((staging / name).stat().st_size)
+    assert client.post(f"/static/tmp/{name}").status_code == 405
+    missing = "B" * 32 + ".jpg"
+    for probe in ("../app.py", "x.jpg", "A" * 31 + ".jpg", "A" * 32 + ".png", missing):
         assert client.get(f"/static/tmp/{probe}").status_code == 404
