@@ -64,9 +64,10 @@ REAUTH_REASON = (
 
 
 # -- statements ----------------------------------------------------------------
-# Built once, as plain table statements run on the session's connection: in a
-# burst, building statements and the ORM's bookkeeping cost more CPU than the
-# database did.
+# Built once, as plain table statements run on pooled connections (not the ORM
+# session): in a burst, building statements and the ORM's bookkeeping cost more
+# CPU than the database did. Every UPDATE of a post also sets its updated_at
+# (the column's onupdate), which is how the home grid notices engine changes.
 
 
 def _claimable_now():
