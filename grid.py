@@ -149,7 +149,11 @@ def home_grid(user: User) -> Grid:
             "home/_grid.html", upcoming=upcoming, published=published
         )
         grid = Grid(html.encode(), len(upcoming), len(published))
-        cache.put(user.id, version, grid)
+        # Each statement sees the latest commit: if a post changed between
+        # reading the version and reading the posts, this rendering belongs to
+        # no version, so it is shown but not kept.
+        if grid_version(user) == version:
+            cache.put(user.id, version, grid)
     return grid
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import delete
 from sqlalchemy import event
 from sqlalchemy import update
 
+import grid as grid_module
 from grid import Grid
 from grid import GridCache
 from models import Post
@@ -166,6 +167,37 @@ def test_an_unchanged_grid_is_not_loaded_again(app, client, user):
     assert page.count('class="tile ') == 3
     post_rows = [s for s in statements if "FROM posts" in s and "count(" not in s]
     assert post_rows == [], "the tiles were loaded although nothing changed"
+
+
+def test_a_rendering_that_raced_a_change_is_not_kept(app, client, user, monkeypatch):
+    make_posts(client, 60)
+    home(client)
+    render_posts = grid_module.grid_posts
+    racer: list[int] = []
+
+    def posts_added_meanwhile(who):
+        # Another tab adds a post after this request read the grid's version.
+        if not racer:
+            with db.engine.begin() as conn:
+                values = {
+                    "user_id": who.id,
+                    "scheduled_at": soon(90),
+                    "caption": "racer",
+                }
+                result = conn.execute(Post.__table__.insert().values(**values))
+                racer.append(result.inserted_primary_key[0])
+        return render_posts(who)
+
+    monkeypatch.setattr(grid_module, "grid_posts", posts_added_meanwhile)
+    change_elsewhere(app, update(Post).values(caption="edited"))  # a fresh render
+    page = home(client)
+    assert racer and f'id="post-{racer[0]}"' in page
+    # The racer is removed again: the grid's version is back to what this
+    # request first read, and must not bring back the rendering it made.
+    change_elsewhere(app, delete(Post).where(Post.id == racer[0]))
+    page = home(client)
+    assert f'id="post-{racer[0]}"' not in page
+    assert "1 upcoming" in page
 
 
 def test_cache_stays_within_its_memory_budget():
