@@ -778,17 +778,17 @@ class Publisher:
             step.released = True
         values["graph_calls"] = step.base_calls + step.calls
         values["updated_at"] = now_utc()
-        with _connect() as conn:
-            for statement, params in step.pending:
-                conn.execute(statement, params)
-            step.pending.clear()
+        with _connect() as conn:  # leaving it without commit() rolls back
             done = conn.execute(
                 _SAVE,
                 {"where_post_id": step.post.id, "where_owner": self.owner, **values},
             ).rowcount
+            if done != 1:
+                raise LostLease  # and the pending writes are not ours to make
+            for statement, params in step.pending:
+                conn.execute(statement, params)
+            step.pending.clear()
             conn.commit()
-        if done != 1:
-            raise LostLease
         step.changes.update(values)
         for key, value in values.items():
             setattr(step.post, key, value)

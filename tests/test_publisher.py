@@ -26,6 +26,9 @@ from models import Post
 from models import PostStatus
 from models import User
 from models import db
+from publisher import _BUMP_QUOTA
+from publisher import LostLease
+from publisher import Step
 from publisher import publisher
 
 JSON = {"Accept": "application/json"}
@@ -355,3 +358,30 @@ def test_slow_processing_is_waited_for_not_failed(env, world):
     # Checks back off (0.3 s, 0.6 s, 1.2 s...) and do not eat the call budget.
     assert 1 <= done.status_checks <= 4
     assert done.graph_calls <= 5
+
+
+def test_a_worker_that_lost_its_lease_changes_nothing(app, client, user):
+    """A worker whose lease ran out while Meta answered must not record the
+    media id, nor count the post against the account's publishing quota."""
+    assert create_post(client, when=soon(600)).status_code == 200
+    post = only_post(app)
+    due_now(app, post.id)
+    with app.app_context():
+        db.session.execute(update(User).values(quota_usage=5, quota_total=100))
+        db.session.commit()
+        claimed = publisher._claim(post.id, datetime.now(UTC))
+        assert claimed is not None
+        snapshot, account = claimed
+        # Another worker took the post over in the meantime.
+        db.session.execute(
+            update(Post).where(Post.id == post.id).values(lease_owner="other:1:x")
+        )
+        db.session.commit()
+        step = Step(post=snapshot, user=account, token="t", now=datetime.now(UTC))
+        step.pending.append((_BUMP_QUOTA, {"user_id": account.id}))
+        with pytest.raises(LostLease):
+            publisher._save(step, ig_media_id="17900000000000001")
+        db.session.expire_all()
+        assert db.session.get(User, account.id).quota_usage == 5
+        after = db.session.get(Post, post.id)
+        assert after.ig_media_id is None and after.lease_owner == "other:1:x"
