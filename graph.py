@@ -15,6 +15,7 @@ import logging
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 from urllib.parse import urlsplit
 
 import urllib3
@@ -144,7 +145,15 @@ class GraphClient:
         self.app_secret = app_secret
         connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         self.timeout = urllib3.Timeout(connect=connect, read=read)
-        self.http = _pool(self.endpoint)
+        self._http: urllib3.PoolManager | None = None
+
+    @property
+    def http(self) -> urllib3.PoolManager:
+        """The connection pool, made on first use (a bad proxy setting then
+        fails the call as a network error instead of crashing the caller)."""
+        if self._http is None:
+            self._http = _pool(self.endpoint)
+        return self._http
 
     # -- plumbing -----------------------------------------------------------
 
@@ -353,10 +362,17 @@ def _pool(endpoint: str) -> urllib3.PoolManager:
     (settings merge, cookies, hooks) took 40% of each call's CPU.
     """
     parts = urlsplit(endpoint)
-    proxy = urllib.request.getproxies().get(parts.scheme)
-    if proxy and not urllib.request.proxy_bypass(parts.hostname or ""):
-        return urllib3.ProxyManager(proxy, num_pools=2, maxsize=4)
-    return urllib3.PoolManager(num_pools=2, maxsize=4)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return urllib3.PoolManager(num_pools=2, maxsize=4)
+    if "://" not in proxy:
+        proxy = f"http://{proxy}"  # "host:3128" means an HTTP proxy, as for requests
+    auth = urllib3.util.parse_url(proxy).auth
+    headers = urllib3.make_headers(proxy_basic_auth=unquote(auth)) if auth else None
+    # An unsupported scheme (socks5://) raises urllib3's ProxySchemeUnknown,
+    # which request() reports as a network error.
+    return urllib3.ProxyManager(proxy, proxy_headers=headers, num_pools=2, maxsize=4)
 
 
 def _text(fields: dict[str, Any]) -> dict[str, str]:
