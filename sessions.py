@@ -94,8 +94,9 @@ class DatabaseSessionInterface(ServerSideSessionInterface):
             conn.execute(delete(_table).where(_table.c.expiry <= now_utc()))
 
     def _retrieve_session_data(self, store_id: str) -> dict | None:
-        with db.engine.connect() as conn:
-            row = conn.execute(_READ, {"sid": store_id}).first()
+        # Read on the request's own database connection: a second pooled
+        # connection cost a checkout, a liveness ping and a rollback per request.
+        row = db.session.connection().execute(_READ, {"sid": store_id}).first()
         if row is None or row.expiry <= now_utc():
             return None
         return self.serializer.decode(row.data)
