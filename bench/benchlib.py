@@ -3,6 +3,7 @@ process control, and running a test at full size with a figures file."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -14,7 +15,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import requests
+from PIL import Image
+from PIL import ImageChops
+
 ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 TOKEN_KEY = "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
 APP_ID = "1234567890123456"  # simulator.DEFAULT_APP_ID
 APP_SECRET = "demo-app-secret"  # simulator.DEFAULT_APP_SECRET
@@ -107,3 +114,156 @@ def seeding_app(graph_url: str, app_url: str, db_url: str, tmp: Path, secret: st
             "SCHEDULER_ENABLED": False,
         }
     )
+
+
+# -- machine ------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one live process (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, all cores."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split()[1:9]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values) - idle) / CLK_TCK, sum(values) / CLK_TCK
+
+
+# -- test images ----------------------------------------------------------------
+
+
+def photo_like(size: tuple[int, int], grain: int) -> Image.Image:
+    """Make an RGB image with smooth colour regions plus sensor-like grain."""
+    width, height = size
+    low = Image.effect_noise((width // 16, height // 16), 80).resize(
+        size, Image.Resampling.BICUBIC
+    )
+    base = Image.merge(
+        "RGB",
+        (
+            low,
+            low.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+            low.transpose(Image.Transpose.FLIP_TOP_BOTTOM),
+        ),
+    )
+    noise = Image.effect_noise(size, grain)
+    fine = Image.merge(
+        "RGB",
+        (
+            noise,
+            noise.transpose(Image.Transpose.ROTATE_180),
+            noise.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+        ),
+    )
+    return ImageChops.add(base, fine, scale=1, offset=-128)
+
+
+def processed_upload() -> tuple[bytes, bytes]:
+    """(JPEG, thumbnail) of a 1080x1350 photo run through Ospost's own pipeline."""
+    import images
+
+    buffer = io.BytesIO()
+    photo_like((1080, 1350), grain=6).save(buffer, "JPEG", quality=92)
+    processed = images.process_upload(io.BytesIO(buffer.getvalue()))
+    return processed.jpeg, processed.thumbnail
+
+
+# -- processes ------------------------------------------------------------------
+
+
+class SimulatorProcess:
+    """``python simulator.py`` as a separate process, driven through /_sim."""
+
+    API_VERSION = "v21.0"
+
+    def __init__(self, log_path: Path, *args: str, timeout: float = 10.0):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.graph_url = f"{self.url}/{self.API_VERSION}/"
+        self.log_path = log_path
+        self.args = args
+        self.timeout = timeout
+        self.proc: subprocess.Popen | None = None
+        self.http = requests.Session()
+
+    def start(self):
+        cmd = [PYTHON, str(ROOT / "simulator.py"), "--host", "127.0.0.1"]
+        cmd += ["--port", str(self.port), *self.args]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        wait_until(self._answers, 20, "the simulator to answer")
+        return self
+
+    def _answers(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"simulator exited; see {self.log_path}")
+        try:
+            return self.http.get(f"{self.url}/_sim/settings", timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    def get(self, path: str):
+        resp = self.http.get(self.url + path, timeout=self.timeout)
+        resp.raise_for_status()
+        return resp.json()
+
+    def post(self, path: str, payload: dict):
+        resp = self.http.post(self.url + path, json=payload, timeout=self.timeout)
+        resp.raise_for_status()
+        return resp.json()
+
+    def stop(self) -> None:
+        stop_process(self.proc, grace=5)
+        self.http.close()
+
+
+class GunicornProcess:
+    """``python -m gunicorn -w W -b 127.0.0.1:P 'app:create_app()'`` in its own
+    process group, logging to ``log_path``."""
+
+    def __init__(
+        self,
+        env: dict,
+        port: int,
+        workers: int,
+        log_path: Path,
+        *options: str,
+        graceful_timeout: int = 10,
+    ):
+        self.env, self.port, self.workers, self.log_path = env, port, workers, log_path
+        self.options = options
+        self.graceful_timeout = graceful_timeout
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen | None = None
+
+    def launch(self) -> None:
+        cmd = [PYTHON, "-m", "gunicorn", "-w", str(self.workers)]
+        cmd += ["-b", f"127.0.0.1:{self.port}"]
+        cmd += ["--graceful-timeout", str(self.graceful_timeout), *self.options]
+        cmd += ["--log-level", "warning", "app:create_app()"]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+
+    def exited(self) -> bool:
+        return self.proc is not None and self.proc.poll() is not None
+
+    def worker_pids(self) -> list[int]:
+        pid = self.proc.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        return [int(child) for child in children.split()]
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+        self.proc = None

@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import io
 import json
 import os
 import re
@@ -77,26 +76,27 @@ import requests
 
 from benchlib import APP_ID
 from benchlib import APP_SECRET
+from benchlib import ROOT
 from benchlib import TOKEN_KEY
+from benchlib import GunicornProcess
+from benchlib import SimulatorProcess
+from benchlib import cpu_seconds
 from benchlib import free_port
+from benchlib import machine_cpu
 from benchlib import pct
+from benchlib import processed_upload
 from benchlib import report
 from benchlib import seeding_app
-from benchlib import stop_process
 from benchlib import wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
 WRK = "/usr/bin/wrk"
 SECRET_KEY = "http-load-bench"
-API_VERSION = "v21.0"
 DEMO_FB_USER = "10000000000001"  # simulator.DEMO_USERS["demo"]
 COOKIE = "ospost_session"
 PAGES = {"home": "/", "add": "/post/add"}
 TARGET_RPS = 300.0
 TARGET_P99_MS = 100.0
 HTTP_TIMEOUT = 10.0
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # Counts statuses and body sizes per wrk thread; done() sums them up.
 WRK_SCRIPT = """
@@ -158,15 +158,6 @@ ALT_TEXTS = ["", "", "A golden croissant on a white plate next to a coffee cup."
 # --------------------------------------------------------------------------- tools
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a live process (0 when it is gone)."""
-    try:
-        fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields_[11]) + int(fields_[12])) / CLK_TCK
-
-
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -177,13 +168,6 @@ def self_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def machine_busy() -> float:
-    """CPU seconds the whole machine has spent busy (all CPUs, /proc/stat)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-    return (sum(values[:8]) - idle) / CLK_TCK
-
-
 class CpuWindow:
     """CPU used by the server, the client and everything else during a run."""
 
@@ -191,11 +175,12 @@ class CpuWindow:
         self.server, self.client_cpu = server, client_cpu
 
     def __enter__(self) -> CpuWindow:
-        self.start = (self.server.cpu(), self.client_cpu(), machine_busy())
+        self.start = (self.server.cpu(), self.client_cpu(), machine_cpu()[0])
         return self
 
     def __exit__(self, *exc) -> None:
-        server, client, busy = self.server.cpu(), self.client_cpu(), machine_busy()
+        server, client = self.server.cpu(), self.client_cpu()
+        busy = machine_cpu()[0]
         self.server_s = server - self.start[0]
         self.client_s = client - self.start[1]
         busy -= self.start[2]
@@ -206,77 +191,29 @@ class CpuWindow:
 # --------------------------------------------------------------------------- processes
 
 
-class Simulator:
-    """``python simulator.py`` as a separate process."""
-
-    def __init__(self, log_path: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.graph_url = f"{self.url}/{API_VERSION}/"
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
-        self.http = requests.Session()
-
-    def start(self) -> Simulator:
-        cmd = [PYTHON, str(ROOT / "simulator.py"), "--host", "127.0.0.1"]
-        cmd += ["--port", str(self.port)]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-        wait_until(self._answers, 20, "the simulator to answer")
-        return self
-
-    def _answers(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise RuntimeError(f"simulator exited; see {self.log_path}")
-        try:
-            return self.http.get(f"{self.url}/_sim/settings", timeout=1).ok
-        except requests.RequestException:
-            return False
+class Simulator(SimulatorProcess):
+    """The Graph API simulator, which also hands out the login token."""
 
     def token(self, fb_user_id: str) -> str:
-        resp = self.http.post(
-            f"{self.url}/_sim/token",
-            json={"fb_user_id": fb_user_id},
-            timeout=HTTP_TIMEOUT,
-        )
-        resp.raise_for_status()
-        return resp.json()["accessToken"]
-
-    def stop(self) -> None:
-        stop_process(self.proc, grace=5)
-        self.http.close()
+        return self.post("/_sim/token", {"fb_user_id": fb_user_id})["accessToken"]
 
 
-class Gunicorn:
-    """``python -m gunicorn -w W -b 127.0.0.1:P 'app:create_app()'``."""
+class Gunicorn(GunicornProcess):
+    """The server under load; ``threads`` > 0 runs gthread workers (keep-alive)."""
 
     def __init__(
         self, env: dict, port: int, workers: int, log_path: Path, threads: int = 0
     ):
-        self.env, self.port, self.workers, self.log_path = env, port, workers, log_path
-        self.threads = threads  # > 0: gthread workers (keep-alive), else sync
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen | None = None
+        options = ("--threads", str(threads)) if threads else ()
+        super().__init__(env, port, workers, log_path, *options, graceful_timeout=5)
 
     def start(self) -> Gunicorn:
-        cmd = [PYTHON, "-m", "gunicorn", "-w", str(self.workers)]
-        cmd += ["-b", f"127.0.0.1:{self.port}", "--graceful-timeout", "5"]
-        if self.threads:
-            cmd += ["--threads", str(self.threads)]
-        cmd += ["--log-level", "warning", "app:create_app()"]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
+        self.launch()
         wait_until(self._ready, 60, "gunicorn to answer")
         return self
 
     def _ready(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
+        if self.exited():
             raise RuntimeError(f"gunicorn exited; see {self.log_path}")
         try:
             # A static file: answering it creates no session row (GET /login would).
@@ -285,21 +222,12 @@ class Gunicorn:
             return False
         return len(self.worker_pids()) >= self.workers
 
-    def worker_pids(self) -> list[int]:
-        pid = self.proc.pid
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-        return [int(child) for child in children.split()]
-
     def cpu(self) -> float:
         return sum(map(cpu_seconds, self.worker_pids()))
 
     def log_tail(self, lines: int = 20) -> str:
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
-
-    def stop(self) -> None:
-        stop_process(self.proc)
-        self.proc = None
 
 
 def server_env(
@@ -344,26 +272,6 @@ def create_schema(app) -> None:
             raise RuntimeError("the database already has users; give an empty one")
 
 
-def grid_images() -> tuple[bytes, bytes]:
-    """A 1080x1350 photo-like upload run through Ospost's own image pipeline."""
-    from PIL import Image
-    from PIL import ImageChops
-
-    import images
-
-    size = (1080, 1350)
-    low = Image.effect_noise((size[0] // 16, size[1] // 16), 80).resize(
-        size, Image.Resampling.BICUBIC
-    )
-    base = Image.merge("RGB", (low, low.transpose(Image.Transpose.ROTATE_180), low))
-    grain = Image.effect_noise(size, 6)
-    photo = ImageChops.add(base, Image.merge("RGB", (grain,) * 3), offset=-128)
-    buffer = io.BytesIO()
-    photo.save(buffer, "JPEG", quality=92)
-    processed = images.process_upload(io.BytesIO(buffer.getvalue()))
-    return processed.jpeg, processed.thumbnail
-
-
 def seed_grid(app, user_id: int, posts: int, published: int, failed: int) -> dict:
     """Posts for the logged-in user, each with its own files; returns counts."""
     from models import Post
@@ -372,7 +280,7 @@ def seed_grid(app, user_id: int, posts: int, published: int, failed: int) -> dic
     from models import db
 
     store = app.extensions["media_store"]
-    jpeg, thumb = grid_images()
+    jpeg, thumb = processed_upload()
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     with app.app_context():
         user = db.session.get(User, user_id)

@@ -47,7 +47,6 @@ stopping.  The last line is every raw figure as one JSON object.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import logging
 import math
@@ -55,7 +54,6 @@ import os
 import re
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -79,23 +77,23 @@ from apscheduler.events import EVENT_JOB_ERROR
 from apscheduler.events import EVENT_JOB_EXECUTED
 from apscheduler.events import EVENT_JOB_MISSED
 from apscheduler.schedulers.background import BackgroundScheduler
-from PIL import Image
-from PIL import ImageChops
 
 from benchlib import APP_ID
 from benchlib import APP_SECRET
+from benchlib import ROOT
 from benchlib import TOKEN_KEY
+from benchlib import GunicornProcess
+from benchlib import SimulatorProcess
+from benchlib import cpu_seconds
 from benchlib import free_port
+from benchlib import machine_cpu
 from benchlib import pct
+from benchlib import processed_upload
 from benchlib import report
 from benchlib import seeding_app
-from benchlib import stop_process
 from benchlib import wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
 SECRET_KEY = "publish-burst-bench"
-API_VERSION = "v21.0"
 LOGIN_ENDPOINTS = frozenset(
     {"exchange", "debug_token", "me", "accounts", "page", "ig_user"}
 )
@@ -121,30 +119,6 @@ def since(stamp: str, t0: datetime) -> float:
     return (datetime.fromisoformat(stamp) - t0).total_seconds()
 
 
-def burst_images() -> tuple[bytes, bytes]:
-    """One photo-like 1080x1350 upload run through Ospost's own image pipeline."""
-    import images
-
-    size = (1080, 1350)
-    low = Image.effect_noise((size[0] // 16, size[1] // 16), 80).resize(
-        size, Image.Resampling.BICUBIC
-    )
-    base = Image.merge(
-        "RGB",
-        (
-            low,
-            low.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
-            low.transpose(Image.Transpose.FLIP_TOP_BOTTOM),
-        ),
-    )
-    grain = Image.effect_noise(size, 6)
-    photo = ImageChops.add(base, Image.merge("RGB", (grain,) * 3), offset=-128)
-    buffer = io.BytesIO()
-    photo.save(buffer, "JPEG", quality=92)
-    processed = images.process_upload(io.BytesIO(buffer.getvalue()))
-    return processed.jpeg, processed.thumbnail
-
-
 # --------------------------------------------------------------------------- simulator
 
 
@@ -157,48 +131,12 @@ class Account:
     token: str
 
 
-class Simulator:
-    """``python simulator.py`` as a separate process, driven through /_sim."""
+class Simulator(SimulatorProcess):
+    """The Graph API simulator with the burst's latency and readiness delay."""
 
     def __init__(self, log_path: Path, latency_ms: float, ready_after: float):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.graph_url = f"{self.url}/{API_VERSION}/"
-        self.log_path = log_path
-        self.latency_ms = latency_ms
-        self.ready_after = ready_after
-        self.proc: subprocess.Popen | None = None
-        self.http = requests.Session()
-
-    def start(self) -> Simulator:
-        cmd = [PYTHON, str(ROOT / "simulator.py"), "--host", "127.0.0.1"]
-        cmd += ["--port", str(self.port), "--latency-ms", str(self.latency_ms)]
-        cmd += ["--ready-after", str(self.ready_after)]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-        wait_until(self._answers, 20, "the simulator to answer")
-        return self
-
-    def _answers(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise RuntimeError(f"simulator exited; see {self.log_path}")
-        try:
-            return self.http.get(f"{self.url}/_sim/settings", timeout=1).ok
-        except requests.RequestException:
-            return False
-
-    def get(self, path: str):
-        resp = self.http.get(self.url + path, timeout=HTTP_TIMEOUT)
-        resp.raise_for_status()
-        return resp.json()
-
-    def post(self, path: str, payload: dict):
-        resp = self.http.post(self.url + path, json=payload, timeout=HTTP_TIMEOUT)
-        resp.raise_for_status()
-        return resp.json()
+        args = ("--latency-ms", str(latency_ms), "--ready-after", str(ready_after))
+        super().__init__(log_path, *args, timeout=HTTP_TIMEOUT)
 
     def make_accounts(self, count: int) -> list[Account]:
         """Fake Facebook users with one Page linked to an IG account, logged in."""
@@ -232,10 +170,6 @@ class Simulator:
             "calls": self.get("/_sim/calls"),
             "containers": self.get("/_sim/containers"),
         }
-
-    def stop(self) -> None:
-        stop_process(self.proc, grace=5)
-        self.http.close()
 
 
 def captions_for(accounts: int, per_account: int) -> list[list[str]]:
@@ -422,25 +356,6 @@ def analyse(records, captions, t0: datetime, args, pending=()) -> dict:
 # --------------------------------------------------------------------------- Ospost
 
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process (0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot, all cores."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split()[1:9]]
-    idle = values[3] + values[4]
-    return (sum(values) - idle) / TICK, sum(values) / TICK
-
-
 class CpuWatch:
     """CPU used by some processes, and by the machine, between start() and stop()."""
 
@@ -449,13 +364,13 @@ class CpuWatch:
 
     def start(self) -> CpuWatch:
         self.wall = time.monotonic()
-        self.machine = machine_busy()
+        self.machine = machine_cpu()
         self.used = {n: sum(map(cpu_seconds, p)) for n, p in self.pids.items()}
         return self
 
     def stop(self) -> dict:
         wall = time.monotonic() - self.wall
-        busy, total = machine_busy()
+        busy, total = machine_cpu()
         out = {"wall_s": round(wall, 1)}
         for name, pids in self.pids.items():
             used = sum(map(cpu_seconds, pids)) - self.used[name]
@@ -466,35 +381,19 @@ class CpuWatch:
         return out
 
 
-class Gunicorn:
-    """``python -m gunicorn -w W 'app:create_app()'`` with production settings."""
-
-    def __init__(self, env: dict, port: int, workers: int, log_path: Path):
-        self.env, self.port, self.workers, self.log_path = env, port, workers, log_path
-        self.proc: subprocess.Popen | None = None
+class Gunicorn(GunicornProcess):
+    """The server under test, with production settings; workers run the engine."""
 
     def start(self) -> Gunicorn:
-        cmd = [PYTHON, "-m", "gunicorn", "-w", str(self.workers)]
-        cmd += ["-b", f"127.0.0.1:{self.port}", "--graceful-timeout", "10"]
-        cmd += ["--log-level", "warning", "app:create_app()"]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
+        self.launch()
         return self
 
     def engines_started(self) -> int:
         """How many workers logged that their publisher started (and recovered)."""
-        if self.proc is not None and self.proc.poll() is not None:
+        if self.exited():
             raise RuntimeError(f"gunicorn exited; see {self.log_path}")
         text = self.log_path.read_text(errors="replace")
         return len(re.findall(r"publisher \S+ started with \d+ pending", text))
-
-    def worker_pids(self) -> list[int]:
-        pid = self.proc.pid
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-        return [int(child) for child in children.split()]
 
     def log_summary(self, start: int = 0) -> dict:
         """Counts of notable lines, and the commonest error messages, from
@@ -512,10 +411,6 @@ class Gunicorn:
 
     def log_size(self) -> int:
         return self.log_path.stat().st_size
-
-    def stop(self) -> None:
-        stop_process(self.proc)
-        self.proc = None
 
 
 def server_env(args, sim: Simulator, app_url: str, db_url: str, tmp: Path) -> dict:
@@ -1140,7 +1035,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     sys.path.insert(0, str(ROOT))
-    media = burst_images()
+    media = processed_upload()
     tmp = Path(tempfile.mkdtemp(prefix="publish-burst-"))
     try:
         ospost = run_ospost(args, tmp, media)

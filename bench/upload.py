@@ -38,7 +38,6 @@ import types
 from pathlib import Path
 
 from PIL import Image
-from PIL import ImageChops
 
 ROOT = Path(__file__).resolve().parent.parent
 JPEG_SIZE = (6000, 4000)
@@ -49,34 +48,12 @@ CASES = {
 }
 
 
-def photo_like(size: tuple[int, int], grain: int) -> Image.Image:
-    """Make an RGB image with smooth colour regions plus sensor-like grain."""
-    width, height = size
-    low = Image.effect_noise((width // 16, height // 16), 80).resize(
-        size, Image.Resampling.BICUBIC
-    )
-    base = Image.merge(
-        "RGB",
-        (
-            low,
-            low.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
-            low.transpose(Image.Transpose.FLIP_TOP_BOTTOM),
-        ),
-    )
-    noise = Image.effect_noise(size, grain)
-    fine = Image.merge(
-        "RGB",
-        (
-            noise,
-            noise.transpose(Image.Transpose.ROTATE_180),
-            noise.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
-        ),
-    )
-    return ImageChops.add(base, fine, scale=1, offset=-128)
-
-
 def make_inputs(directory: Path) -> None:
     """Write the benchmark inputs (see CASES) into `directory`."""
+    # Imported here: the measuring subprocesses must not load benchlib's
+    # dependencies, or they would count in the peak RSS.
+    from benchlib import photo_like
+
     jpeg, png = CASES.values()
     photo_like(JPEG_SIZE, grain=6).save(directory / jpeg, "JPEG", quality=92)
     photo_like(PNG_SIZE, grain=3).save(directory / png, "PNG")
