@@ -26,6 +26,7 @@ from simulator import DEMO_USERS
 from simulator import GraphWorld
 from simulator import SimulatorServer
 from simulator import appsecret_proof
+from simulator import sample_image
 
 ROOT = Path(__file__).resolve().parents[1]
 IG_DEMO = "17841400000000001"
@@ -37,16 +38,6 @@ IG_TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0000")
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-def _image_bytes(width: int, height: int, image_format: str = "JPEG") -> bytes:
-    image = Image.new("RGB", (width, height), (200, 80, 40))
-    buffer = io.BytesIO()
-    if image_format == "MPO":
-        image.save(buffer, "MPO", save_all=True, append_images=[image.copy()])
-    else:
-        image.save(buffer, image_format)
-    return buffer.getvalue()
 
 
 class _SilentHandler(WSGIRequestHandler):
@@ -86,13 +77,13 @@ class ImageHost:
 @pytest.fixture(scope="module")
 def images():
     host = ImageHost()
-    host.put("/photo.jpg", _image_bytes(1080, 1080))
-    host.put("/portrait.jpg", _image_bytes(1080, 1350))
-    host.put("/photo.png", _image_bytes(1080, 1080, "PNG"), "image/png")
-    host.put("/photo.mpo", _image_bytes(1080, 1080, "MPO"))
-    host.put("/wide.jpg", _image_bytes(2000, 1000))
-    host.put("/tall.jpg", _image_bytes(1080, 1920))
-    host.put("/huge.jpg", _image_bytes(1080, 1080) + b"\0" * (8 * 1024 * 1024))
+    host.put("/photo.jpg", sample_image(1080, 1080))
+    host.put("/portrait.jpg", sample_image(1080, 1350))
+    host.put("/photo.png", sample_image(1080, 1080, "PNG"), "image/png")
+    host.put("/photo.mpo", sample_image(1080, 1080, "MPO"))
+    host.put("/wide.jpg", sample_image(2000, 1000))
+    host.put("/tall.jpg", sample_image(1080, 1920))
+    host.put("/huge.jpg", sample_image(1080, 1080) + b"\0" * (8 * 1024 * 1024))
     host.put("/broken.jpg", b"oops", status=500)
     yield host
     host.close()
