@@ -407,13 +407,10 @@ def _healthz():
 
 
 def _staged(name: str):
-    """Serve a staged image to Meta's crawler: public, but only by its random name.
-
-    ``StagedImages`` answers first; this route only sees names it did not serve.
-    """
-    if not STAGED_NAME.fullmatch(name):
-        abort(404)
-    return send_from_directory(current_app.config["STAGING_FOLDER"], name, max_age=0)
+    """What ``StagedImages`` did not serve under /static/tmp/: a bad name or a
+    missing file. Answered here so it never falls through to the static folder
+    (the default staging folder lives inside it)."""
+    abort(404)
 
 
 class StagedImages:
