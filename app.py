@@ -46,19 +46,19 @@ from sqlalchemy.orm.attributes import flag_modified
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import wrap_file
 
-import auth
 import helpers
-import posts
-from grid import GridCache
 from models import Post
 from models import User
 from models import db
 from models import now_utc
 from models import token_cipher
-from publisher import due_filter
-from publisher import publisher
-from sessions import DatabaseSessionInterface
-from storage import MediaStore
+from ospost import auth
+from ospost import posts
+from ospost.grid import GridCache
+from ospost.publisher import due_filter
+from ospost.publisher import publisher
+from ospost.sessions import DatabaseSessionInterface
+from ospost.storage import MediaStore
 
 ROOT = Path(__file__).resolve().parent
 DEV_SECRET = "dev-only-secret-change-me"

@@ -166,7 +166,7 @@ def photo_like(size: tuple[int, int], grain: int) -> Image.Image:
 
 def processed_upload() -> tuple[bytes, bytes]:
     """(JPEG, thumbnail) of a 1080x1350 photo run through Ospost's own pipeline."""
-    import images
+    from ospost import images
 
     buffer = io.BytesIO()
     photo_like((1080, 1350), grain=6).save(buffer, "JPEG", quality=92)

@@ -10,8 +10,8 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 
-from graph import GraphClient
-from graph import GraphNetworkError
+from ospost.graph import GraphClient
+from ospost.graph import GraphNetworkError
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 

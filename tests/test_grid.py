@@ -14,14 +14,14 @@ from sqlalchemy import delete
 from sqlalchemy import event
 from sqlalchemy import update
 
-import grid as grid_module
-from grid import Grid
-from grid import GridCache
 from models import Post
 from models import PostStatus
 from models import User
 from models import db
 from models import now_utc
+from ospost import grid as grid_module
+from ospost.grid import Grid
+from ospost.grid import GridCache
 
 MOVE_FORM = re.compile(r'<form id="move-form" method="post"[^>]*>(.*?)</form>', re.S)
 

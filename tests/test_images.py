@@ -17,7 +17,7 @@ from PIL import JpegImagePlugin
 from PIL import PngImagePlugin
 from PIL import features
 
-import images
+from ospost import images
 
 # --------------------------------------------------------------------------
 # Helpers

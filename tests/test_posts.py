@@ -20,12 +20,12 @@ from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-import posts as posts_module
 from models import Post
 from models import PostStatus
 from models import User
 from models import db
-from publisher import publisher
+from ospost import posts as posts_module
+from ospost.publisher import publisher
 
 
 def all_posts(app) -> list[Post]:

@@ -26,10 +26,10 @@ from models import Post
 from models import PostStatus
 from models import User
 from models import db
-from publisher import _BUMP_QUOTA
-from publisher import LostLease
-from publisher import Step
-from publisher import publisher
+from ospost.publisher import _BUMP_QUOTA
+from ospost.publisher import LostLease
+from ospost.publisher import Step
+from ospost.publisher import publisher
 
 JSON = {"Accept": "application/json"}
 

@@ -39,16 +39,16 @@ from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
 
-from graph import ErrorKind
-from graph import GraphClient
-from graph import GraphError
-from graph import GraphNetworkError
 from models import Post
 from models import PostStatus
 from models import User
 from models import db
 from models import now_utc
-from storage import MediaStore
+from ospost.graph import ErrorKind
+from ospost.graph import GraphClient
+from ospost.graph import GraphError
+from ospost.graph import GraphNetworkError
+from ospost.storage import MediaStore
 
 log = logging.getLogger(__name__)
 POSTS = Post.__table__

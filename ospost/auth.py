@@ -30,14 +30,14 @@ from flask import url_for
 from sqlalchemy import select
 
 import helpers
-from graph import GraphError
-from graph import GraphNetworkError
 from models import DeletionRequest
 from models import User
 from models import db
 from models import now_utc
-from publisher import publisher
-from sessions import end_user_sessions
+from ospost.graph import GraphError
+from ospost.graph import GraphNetworkError
+from ospost.publisher import publisher
+from ospost.sessions import end_user_sessions
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)

@@ -22,15 +22,15 @@ from sqlalchemy import or_
 from sqlalchemy import select
 
 import helpers
-import images
-from grid import home_grid
-from grid import render_home
 from models import Post
 from models import PostStatus
 from models import User
 from models import db
 from models import now_utc
-from publisher import publisher
+from ospost import images
+from ospost.grid import home_grid
+from ospost.grid import render_home
+from ospost.publisher import publisher
 
 bp = Blueprint("posts", __name__)
 
