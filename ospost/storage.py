@@ -1,4 +1,4 @@
-"""Where post images live on disk.
+"""Where post images live on disk, and how Meta's crawler fetches them.
 
 Uploads sit under ``uploads/<ig_account_id>/`` with random names and are served
 only to their owner. For publishing, a copy is staged under ``static/tmp/`` with
@@ -9,11 +9,33 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import shutil
 from pathlib import Path
 
+from flask import Flask
+from flask import abort
+from werkzeug.wsgi import wrap_file
+
 log = logging.getLogger(__name__)
+
+# The public copies' names: 32 URL-safe characters (24 random-looking bytes).
+STAGED_NAME = re.compile(r"[A-Za-z0-9_-]{32}\.jpg")
+
+
+def init_app(app: Flask) -> None:
+    """Give the app its media store and serve the public copies to Meta's crawler.
+
+    Needs ``app.extensions["security_headers"]`` (set by ``ospost.web``).
+    """
+    app.extensions["media_store"] = MediaStore(
+        app.config["UPLOAD_FOLDER"], app.config["STAGING_FOLDER"]
+    )
+    app.add_url_rule("/static/tmp/<name>", "staged", _staged)
+    app.wsgi_app = StagedImages(
+        app.wsgi_app, app.config["STAGING_FOLDER"], app.extensions["security_headers"]
+    )
 
 
 class MediaStore:
@@ -95,3 +117,55 @@ def _write_atomic(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def _staged(name: str):
+    """What ``StagedImages`` did not serve under /static/tmp/: a bad name or a
+    missing file. Answered here so it never falls through to the static folder
+    (the default staging folder lives inside it)."""
+    abort(404)
+
+
+class StagedImages:
+    """Serve staged images to Meta's crawler ahead of Flask.
+
+    Each post's image is fetched once by Meta while its container is made; a
+    crawler needs no session, user or template, and in a burst of due posts
+    Flask's request handling (session lookup included) was a tenth of the
+    app's CPU. Anything not found here (a bad name, a missing file, a method
+    other than GET/HEAD) goes on to Flask, which answers with its 404 page.
+    """
+
+    PREFIX = "/static/tmp/"
+
+    def __init__(self, wsgi_app, folder: str, headers: dict[str, str]) -> None:
+        self.wsgi_app = wsgi_app
+        self.folder = folder
+        self.headers = list(headers.items())
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        name = path[len(self.PREFIX) :] if path.startswith(self.PREFIX) else ""
+        if not STAGED_NAME.fullmatch(name) or environ.get("REQUEST_METHOD") not in (
+            "GET",
+            "HEAD",
+        ):
+            return self.wsgi_app(environ, start_response)
+        try:
+            image = open(os.path.join(self.folder, name), "rb")  # noqa: SIM115
+        except OSError:
+            return self.wsgi_app(environ, start_response)
+        size = os.fstat(image.fileno()).st_size
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", "image/jpeg"),
+                ("Content-Length", str(size)),
+                ("Cache-Control", "no-cache"),
+                *self.headers,
+            ],
+        )
+        if environ["REQUEST_METHOD"] == "HEAD":
+            image.close()
+            return []
+        return wrap_file(environ, image)

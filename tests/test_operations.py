@@ -9,10 +9,10 @@ from cryptography.fernet import Fernet
 from sqlalchemy import inspect
 from sqlalchemy import text
 
-from app import JsonFormatter
 from models import User
 from models import db
 from models import token_cipher
+from ospost.web import JsonFormatter
 
 
 def test_healthz_reports_database_and_scheduler(make_app):
