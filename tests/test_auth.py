@@ -11,8 +11,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from conftest import create_post
-from conftest import soon
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import text
@@ -24,6 +22,8 @@ from models import User
 from models import WebSession
 from models import db
 from models import now_utc
+from support import create_post
+from support import soon
 
 
 def count(app, model) -> int:

@@ -13,10 +13,6 @@ from datetime import datetime
 from datetime import timedelta
 
 import pytest
-from conftest import AuthActions
-from conftest import create_post
-from conftest import soon
-from conftest import wait_for
 from sqlalchemy import select
 from sqlalchemy import update
 from werkzeug.serving import make_server
@@ -25,6 +21,10 @@ from models import Post
 from models import PostStatus
 from models import db
 from ospost.publisher import publisher
+from support import AuthActions
+from support import create_post
+from support import soon
+from support import wait_for
 
 pytestmark = pytest.mark.slow
 # bench/fault_run.py runs 200 posts; CI runs 30 through the same test.

@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import json
 
-from conftest import create_post
-from conftest import image_bytes
 from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings
@@ -18,6 +16,8 @@ from sqlalchemy import select
 from models import Post
 from models import User
 from models import db
+from support import create_post
+from support import image_bytes
 
 FUZZ = settings(
     max_examples=60,

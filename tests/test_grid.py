@@ -8,8 +8,6 @@ import re
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from conftest import create_post
-from conftest import soon
 from sqlalchemy import delete
 from sqlalchemy import event
 from sqlalchemy import update
@@ -22,6 +20,8 @@ from models import now_utc
 from ospost import grid as grid_module
 from ospost.grid import Grid
 from ospost.grid import GridCache
+from support import create_post
+from support import soon
 
 MOVE_FORM = re.compile(r'<form id="move-form" method="post"[^>]*>(.*?)</form>', re.S)
 

@@ -10,11 +10,6 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import AuthActions
-from conftest import create_post
-from conftest import image_bytes
-from conftest import local_input
-from conftest import soon
 from PIL import Image
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
@@ -26,6 +21,11 @@ from models import User
 from models import db
 from ospost import posts as posts_module
 from ospost.publisher import publisher
+from support import AuthActions
+from support import create_post
+from support import image_bytes
+from support import local_input
+from support import soon
 
 
 def all_posts(app) -> list[Post]:

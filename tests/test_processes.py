@@ -18,11 +18,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import AuthActions
-from conftest import create_post
-from conftest import image_bytes
-from conftest import soon
-from conftest import wait_for
 from sqlalchemy import select
 from sqlalchemy import update
 
@@ -30,6 +25,11 @@ import simulator
 from models import Post
 from models import User
 from models import db
+from support import AuthActions
+from support import create_post
+from support import image_bytes
+from support import soon
+from support import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="

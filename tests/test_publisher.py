@@ -13,11 +13,6 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import AuthActions
-from conftest import create_post
-from conftest import post_row
-from conftest import soon
-from conftest import wait_for
 from sqlalchemy import select
 from sqlalchemy import update
 from werkzeug.serving import make_server
@@ -30,6 +25,11 @@ from ospost.publisher import _BUMP_QUOTA
 from ospost.publisher import LostLease
 from ospost.publisher import Step
 from ospost.publisher import publisher
+from support import AuthActions
+from support import create_post
+from support import post_row
+from support import soon
+from support import wait_for
 
 JSON = {"Accept": "application/json"}
 

@@ -9,10 +9,6 @@ import struct
 import zlib
 
 import pytest
-from conftest import create_post
-from conftest import image_bytes
-from conftest import local_input
-from conftest import soon
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import text
@@ -23,6 +19,10 @@ from app import create_app
 from models import Post
 from models import User
 from models import db
+from support import create_post
+from support import image_bytes
+from support import local_input
+from support import soon
 
 JSON = {"Accept": "application/json"}
 

@@ -10,12 +10,12 @@ from datetime import datetime
 from datetime import timedelta
 
 import pytest
-from conftest import wait_for
 from playwright.sync_api import expect
 
 from models import Post
 from models import db
 from ospost.publisher import publisher
+from support import wait_for
 
 from .support import BOTH_SIZES
 from .support import landscape_jpeg
