@@ -7,7 +7,7 @@ Graph endpoints Ospost uses with Meta's JSON shapes, error envelopes and codes (
 
 What belongs here: the simulated world (:class:`GraphWorld`), its Flask front end
 (:func:`create_simulator`), a real threaded HTTP server around it
-(:class:`SimulatorServer`) and a CLI (``python simulator.py --port 5001``).
+(:class:`SimulatorServer`) and a CLI (``python -m simulator --port 5001``).
 
 Built-in fake Facebook users (same ids after construction and after ``reset()``;
 ``DEMO_USERS`` maps handle -> fb_user_id):
@@ -2223,7 +2223,9 @@ class SimulatorServer:
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Instagram Graph API simulator")
+    parser = argparse.ArgumentParser(
+        prog="python -m simulator", description="Instagram Graph API simulator"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5001)
     parser.add_argument("--app-id", default=DEFAULT_APP_ID)
@@ -2265,7 +2267,3 @@ def main(argv: list[str] | None = None) -> int:
             pass
     logger.info("Graph API simulator stopped")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
