@@ -10,18 +10,22 @@ import hmac
 from datetime import UTC
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from simulator.constants import _HASHTAG_RE
 from simulator.constants import _MENTION_RE
+from simulator.constants import _URL_SECRETS
 from simulator.constants import ALT_TEXT_MAX_CHARS
 from simulator.constants import CAPTION_MAX_CHARS
 from simulator.constants import CAPTION_MAX_HASHTAGS
 from simulator.constants import CAPTION_MAX_MENTIONS
 from simulator.constants import DEFAULT_APP_SECRET
+from simulator.constants import PAGE_SIZE
 from simulator.errors import GraphError
 from simulator.errors import _caption_too_long
 from simulator.errors import _missing_param
 from simulator.errors import _too_many_mentions
+from simulator.records import GraphRequest
 from simulator.records import _Node
 
 
@@ -120,3 +124,31 @@ def _iso(timestamp: float) -> str:
 
 def _ig_timestamp(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def _paginate(req: GraphRequest, items: list[dict[str, Any]]):
+    """Page a result list with Meta's ``limit``/``after`` cursors and ``paging``."""
+    try:
+        limit = min(max(int(req.params.get("limit", PAGE_SIZE)), 1), 100)
+    except ValueError:
+        limit = PAGE_SIZE
+    cursors = [_cursor(item["id"]) for item in items]
+    after = req.params.get("after")
+    start = cursors.index(after) + 1 if after in cursors else 0
+    chunk = items[start : start + limit]
+    if not chunk:
+        return {"data": []}
+    paging: dict[str, Any] = {
+        "cursors": {
+            "before": cursors[start],
+            "after": cursors[start + len(chunk) - 1],
+        }
+    }
+    if start + limit < len(items):
+        query = {k: v for k, v in req.params.items() if k not in _URL_SECRETS}
+        if req.token_in_url and req.token:
+            query["access_token"] = req.token
+        query.update(limit=str(limit), after=paging["cursors"]["after"])
+        path = req.path.lstrip("/")
+        paging["next"] = f"{req.base_url}{path}?{urlencode(query)}"
+    return {"data": chunk, "paging": paging}
