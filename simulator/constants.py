@@ -64,13 +64,13 @@ ALT_TEXT_MAX_CHARS = 1000
 DATA_ACCESS_SECONDS = 90 * 86400
 PAGE_SIZE = 25
 
-_VERSION_RE = re.compile(r"v\d+\.\d+")
-_HASHTAG_RE = re.compile(r"#\w+")
-_MENTION_RE = re.compile(r"@[\w.]+")
-_URL_SECRETS = ("access_token", "fb_exchange_token", "input_token", "client_secret")
-_GRAPH_DOCS = "https://developers.facebook.com/docs/graph-api"
+VERSION_RE = re.compile(r"v\d+\.\d+")
+HASHTAG_RE = re.compile(r"#\w+")
+MENTION_RE = re.compile(r"@[\w.]+")
+URL_SECRETS = ("access_token", "fb_exchange_token", "input_token", "client_secret")
+GRAPH_DOCS = "https://developers.facebook.com/docs/graph-api"
 
-_BUILTIN_USERS = (
+BUILTIN_USERS = (
     (
         "demo",
         "Demo User",
@@ -93,7 +93,7 @@ _BUILTIN_USERS = (
     ),
 )
 
-_STATUS_TEXT = {
+STATUS_TEXT = {
     "IN_PROGRESS": "In Progress: Media is still being processed.",
     "FINISHED": "Finished: Media has been uploaded and it is ready to be published.",
     "PUBLISHED": "Published: Media has been successfully published.",

@@ -10,10 +10,10 @@ from datetime import UTC
 from datetime import datetime
 from typing import Any
 
-from simulator.constants import _GRAPH_DOCS
 from simulator.constants import CAPTION_MAX_CHARS
 from simulator.constants import CAPTION_MAX_HASHTAGS
 from simulator.constants import CAPTION_MAX_MENTIONS
+from simulator.constants import GRAPH_DOCS
 
 
 class GraphError(Exception):
@@ -76,7 +76,7 @@ _SESSION_MESSAGES = {
 }
 
 # Default messages for scripted faults and random fault kinds, keyed by Graph code.
-_CODE_MESSAGES = {
+CODE_MESSAGES = {
     -1: "An unexpected error has occurred. Please retry your request later.",
     1: "An unknown error occurred",
     2: "An unexpected error has occurred. Please retry your request later.",
@@ -97,7 +97,7 @@ _CODE_MESSAGES = {
     80002: "There have been too many calls to this Instagram account. Wait a bit and "
     "try again.",
 }
-_TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 613, 80002})
+TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 613, 80002})
 
 
 def _format_fb_time(timestamp: float) -> str:
@@ -105,11 +105,11 @@ def _format_fb_time(timestamp: float) -> str:
     return moment.strftime("%A, %d-%b-%y %H:%M:%S UTC")
 
 
-def _bad_token_error() -> GraphError:
-    return GraphError(190, _CODE_MESSAGES[190])
+def bad_token_error() -> GraphError:
+    return GraphError(190, CODE_MESSAGES[190])
 
 
-def _expired_error(expires_at: float, now: float) -> GraphError:
+def expired_error(expires_at: float, now: float) -> GraphError:
     message = (
         "Error validating access token: Session has expired on "
         f"{_format_fb_time(expires_at)}. The current time is {_format_fb_time(now)}."
@@ -117,27 +117,27 @@ def _expired_error(expires_at: float, now: float) -> GraphError:
     return GraphError(190, message, subcode=463)
 
 
-def _session_error(subcode: int, user: str, app: str) -> GraphError:
+def session_error(subcode: int, user: str, app: str) -> GraphError:
     template = _SESSION_MESSAGES.get(
         subcode, "Error validating access token: The session has been invalidated."
     )
     return GraphError(190, template.format(user=user, app=app), subcode=subcode)
 
 
-def _unsupported(method: str, object_id: str) -> GraphError:
+def unsupported(method: str, object_id: str) -> GraphError:
     message = (
         f"Unsupported {method.lower()} request. Object with ID '{object_id}' does not "
         "exist, cannot be loaded due to missing permissions, or does not support this "
-        f"operation. Please read the Graph API documentation at {_GRAPH_DOCS}"
+        f"operation. Please read the Graph API documentation at {GRAPH_DOCS}"
     )
     return GraphError(100, message, subcode=33, kind="GraphMethodException")
 
 
-def _no_permission() -> GraphError:
-    return GraphError(10, _CODE_MESSAGES[10], http=403)
+def no_permission() -> GraphError:
+    return GraphError(10, CODE_MESSAGES[10], http=403)
 
 
-def _missing_param(name: str) -> GraphError:
+def missing_param(name: str) -> GraphError:
     return GraphError(100, f"(#100) The parameter {name} is required")
 
 
@@ -145,7 +145,7 @@ def _ig_error(code: int, subcode: int, message: str, title: str, user_msg: str):
     return GraphError(code, message, subcode=subcode, title=title, user_msg=user_msg)
 
 
-def _fetch_failed(url: str) -> GraphError:
+def fetch_failed(url: str) -> GraphError:
     return _ig_error(
         9004,
         2207052,
@@ -155,7 +155,7 @@ def _fetch_failed(url: str) -> GraphError:
     )
 
 
-def _too_large() -> GraphError:
+def too_large() -> GraphError:
     return _ig_error(
         36000,
         2207004,
@@ -165,7 +165,7 @@ def _too_large() -> GraphError:
     )
 
 
-def _bad_format(found: str) -> GraphError:
+def bad_format(found: str) -> GraphError:
     return _ig_error(
         36001,
         2207005,
@@ -175,7 +175,7 @@ def _bad_format(found: str) -> GraphError:
     )
 
 
-def _bad_ratio(width: int, height: int) -> GraphError:
+def bad_ratio(width: int, height: int) -> GraphError:
     return _ig_error(
         36003,
         2207009,
@@ -186,7 +186,7 @@ def _bad_ratio(width: int, height: int) -> GraphError:
     )
 
 
-def _caption_too_long() -> GraphError:
+def caption_too_long() -> GraphError:
     return _ig_error(
         36004,
         2207010,
@@ -197,7 +197,7 @@ def _caption_too_long() -> GraphError:
     )
 
 
-def _too_many_mentions() -> GraphError:
+def too_many_mentions() -> GraphError:
     return _ig_error(
         100,
         2207040,
@@ -207,7 +207,7 @@ def _too_many_mentions() -> GraphError:
     )
 
 
-def _not_ready() -> GraphError:
+def not_ready() -> GraphError:
     return _ig_error(
         9007,
         2207027,
@@ -217,7 +217,7 @@ def _not_ready() -> GraphError:
     )
 
 
-def _media_not_found(container_id: str, why: str = "cannot be found") -> GraphError:
+def media_not_found(container_id: str, why: str = "cannot be found") -> GraphError:
     return _ig_error(
         24,
         2207006,
@@ -227,7 +227,7 @@ def _media_not_found(container_id: str, why: str = "cannot be found") -> GraphEr
     )
 
 
-def _media_expired() -> GraphError:
+def media_expired() -> GraphError:
     return _ig_error(
         -2,
         2207020,
@@ -237,7 +237,7 @@ def _media_expired() -> GraphError:
     )
 
 
-def _creation_failed() -> GraphError:
+def creation_failed() -> GraphError:
     return _ig_error(
         -1,
         2207032,
@@ -247,7 +247,7 @@ def _creation_failed() -> GraphError:
     )
 
 
-def _quota_reached(total: int) -> GraphError:
+def quota_reached(total: int) -> GraphError:
     return _ig_error(
         9,
         2207042,
@@ -258,22 +258,22 @@ def _quota_reached(total: int) -> GraphError:
     )
 
 
-def _error_for_code(code: int, response: dict[str, Any], user: str, app: str):
+def error_for_code(code: int, response: dict[str, Any], user: str, app: str):
     """Build the GraphError a scripted fault ``response`` asks for."""
     subcode = response.get("subcode")
     message = response.get("message")
     if message is None and code == 190 and subcode == 463:
-        message = _expired_error(time.time() - 60, time.time()).message
+        message = expired_error(time.time() - 60, time.time()).message
     elif message is None and code == 190 and subcode is not None:
-        message = _session_error(int(subcode), user, app).message
+        message = session_error(int(subcode), user, app).message
     default_http = 403 if code == 10 or 200 <= code < 300 else 400
     return GraphError(
         code,
-        message or _CODE_MESSAGES.get(code, "An unknown error occurred"),
+        message or CODE_MESSAGES.get(code, "An unknown error occurred"),
         subcode=subcode,
         http=int(response.get("http", default_http)),
         kind=response.get("type", "OAuthException"),
         title=response.get("user_title"),
         user_msg=response.get("user_msg"),
-        transient=bool(response.get("transient", code in _TRANSIENT_CODES)),
+        transient=bool(response.get("transient", code in TRANSIENT_CODES)),
     )

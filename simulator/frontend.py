@@ -16,7 +16,7 @@ from flask import request
 from werkzeug.wrappers import Request as WerkzeugRequest
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from simulator.constants import _URL_SECRETS
+from simulator.constants import URL_SECRETS
 from simulator.imaging import avatar_png
 from simulator.imaging import sample_image
 from simulator.records import GraphRequest
@@ -59,7 +59,7 @@ def _graph_response(world: GraphWorld, req: WerkzeugRequest) -> WerkzeugResponse
         path=req.path,
         params=params,
         token=_request_token(req, params),
-        token_in_url=any(name in req.args for name in _URL_SECRETS),
+        token_in_url=any(name in req.args for name in URL_SECRETS),
         base_url=req.host_url,
     )
     reply = world.handle(graph_request)

@@ -12,21 +12,21 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from simulator.constants import _HASHTAG_RE
-from simulator.constants import _MENTION_RE
-from simulator.constants import _URL_SECRETS
 from simulator.constants import ALT_TEXT_MAX_CHARS
 from simulator.constants import CAPTION_MAX_CHARS
 from simulator.constants import CAPTION_MAX_HASHTAGS
 from simulator.constants import CAPTION_MAX_MENTIONS
 from simulator.constants import DEFAULT_APP_SECRET
+from simulator.constants import HASHTAG_RE
+from simulator.constants import MENTION_RE
 from simulator.constants import PAGE_SIZE
+from simulator.constants import URL_SECRETS
 from simulator.errors import GraphError
-from simulator.errors import _caption_too_long
-from simulator.errors import _missing_param
-from simulator.errors import _too_many_mentions
+from simulator.errors import caption_too_long
+from simulator.errors import missing_param
+from simulator.errors import too_many_mentions
 from simulator.records import GraphRequest
-from simulator.records import _Node
+from simulator.records import Node
 
 
 def appsecret_proof(token: str, app_secret: str = DEFAULT_APP_SECRET) -> str:
@@ -34,16 +34,16 @@ def appsecret_proof(token: str, app_secret: str = DEFAULT_APP_SECRET) -> str:
     return hmac.new(app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
 
 
-def _b64url(raw: bytes) -> str:
+def b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def _cursor(object_id: str) -> str:
-    return _b64url(object_id.encode())
+    return b64url(object_id.encode())
 
 
-def _shortcode(media_id: str) -> str:
-    return _b64url(hashlib.sha1(media_id.encode()).digest())[:11]
+def shortcode(media_id: str) -> str:
+    return b64url(hashlib.sha1(media_id.encode()).digest())[:11]
 
 
 def _parse_fields(spec: str | None) -> dict[str, str | None]:
@@ -65,7 +65,7 @@ def _parse_fields(spec: str | None) -> dict[str, str | None]:
     return result
 
 
-def _select(
+def select(
     values: dict[str, Any], spec: str | None, default: tuple[str, ...]
 ) -> dict[str, Any]:
     """Return the requested ``fields`` of a node, plus its id, the way Graph does."""
@@ -77,8 +77,8 @@ def _select(
         value = values[name]
         if callable(value):
             value = value()
-        if isinstance(value, _Node):
-            value = _select(value, sub, ("id",))
+        if isinstance(value, Node):
+            value = select(value, sub, ("id",))
         selected[name] = value
     if "id" in values:
         selected.setdefault("id", values["id"])
@@ -87,14 +87,14 @@ def _select(
 
 def _check_caption(caption: str) -> None:
     if len(caption) > CAPTION_MAX_CHARS:
-        raise _caption_too_long()
-    if len(_HASHTAG_RE.findall(caption)) > CAPTION_MAX_HASHTAGS:
-        raise _caption_too_long()
-    if len(_MENTION_RE.findall(caption)) > CAPTION_MAX_MENTIONS:
-        raise _too_many_mentions()
+        raise caption_too_long()
+    if len(HASHTAG_RE.findall(caption)) > CAPTION_MAX_HASHTAGS:
+        raise caption_too_long()
+    if len(MENTION_RE.findall(caption)) > CAPTION_MAX_MENTIONS:
+        raise too_many_mentions()
 
 
-def _create_params(params: dict[str, str]) -> tuple[str, str, str]:
+def create_params(params: dict[str, str]) -> tuple[str, str, str]:
     """Validate ``POST /{ig-user-id}/media`` input; return url, caption, alt text."""
     media_type = params.get("media_type", "IMAGE").upper()
     if media_type != "IMAGE":
@@ -107,7 +107,7 @@ def _create_params(params: dict[str, str]) -> tuple[str, str, str]:
         )
     image_url = params.get("image_url", "").strip()
     if not image_url:
-        raise _missing_param("image_url")
+        raise missing_param("image_url")
     caption = params.get("caption", "")
     alt_text = params.get("alt_text", "")
     _check_caption(caption)
@@ -118,15 +118,15 @@ def _create_params(params: dict[str, str]) -> tuple[str, str, str]:
     return image_url, caption, alt_text
 
 
-def _iso(timestamp: float) -> str:
+def iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, tz=UTC).isoformat()
 
 
-def _ig_timestamp(timestamp: float) -> str:
+def ig_timestamp(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
 
 
-def _paginate(req: GraphRequest, items: list[dict[str, Any]]):
+def paginate(req: GraphRequest, items: list[dict[str, Any]]):
     """Page a result list with Meta's ``limit``/``after`` cursors and ``paging``."""
     try:
         limit = min(max(int(req.params.get("limit", PAGE_SIZE)), 1), 100)
@@ -145,7 +145,7 @@ def _paginate(req: GraphRequest, items: list[dict[str, Any]]):
         }
     }
     if start + limit < len(items):
-        query = {k: v for k, v in req.params.items() if k not in _URL_SECRETS}
+        query = {k: v for k, v in req.params.items() if k not in URL_SECRETS}
         if req.token_in_url and req.token:
             query["access_token"] = req.token
         query.update(limit=str(limit), after=paging["cursors"]["after"])

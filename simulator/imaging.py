@@ -19,10 +19,10 @@ from simulator.constants import CRAWLER_USER_AGENT
 from simulator.constants import MAX_ASPECT_RATIO
 from simulator.constants import MAX_IMAGE_BYTES
 from simulator.constants import MIN_ASPECT_RATIO
-from simulator.errors import _bad_format
-from simulator.errors import _bad_ratio
-from simulator.errors import _fetch_failed
-from simulator.errors import _too_large
+from simulator.errors import bad_format
+from simulator.errors import bad_ratio
+from simulator.errors import fetch_failed
+from simulator.errors import too_large
 
 logger = logging.getLogger("ospost.simulator")
 
@@ -36,7 +36,7 @@ _CRAWLER = urllib3.PoolManager(
 )
 
 
-def _crawl(url: str, timeout: float) -> bytes:
+def crawl(url: str, timeout: float) -> bytes:
     """Download ``url`` like Meta's crawler; any failure is Meta's 9004/2207052."""
     try:
         resp = _CRAWLER.request(
@@ -44,28 +44,28 @@ def _crawl(url: str, timeout: float) -> bytes:
         )
     except (urllib3.exceptions.HTTPError, ValueError) as exc:
         logger.info("crawler could not fetch %s: %s", url, exc)
-        raise _fetch_failed(url) from exc
+        raise fetch_failed(url) from exc
     complete = False
     try:
         if resp.status != 200:
-            raise _fetch_failed(url)
+            raise fetch_failed(url)
         data = bytearray()
         for chunk in resp.stream(65536):
             data.extend(chunk)
             if len(data) > MAX_IMAGE_BYTES:
-                raise _too_large()
+                raise too_large()
         complete = True
         return bytes(data)
     except urllib3.exceptions.HTTPError as exc:
         logger.info("crawler could not fetch %s: %s", url, exc)
-        raise _fetch_failed(url) from exc
+        raise fetch_failed(url) from exc
     finally:
         if not complete:
             resp.close()  # unread bytes must not reach the next fetch
         resp.release_conn()
 
 
-def _inspect_image(data: bytes) -> tuple[str, int, int]:
+def inspect_image(data: bytes) -> tuple[str, int, int]:
     """Return (format, width, height) of a publishable JPEG or raise Meta's error."""
     try:
         with warnings.catch_warnings():
@@ -73,11 +73,11 @@ def _inspect_image(data: bytes) -> tuple[str, int, int]:
             with Image.open(io.BytesIO(data)) as image:
                 found, width, height = image.format or "unknown", *image.size
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as exc:
-        raise _bad_format("unknown") from exc
+        raise bad_format("unknown") from exc
     if found != "JPEG":  # MPO (multi-picture "extended" JPEG) is rejected as well
-        raise _bad_format(found)
+        raise bad_format(found)
     if not MIN_ASPECT_RATIO <= width / height <= MAX_ASPECT_RATIO:
-        raise _bad_ratio(width, height)
+        raise bad_ratio(width, height)
     return found, width, height
 
 

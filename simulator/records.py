@@ -11,18 +11,18 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from simulator.constants import PAGE_TASKS
-from simulator.errors import _CODE_MESSAGES
-from simulator.errors import _TRANSIENT_CODES
+from simulator.errors import CODE_MESSAGES
+from simulator.errors import TRANSIENT_CODES
 from simulator.errors import GraphError
-from simulator.errors import _error_for_code
-from simulator.errors import _not_ready
+from simulator.errors import error_for_code
+from simulator.errors import not_ready
 
 if TYPE_CHECKING:  # settings.py imports this module's fault table
     from simulator.settings import Settings
 
 
 @dataclass
-class _User:
+class User:
     id: str
     name: str
     handle: str | None
@@ -30,7 +30,7 @@ class _User:
 
 
 @dataclass
-class _Page:
+class Page:
     id: str
     name: str
     owner_id: str
@@ -39,7 +39,7 @@ class _Page:
 
 
 @dataclass
-class _IgAccount:
+class IgAccount:
     id: str
     username: str
     name: str
@@ -47,7 +47,7 @@ class _IgAccount:
 
 
 @dataclass
-class _Token:
+class Token:
     value: str
     fb_user_id: str
     app_id: str
@@ -60,7 +60,7 @@ class _Token:
 
 
 @dataclass
-class _Container:
+class Container:
     id: str
     ig_user_id: str
     fb_user_id: str
@@ -79,7 +79,7 @@ class _Container:
 
 
 @dataclass
-class _Media:
+class Media:
     id: str
     ig_user_id: str
     container_id: str
@@ -94,7 +94,7 @@ class _Media:
     shortcode: str
 
 
-class _Node(dict):
+class Node(dict):
     """A nested Graph object inside a response; ``fields`` can select into it."""
 
 
@@ -122,16 +122,16 @@ class Reply:
 
 
 @dataclass
-class _Route:
+class Route:
     endpoint: str
-    handler: Callable[[GraphRequest, "_Route"], dict[str, Any]]
+    handler: Callable[[GraphRequest, "Route"], dict[str, Any]]
     object_id: str | None = None
     ig_user_id: str | None = None
     container_id: str | None = None
 
 
 @dataclass
-class _Fault:
+class Fault:
     label: str
     delay: float = 0.0
     after: bool = False
@@ -143,13 +143,13 @@ class _Fault:
     def failure(self) -> Reply | None:
         """Return the error reply this fault forces, if any."""
         if self.error is not None:
-            return _error_reply(self.error, fault=self.label)
+            return error_reply(self.error, fault=self.label)
         if self.plain_status is not None:
             return _plain_reply(self.plain_status, self.label)
         return None
 
 
-def _error_reply(error: GraphError, fault: str | None = None) -> Reply:
+def error_reply(error: GraphError, fault: str | None = None) -> Reply:
     headers = {}
     if error.code == 190:
         reason = error.message.encode("ascii", "replace").decode().replace('"', "'")
@@ -164,8 +164,8 @@ def _plain_reply(status: int, fault: str | None = None) -> Reply:
     return Reply(status, text, None, fault)
 
 
-_FAULT_MATCH_KEYS = frozenset({"endpoint", "ig_user_id", "fb_user_id", "container_id"})
-_FAULT_RESPONSE_KEYS = frozenset(
+FAULT_MATCH_KEYS = frozenset({"endpoint", "ig_user_id", "fb_user_id", "container_id"})
+FAULT_RESPONSE_KEYS = frozenset(
     {
         "http",
         "code",
@@ -181,12 +181,12 @@ _FAULT_RESPONSE_KEYS = frozenset(
         "status",
     }
 )
-_CONTAINER_FAULT_STATES = ("ERROR", "EXPIRED")
+CONTAINER_FAULT_STATES = ("ERROR", "EXPIRED")
 
 
-def _fault_from_response(response: dict[str, Any], user: str, app: str) -> _Fault:
+def fault_from_response(response: dict[str, Any], user: str, app: str) -> Fault:
     """Turn a scripted ``add_fault`` response into the fault to apply."""
-    fault = _Fault(
+    fault = Fault(
         label="scripted",
         delay=float(response.get("delay", 0.0)),
         after=bool(response.get("after", False)),
@@ -195,7 +195,7 @@ def _fault_from_response(response: dict[str, Any], user: str, app: str) -> _Faul
     )
     if "code" in response:
         code = int(response["code"])
-        fault.error = _error_for_code(code, response, user, app)
+        fault.error = error_for_code(code, response, user, app)
     elif "http" in response:
         fault.plain_status = int(response["http"])
     return fault
@@ -203,14 +203,14 @@ def _fault_from_response(response: dict[str, Any], user: str, app: str) -> _Faul
 
 def _random_error(code: int, http: int = 400) -> GraphError:
     return GraphError(
-        code, _CODE_MESSAGES[code], http=http, transient=code in _TRANSIENT_CODES
+        code, CODE_MESSAGES[code], http=http, transient=code in TRANSIENT_CODES
     )
 
 
-_RANDOM_FAULTS: dict[str, Callable[[], GraphError] | None] = {
+RANDOM_FAULTS: dict[str, Callable[[], GraphError] | None] = {
     "http500": None,
     "timeout": None,
-    "not_ready": _not_ready,
+    "not_ready": not_ready,
     "code1": lambda: _random_error(1, 500),
     "code2": lambda: _random_error(2, 500),
     "code4": lambda: _random_error(4),
@@ -222,15 +222,15 @@ _RANDOM_FAULTS: dict[str, Callable[[], GraphError] | None] = {
 }
 
 
-def _random_fault(kind: str, endpoint: str, settings: "Settings") -> _Fault:
+def random_fault(kind: str, endpoint: str, settings: "Settings") -> Fault:
     """Build the fault for one random ``fail_kinds`` draw on ``endpoint``."""
     if kind == "timeout":
         # A publish that times out really happened: only the response is lost.
         after = endpoint == "publish"
-        return _Fault(label=kind, delay=settings.timeout_delay, after=after)
+        return Fault(label=kind, delay=settings.timeout_delay, after=after)
     if kind == "not_ready" and endpoint != "publish":
         kind = "http500"
-    factory = _RANDOM_FAULTS[kind]
+    factory = RANDOM_FAULTS[kind]
     if factory is None:
-        return _Fault(label=kind, plain_status=500)
-    return _Fault(label=kind, error=factory())
+        return Fault(label=kind, plain_status=500)
+    return Fault(label=kind, error=factory())

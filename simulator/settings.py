@@ -12,7 +12,7 @@ from typing import Any
 from typing import Self
 
 from simulator.constants import DEFAULT_FAIL_KINDS
-from simulator.records import _RANDOM_FAULTS
+from simulator.records import RANDOM_FAULTS
 
 
 def _to_bool(value: Any) -> bool:
@@ -27,9 +27,9 @@ def _to_optional_int(value: Any) -> int | None:
 
 def _to_fail_kinds(value: Any) -> tuple[str, ...]:
     kinds = tuple(value.split(",")) if isinstance(value, str) else tuple(value)
-    unknown = [kind for kind in kinds if kind not in _RANDOM_FAULTS]
+    unknown = [kind for kind in kinds if kind not in RANDOM_FAULTS]
     if unknown or not kinds:
-        raise ValueError(f"fail_kinds must be a non-empty subset of {_RANDOM_FAULTS}")
+        raise ValueError(f"fail_kinds must be a non-empty subset of {RANDOM_FAULTS}")
     return kinds
 
 

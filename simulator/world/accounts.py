@@ -7,17 +7,17 @@ Who manages what, and the ``/me``, ``/me/accounts``, ``/{page-id}`` and
 from typing import Any
 
 from simulator.constants import DEMO_USERS
-from simulator.errors import _no_permission
-from simulator.errors import _unsupported
-from simulator.helpers import _paginate
-from simulator.helpers import _select
+from simulator.errors import no_permission
+from simulator.errors import unsupported
+from simulator.helpers import paginate
+from simulator.helpers import select
 from simulator.records import GraphRequest
-from simulator.records import _IgAccount
-from simulator.records import _Node
-from simulator.records import _Page
-from simulator.records import _Route
-from simulator.records import _Token
-from simulator.records import _User
+from simulator.records import IgAccount
+from simulator.records import Node
+from simulator.records import Page
+from simulator.records import Route
+from simulator.records import Token
+from simulator.records import User
 from simulator.world.state import WorldState
 
 
@@ -57,7 +57,7 @@ class AccountsMixin(WorldState):
             return DEMO_USERS[ref]
         raise LookupError(f"unknown Facebook user {ref!r}")
 
-    def _user_summary(self, user: _User) -> dict[str, Any]:
+    def _user_summary(self, user: User) -> dict[str, Any]:
         pages = []
         for page_id in user.page_ids:
             page = self._pages[page_id]
@@ -80,38 +80,38 @@ class AccountsMixin(WorldState):
         can_post = {"MANAGE", "CREATE_CONTENT"} & set(page.tasks)
         return page.owner_id == fb_user_id and bool(can_post)
 
-    def _managed_ig(self, token: _Token, ig_user_id: str, method: str) -> _IgAccount:
+    def _managed_ig(self, token: Token, ig_user_id: str, method: str) -> IgAccount:
         """Return the IG account if the token's user manages it, else Meta's error."""
         account = self._ig.get(ig_user_id)
         if account is None:
-            raise _unsupported(method, ig_user_id)
+            raise unsupported(method, ig_user_id)
         if not self._manages(token.fb_user_id, ig_user_id):
             if method == "GET":
-                raise _unsupported(method, ig_user_id)
-            raise _no_permission()
+                raise unsupported(method, ig_user_id)
+            raise no_permission()
         return account
 
     @staticmethod
-    def _require_scope(token: _Token, scope: str) -> None:
+    def _require_scope(token: Token, scope: str) -> None:
         if scope not in token.scopes:
-            raise _no_permission()
+            raise no_permission()
 
-    def _me(self, req: GraphRequest, route: _Route) -> dict[str, Any]:
+    def _me(self, req: GraphRequest, route: Route) -> dict[str, Any]:
         """``/me`` (or ``/{user-id}`` of the caller): the Facebook user."""
         if req.method != "GET":
-            raise _unsupported(req.method, route.object_id or "me")
+            raise unsupported(req.method, route.object_id or "me")
         with self._lock:
             token = self._auth(req, about_me=True)
             if route.object_id not in ("me", token.fb_user_id):
-                raise _unsupported(req.method, route.object_id or "")
+                raise unsupported(req.method, route.object_id or "")
             user = self._users[token.fb_user_id]
             values = {"id": user.id, "name": user.name}
-            return _select(values, req.params.get("fields"), ("name", "id"))
+            return select(values, req.params.get("fields"), ("name", "id"))
 
-    def _accounts(self, req: GraphRequest, route: _Route) -> dict[str, Any]:
+    def _accounts(self, req: GraphRequest, route: Route) -> dict[str, Any]:
         """``/me/accounts``: the caller's Pages (IG account only when linked)."""
         if req.method != "GET":
-            raise _unsupported(req.method, "me")
+            raise unsupported(req.method, "me")
         with self._lock:
             token = self._auth(req, about_me=True)
             user = self._users[token.fb_user_id]
@@ -119,41 +119,41 @@ class AccountsMixin(WorldState):
             spec = req.params.get("fields")
             default = ("access_token", "category", "name", "id", "tasks")
             items = [
-                _select(
+                select(
                     self._page_values(self._pages[pid], token, req.base_url),
                     spec,
                     default,
                 )
                 for pid in shown
             ]
-            return _paginate(req, items)
+            return paginate(req, items)
 
-    def _page(self, req: GraphRequest, route: _Route) -> dict[str, Any]:
+    def _page(self, req: GraphRequest, route: Route) -> dict[str, Any]:
         """``/{page-id}``: a Page the caller manages."""
         with self._lock:
             token = self._auth(req)
             page = self._pages[route.object_id or ""]
             if page.owner_id != token.fb_user_id or req.method != "GET":
-                raise _unsupported(req.method, page.id)
+                raise unsupported(req.method, page.id)
             values = self._page_values(page, token, req.base_url)
-            return _select(values, req.params.get("fields"), ("name", "id"))
+            return select(values, req.params.get("fields"), ("name", "id"))
 
-    def _ig_user(self, req: GraphRequest, route: _Route) -> dict[str, Any]:
+    def _ig_user(self, req: GraphRequest, route: Route) -> dict[str, Any]:
         """``/{ig-user-id}``: the IG business account profile."""
         with self._lock:
             token = self._auth(req)
             account = self._managed_ig(token, route.object_id or "", "GET")
             if req.method != "GET":
-                raise _unsupported(req.method, account.id)
+                raise unsupported(req.method, account.id)
             self._require_scope(token, "instagram_basic")
             values = self._ig_values(account, req.base_url)
-            return _select(values, req.params.get("fields"), ("id",))
+            return select(values, req.params.get("fields"), ("id",))
 
-    def _ig_values(self, account: _IgAccount, base_url: str) -> _Node:
+    def _ig_values(self, account: IgAccount, base_url: str) -> Node:
         def media_count() -> int:  # computed only when the field is asked for
             return sum(1 for m in self._media.values() if m.ig_user_id == account.id)
 
-        return _Node(
+        return Node(
             id=account.id,
             username=account.username,
             name=account.name,
@@ -165,8 +165,8 @@ class AccountsMixin(WorldState):
             website="",
         )
 
-    def _page_values(self, page: _Page, token: _Token, base_url: str) -> _Node:
-        values = _Node(
+    def _page_values(self, page: Page, token: Token, base_url: str) -> Node:
+        values = Node(
             id=page.id,
             name=page.name,
             category="Brand",

@@ -6,14 +6,14 @@ Paths the simulator does not serve get Meta's errors for them.
 import time
 from typing import Any
 
-from simulator.constants import _VERSION_RE
+from simulator.constants import VERSION_RE
 from simulator.errors import GraphError
-from simulator.errors import _unsupported
-from simulator.helpers import _iso
+from simulator.errors import unsupported
+from simulator.helpers import iso
 from simulator.records import GraphRequest
 from simulator.records import Reply
-from simulator.records import _error_reply
-from simulator.records import _Route
+from simulator.records import Route
+from simulator.records import error_reply
 from simulator.world.state import WorldState
 
 
@@ -49,14 +49,14 @@ class DispatchMixin(WorldState):
         with self._lock:
             return [dict(call) for call in self._calls]
 
-    def _invoke(self, req: GraphRequest, route: _Route) -> Reply:
+    def _invoke(self, req: GraphRequest, route: Route) -> Reply:
         try:
             return Reply(200, route.handler(req, route))
         except GraphError as error:
-            return _error_reply(error)
+            return error_reply(error)
 
     def _log_call(
-        self, req: GraphRequest, route: _Route, reply: Reply, started: float
+        self, req: GraphRequest, route: Route, reply: Reply, started: float
     ) -> None:
         body = reply.body if isinstance(reply.body, dict) else {}
         container_id = route.container_id
@@ -69,7 +69,7 @@ class DispatchMixin(WorldState):
             token = self._tokens.get(req.token or "")
             self._calls.append(
                 {
-                    "t": _iso(started),
+                    "t": iso(started),
                     "method": req.method,
                     "endpoint": route.endpoint,
                     "path": req.path,
@@ -84,9 +84,9 @@ class DispatchMixin(WorldState):
                 }
             )
 
-    def _route(self, req: GraphRequest) -> _Route:
+    def _route(self, req: GraphRequest) -> Route:
         parts = [part for part in req.path.split("/") if part]
-        if parts and _VERSION_RE.fullmatch(parts[0]):
+        if parts and VERSION_RE.fullmatch(parts[0]):
             parts = parts[1:]
         fixed = {
             "oauth/access_token": ("exchange", self._exchange),
@@ -97,31 +97,31 @@ class DispatchMixin(WorldState):
         key = "/".join(parts)
         if key in fixed:
             endpoint, handler = fixed[key]
-            return _Route(endpoint, handler, object_id=parts[0])
+            return Route(endpoint, handler, object_id=parts[0])
         if len(parts) == 1:
             return self._route_object(parts[0])
         if len(parts) == 2:
             return self._route_edge(req, parts[0], parts[1])
-        return _Route("unknown", self._unknown_path, object_id=key)
+        return Route("unknown", self._unknown_path, object_id=key)
 
-    def _route_object(self, object_id: str) -> _Route:
+    def _route_object(self, object_id: str) -> Route:
         with self._lock:
             if object_id in self._ig:
-                return _Route("ig_user", self._ig_user, object_id, ig_user_id=object_id)
+                return Route("ig_user", self._ig_user, object_id, ig_user_id=object_id)
             if object_id in self._containers:
                 owner = self._containers[object_id].ig_user_id
-                return _Route("status", self._status, object_id, owner, object_id)
+                return Route("status", self._status, object_id, owner, object_id)
             if object_id in self._media:
                 owner = self._media[object_id].ig_user_id
-                return _Route("media", self._media_object, object_id, owner)
+                return Route("media", self._media_object, object_id, owner)
             if object_id in self._pages:
                 ig_user_id = self._pages[object_id].ig_user_id
-                return _Route("page", self._page, object_id, ig_user_id)
+                return Route("page", self._page, object_id, ig_user_id)
             if object_id in self._users:
-                return _Route("me", self._me, object_id)
-        return _Route("unknown", self._unknown_path, object_id)
+                return Route("me", self._me, object_id)
+        return Route("unknown", self._unknown_path, object_id)
 
-    def _route_edge(self, req: GraphRequest, object_id: str, edge: str) -> _Route:
+    def _route_edge(self, req: GraphRequest, object_id: str, edge: str) -> Route:
         edges = {
             ("media", "POST"): ("create", self._create),
             ("media", "GET"): ("media_list", self._media_list),
@@ -130,10 +130,10 @@ class DispatchMixin(WorldState):
         }
         found = edges.get((edge, req.method))
         if found is None:
-            return _Route("unknown", self._unknown_path, f"{object_id}/{edge}")
+            return Route("unknown", self._unknown_path, f"{object_id}/{edge}")
         endpoint, handler = found
         container_id = req.params.get("creation_id") if endpoint == "publish" else None
-        return _Route(endpoint, handler, object_id, object_id, container_id)
+        return Route(endpoint, handler, object_id, object_id, container_id)
 
     def _node_type(self, object_id: str) -> str | None:
         """Meta's node type name for an id, or None when no such object exists."""
@@ -148,14 +148,14 @@ class DispatchMixin(WorldState):
             return "User"
         return next((name for table, name in kinds if object_id in table), None)
 
-    def _unknown_path(self, req: GraphRequest, route: _Route) -> dict[str, Any]:
+    def _unknown_path(self, req: GraphRequest, route: Route) -> dict[str, Any]:
         """Answer a path the simulator does not serve the way Graph does."""
         parts = (route.object_id or "").split("/")
         with self._lock:
             self._auth(req)
             node_type = self._node_type(parts[0])
         if node_type is None:
-            raise _unsupported(req.method, parts[0])
+            raise unsupported(req.method, parts[0])
         if len(parts) == 2:
             raise GraphError(
                 100,

@@ -4,15 +4,15 @@ import time
 from typing import Any
 
 from simulator.constants import ENDPOINTS
-from simulator.records import _CONTAINER_FAULT_STATES
-from simulator.records import _FAULT_MATCH_KEYS
-from simulator.records import _FAULT_RESPONSE_KEYS
+from simulator.records import CONTAINER_FAULT_STATES
+from simulator.records import FAULT_MATCH_KEYS
+from simulator.records import FAULT_RESPONSE_KEYS
+from simulator.records import Fault
 from simulator.records import GraphRequest
 from simulator.records import Reply
-from simulator.records import _Fault
-from simulator.records import _fault_from_response
-from simulator.records import _random_fault
-from simulator.records import _Route
+from simulator.records import Route
+from simulator.records import fault_from_response
+from simulator.records import random_fault
 from simulator.world.state import WorldState
 
 
@@ -23,21 +23,21 @@ class FaultsMixin(WorldState):
         self, match: dict[str, Any], response: dict[str, Any], times: int | None = 1
     ) -> None:
         """Script a fault for calls matching ``match``; ``times=None`` means forever."""
-        unknown = set(match) - _FAULT_MATCH_KEYS | set(response) - _FAULT_RESPONSE_KEYS
+        unknown = set(match) - FAULT_MATCH_KEYS | set(response) - FAULT_RESPONSE_KEYS
         if unknown:
             raise ValueError(f"unknown fault key(s): {', '.join(sorted(unknown))}")
         endpoint = match.get("endpoint", "*")
         if endpoint != "*" and endpoint not in ENDPOINTS:
             raise ValueError(f"unknown endpoint {endpoint!r}; use one of {ENDPOINTS}")
         state = response.get("container_status")
-        if state is not None and state not in _CONTAINER_FAULT_STATES:
+        if state is not None and state not in CONTAINER_FAULT_STATES:
             raise ValueError("container_status must be ERROR or EXPIRED")
         if times is not None and int(times) < 1:
             raise ValueError("times must be a positive number or None")
         with self._lock:
             self._faults.append([dict(match), dict(response), times])
 
-    def _answer(self, req: GraphRequest, route: _Route, fault: _Fault | None) -> Reply:
+    def _answer(self, req: GraphRequest, route: Route, fault: Fault | None) -> Reply:
         """Run the call, bent by ``fault`` (delay, error, lost response, state)."""
         if fault is None:
             return self._invoke(req, route)
@@ -61,7 +61,7 @@ class FaultsMixin(WorldState):
         final.fault = fault.label
         return final
 
-    def _next_fault(self, req: GraphRequest, route: _Route) -> _Fault | None:
+    def _next_fault(self, req: GraphRequest, route: Route) -> Fault | None:
         """Consume the first matching scripted fault, else maybe draw a random one."""
         with self._lock:
             token = self._tokens.get(req.token or "")
@@ -80,11 +80,11 @@ class FaultsMixin(WorldState):
                     if entry[2] <= 0:
                         self._faults.remove(entry)
                 user = facts["fb_user_id"] or ""
-                return _fault_from_response(response, user, self.app_id)
+                return fault_from_response(response, user, self.app_id)
             settings = self._settings
             if settings.fail_rate > 0 and self._rng.random() < settings.fail_rate:
                 kind = self._rng.choice(settings.fail_kinds)
-                return _random_fault(kind, route.endpoint, settings)
+                return random_fault(kind, route.endpoint, settings)
         return None
 
     @staticmethod
@@ -96,7 +96,7 @@ class FaultsMixin(WorldState):
                 return False
         return True
 
-    def _force_container(self, container_id: str, fault: _Fault) -> None:
+    def _force_container(self, container_id: str, fault: Fault) -> None:
         with self._lock:
             container = self._containers.get(container_id)
             if container is not None and container.media_id is None:

@@ -5,15 +5,15 @@
 
 from typing import Any
 
-from simulator.errors import _unsupported
-from simulator.helpers import _ig_timestamp
-from simulator.helpers import _iso
-from simulator.helpers import _paginate
-from simulator.helpers import _select
+from simulator.errors import unsupported
+from simulator.helpers import ig_timestamp
+from simulator.helpers import iso
+from simulator.helpers import paginate
+from simulator.helpers import select
 from simulator.records import GraphRequest
-from simulator.records import _Media
-from simulator.records import _Node
-from simulator.records import _Route
+from simulator.records import Media
+from simulator.records import Node
+from simulator.records import Route
 from simulator.world.state import WorldState
 
 
@@ -26,7 +26,7 @@ class MediaMixin(WorldState):
             return [self._published_record(media) for media in self._media.values()]
 
     @staticmethod
-    def _published_record(media: _Media) -> dict[str, Any]:
+    def _published_record(media: Media) -> dict[str, Any]:
         return {
             "media_id": media.id,
             "ig_user_id": media.ig_user_id,
@@ -37,10 +37,10 @@ class MediaMixin(WorldState):
             "width": media.width,
             "height": media.height,
             "format": media.image_format,
-            "published_at": _iso(media.published_at),
+            "published_at": iso(media.published_at),
         }
 
-    def _media_values(self, media: _Media) -> dict[str, Any]:
+    def _media_values(self, media: Media) -> dict[str, Any]:
         values: dict[str, Any] = {
             "id": media.id,
             "media_type": "IMAGE",
@@ -48,9 +48,9 @@ class MediaMixin(WorldState):
             "media_url": media.image_url,
             "permalink": f"https://www.instagram.com/p/{media.shortcode}/",
             "shortcode": media.shortcode,
-            "timestamp": _ig_timestamp(media.published_at),
+            "timestamp": ig_timestamp(media.published_at),
             "username": self._ig[media.ig_user_id].username,
-            "owner": _Node(id=media.ig_user_id),
+            "owner": Node(id=media.ig_user_id),
             "like_count": 0,
             "comments_count": 0,
             "is_comment_enabled": True,
@@ -61,17 +61,17 @@ class MediaMixin(WorldState):
             values["alt_text"] = media.alt_text
         return values
 
-    def _media_list(self, req: GraphRequest, route: _Route) -> dict[str, Any]:
+    def _media_list(self, req: GraphRequest, route: Route) -> dict[str, Any]:
         """``GET /{ig-user-id}/media``: the account's posts, newest first."""
         with self._lock:
             token = self._auth(req)
             account = self._managed_ig(token, route.ig_user_id or "", "GET")
             spec = req.params.get("fields")
             posts = [m for m in self._media.values() if m.ig_user_id == account.id]
-            items = [_select(self._media_values(m), spec, ("id",)) for m in posts[::-1]]
-            return _paginate(req, items)
+            items = [select(self._media_values(m), spec, ("id",)) for m in posts[::-1]]
+            return paginate(req, items)
 
-    def _media_object(self, req: GraphRequest, route: _Route) -> dict[str, Any]:
+    def _media_object(self, req: GraphRequest, route: Route) -> dict[str, Any]:
         """``GET /{ig-media-id}``: one published post."""
         with self._lock:
             token = self._auth(req)
@@ -79,5 +79,5 @@ class MediaMixin(WorldState):
             if req.method != "GET" or not self._manages(
                 token.fb_user_id, media.ig_user_id
             ):
-                raise _unsupported(req.method, media.id)
-            return _select(self._media_values(media), req.params.get("fields"), ("id",))
+                raise unsupported(req.method, media.id)
+            return select(self._media_values(media), req.params.get("fields"), ("id",))

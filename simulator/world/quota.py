@@ -7,10 +7,10 @@
 import time
 from typing import Any
 
-from simulator.errors import _quota_reached
-from simulator.helpers import _select
+from simulator.errors import quota_reached
+from simulator.helpers import select
 from simulator.records import GraphRequest
-from simulator.records import _Route
+from simulator.records import Route
 from simulator.world.state import WorldState
 
 
@@ -21,7 +21,7 @@ class QuotaMixin(WorldState):
         total = self._settings.quota_total
         window_start = now - self._settings.quota_duration
         if self._quota_usage(ig_user_id, window_start) >= total:
-            raise _quota_reached(total)
+            raise quota_reached(total)
 
     def _quota_usage(self, ig_user_id: str, since: float) -> int:
         return sum(
@@ -30,7 +30,7 @@ class QuotaMixin(WorldState):
             if media.ig_user_id == ig_user_id and media.published_at > since
         )
 
-    def _limit(self, req: GraphRequest, route: _Route) -> dict[str, Any]:
+    def _limit(self, req: GraphRequest, route: Route) -> dict[str, Any]:
         """``GET /{ig-user-id}/content_publishing_limit``: usage in the window."""
         with self._lock:
             token = self._auth(req)
@@ -49,5 +49,5 @@ class QuotaMixin(WorldState):
                 },
             }
             return {
-                "data": [_select(values, req.params.get("fields"), ("quota_usage",))]
+                "data": [select(values, req.params.get("fields"), ("quota_usage",))]
             }

@@ -8,16 +8,16 @@ import random
 import threading
 from typing import Any
 
-from simulator.constants import _BUILTIN_USERS
+from simulator.constants import BUILTIN_USERS
 from simulator.constants import DEFAULT_APP_ID
 from simulator.constants import DEFAULT_APP_SECRET
 from simulator.constants import DEMO_USERS
-from simulator.records import _Container
-from simulator.records import _IgAccount
-from simulator.records import _Media
-from simulator.records import _Page
-from simulator.records import _Token
-from simulator.records import _User
+from simulator.records import Container
+from simulator.records import IgAccount
+from simulator.records import Media
+from simulator.records import Page
+from simulator.records import Token
+from simulator.records import User
 from simulator.settings import Settings
 
 
@@ -77,24 +77,24 @@ class WorldState:
         with self._lock:
             self._settings = self._defaults
             self._rng = random.Random(self._settings.seed)
-            self._users: dict[str, _User] = {}
-            self._pages: dict[str, _Page] = {}
-            self._ig: dict[str, _IgAccount] = {}
-            self._tokens: dict[str, _Token] = {}
+            self._users: dict[str, User] = {}
+            self._pages: dict[str, Page] = {}
+            self._ig: dict[str, IgAccount] = {}
+            self._tokens: dict[str, Token] = {}
             self._page_tokens: dict[tuple[str, str], str] = {}
-            self._containers: dict[str, _Container] = {}
-            self._media: dict[str, _Media] = {}
+            self._containers: dict[str, Container] = {}
+            self._media: dict[str, Media] = {}
             self._faults: list[list[Any]] = []
             self._calls: list[dict[str, Any]] = []
             self._in_flight: list[str] = []
-            for handle, name, pages in _BUILTIN_USERS:
+            for handle, name, pages in BUILTIN_USERS:
                 self._install_user(DEMO_USERS[handle], name, handle, pages)
 
     def _install_user(self, user_id: str, name: str, handle: str | None, pages) -> None:
-        user = _User(user_id, name, handle)
+        user = User(user_id, name, handle)
         for page_id, page_name, ig_id, ig_username in pages:
-            self._pages[page_id] = _Page(page_id, page_name, user_id, ig_id)
+            self._pages[page_id] = Page(page_id, page_name, user_id, ig_id)
             if ig_id:
-                self._ig[ig_id] = _IgAccount(ig_id, ig_username, page_name, page_id)
+                self._ig[ig_id] = IgAccount(ig_id, ig_username, page_name, page_id)
             user.page_ids.append(page_id)
         self._users[user_id] = user

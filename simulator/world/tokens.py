@@ -14,18 +14,18 @@ from typing import Any
 from simulator.constants import APP_NAME
 from simulator.constants import DATA_ACCESS_SECONDS
 from simulator.constants import DEFAULT_SCOPES
-from simulator.errors import _CODE_MESSAGES
+from simulator.errors import CODE_MESSAGES
 from simulator.errors import GraphError
-from simulator.errors import _bad_token_error
-from simulator.errors import _expired_error
-from simulator.errors import _missing_param
-from simulator.errors import _session_error
-from simulator.helpers import _b64url
+from simulator.errors import bad_token_error
+from simulator.errors import expired_error
+from simulator.errors import missing_param
+from simulator.errors import session_error
 from simulator.helpers import appsecret_proof
+from simulator.helpers import b64url
 from simulator.records import GraphRequest
-from simulator.records import _Page
-from simulator.records import _Route
-from simulator.records import _Token
+from simulator.records import Page
+from simulator.records import Route
+from simulator.records import Token
 from simulator.world.state import WorldState
 
 
@@ -67,7 +67,7 @@ class TokensMixin(WorldState):
                 if token.fb_user_id == user_id:
                     token.revoked_subcode = int(subcode)
 
-    def _auth(self, req: GraphRequest, *, about_me: bool = False) -> _Token:
+    def _auth(self, req: GraphRequest, *, about_me: bool = False) -> Token:
         """Return the caller's live token or raise Meta's error for it (lock held)."""
         if not req.token:
             if about_me:
@@ -81,14 +81,14 @@ class TokensMixin(WorldState):
             )
         token = self._tokens.get(req.token)
         if token is None:
-            raise _bad_token_error()
+            raise bad_token_error()
         self._check_proof(req, token)
         problem = self._token_problem(token, time.time())
         if problem is not None:
             raise problem
         return token
 
-    def _check_proof(self, req: GraphRequest, token: _Token) -> None:
+    def _check_proof(self, req: GraphRequest, token: Token) -> None:
         proof = req.params.get("appsecret_proof")
         if proof is None:
             if self._settings.require_appsecret_proof:
@@ -110,11 +110,11 @@ class TokensMixin(WorldState):
         # Tokens of other apps are signed with that app's (unknown to us) secret.
         return self.app_secret if app_id == self.app_id else f"secret-of-{app_id}"
 
-    def _token_problem(self, token: _Token, now: float) -> GraphError | None:
+    def _token_problem(self, token: Token, now: float) -> GraphError | None:
         if token.revoked_subcode is not None:
-            return _session_error(token.revoked_subcode, token.fb_user_id, token.app_id)
+            return session_error(token.revoked_subcode, token.fb_user_id, token.app_id)
         if token.expires_at and token.expires_at <= now:
-            return _expired_error(token.expires_at, now)
+            return expired_error(token.expires_at, now)
         return None
 
     def _mint(
@@ -126,32 +126,30 @@ class TokensMixin(WorldState):
         *,
         kind: str = "USER",
         page_id: str | None = None,
-    ) -> _Token:
+    ) -> Token:
         now = time.time()
         if ttl is None:
             expires_at = 0.0
         else:
             expires_at = now + (ttl if ttl > 0 else min(ttl, -1))
         value = "EAA" + secrets.token_hex(4) + "ZD" + secrets.token_hex(44)
-        token = _Token(
-            value, fb_user_id, app_id, now, expires_at, scopes, kind, page_id
-        )
+        token = Token(value, fb_user_id, app_id, now, expires_at, scopes, kind, page_id)
         self._tokens[value] = token
         return token
 
-    def _signed_request(self, token: _Token) -> str:
+    def _signed_request(self, token: Token) -> str:
         payload = {
             "algorithm": "HMAC-SHA256",
             "code": secrets.token_urlsafe(32),
             "issued_at": int(token.issued_at),
             "user_id": token.fb_user_id,
         }
-        encoded = _b64url(json.dumps(payload, separators=(",", ":")).encode())
+        encoded = b64url(json.dumps(payload, separators=(",", ":")).encode())
         key = self._secret_for(token.app_id).encode()
         signature = hmac.new(key, encoded.encode(), hashlib.sha256).digest()
-        return f"{_b64url(signature)}.{encoded}"
+        return f"{b64url(signature)}.{encoded}"
 
-    def _page_token(self, user_token: _Token, page: _Page) -> str:
+    def _page_token(self, user_token: Token, page: Page) -> str:
         """Mint (once) the Page token ``/me/accounts`` hands out with a user token."""
         key = (user_token.value, page.id)
         if key not in self._page_tokens:
@@ -170,10 +168,10 @@ class TokensMixin(WorldState):
             self._page_tokens[key] = token.value
         return self._page_tokens[key]
 
-    def _is_long(self, token: _Token) -> bool:
+    def _is_long(self, token: Token) -> bool:
         return token.expires_at - token.issued_at > self._settings.short_token_ttl
 
-    def _exchange(self, req: GraphRequest, route: _Route) -> dict[str, Any]:
+    def _exchange(self, req: GraphRequest, route: Route) -> dict[str, Any]:
         """``/oauth/access_token``: fb_exchange_token (and client_credentials)."""
         params = req.params
         if not params.get("client_id"):
@@ -190,14 +188,14 @@ class TokensMixin(WorldState):
         if grant_type != "fb_exchange_token":
             raise GraphError(100, f"(#100) Unsupported grant_type: {grant_type}")
         if not params.get("fb_exchange_token"):
-            raise _missing_param("fb_exchange_token")
+            raise missing_param("fb_exchange_token")
         with self._lock:
             return self._exchange_token(params["fb_exchange_token"])
 
     def _exchange_token(self, value: str) -> dict[str, Any]:
         token = self._tokens.get(value)
         if token is None:
-            raise _bad_token_error()
+            raise bad_token_error()
         if token.app_id != self.app_id:
             raise GraphError(
                 190,
@@ -211,7 +209,7 @@ class TokensMixin(WorldState):
         fresh = self._mint(token.fb_user_id, token.app_id, ttl, token.scopes)
         return {"access_token": fresh.value, "token_type": "bearer", "expires_in": ttl}
 
-    def _debug_token(self, req: GraphRequest, route: _Route) -> dict[str, Any]:
+    def _debug_token(self, req: GraphRequest, route: Route) -> dict[str, Any]:
         """``/debug_token``: inspect ``input_token`` with the app token."""
         with self._lock:
             self._check_app_token(req.token)
@@ -220,7 +218,7 @@ class TokensMixin(WorldState):
                 raise GraphError(100, "(#100) The parameter input_token is required")
             token = self._tokens.get(value)
             if token is None:
-                error = {"code": 190, "message": _CODE_MESSAGES[190]}
+                error = {"code": 190, "message": CODE_MESSAGES[190]}
                 return {"data": {"error": error, "is_valid": False, "scopes": []}}
             if token.app_id != self.app_id:
                 raise GraphError(
@@ -244,7 +242,7 @@ class TokensMixin(WorldState):
         if value != self.app_token:
             raise GraphError(190, "Invalid OAuth access token signature.")
 
-    def _token_data(self, token: _Token) -> dict[str, Any]:
+    def _token_data(self, token: Token) -> dict[str, Any]:
         data: dict[str, Any] = {
             "app_id": token.app_id,
             "type": token.kind,
@@ -269,7 +267,7 @@ class TokensMixin(WorldState):
             }
         return data
 
-    def _granular_scopes(self, token: _Token) -> list[dict[str, Any]]:
+    def _granular_scopes(self, token: Token) -> list[dict[str, Any]]:
         user = self._users.get(token.fb_user_id)
         page_ids = list(user.page_ids) if user else []
         ig_ids = [
