@@ -8,8 +8,8 @@ and it acts as Meta's crawler by downloading every ``image_url`` it is given.
 Where things live: the simulated world (:class:`GraphWorld`, ``world/``), its WSGI
 front end and ``/_sim/`` control API (:func:`create_simulator`, ``frontend.py``), a
 real threaded HTTP server around it (:class:`SimulatorServer`, ``server.py``) and a
-CLI (``python -m simulator --port 5001``, ``cli.py``).  Everything below is
-importable from ``simulator`` itself.
+CLI (``python -m simulator --port 5001``, ``cli.py``).  Import from ``simulator``
+itself: the names in ``__all__`` are the API, the submodules are internals.
 
 Built-in fake Facebook users (same ids after construction and after ``reset()``;
 ``DEMO_USERS`` maps handle -> fb_user_id):
