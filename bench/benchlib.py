@@ -178,7 +178,7 @@ def processed_upload() -> tuple[bytes, bytes]:
 
 
 class SimulatorProcess:
-    """``python simulator.py`` as a separate process, driven through /_sim."""
+    """``python -m simulator`` as a separate process, driven through /_sim."""
 
     API_VERSION = "v21.0"
 
@@ -193,7 +193,7 @@ class SimulatorProcess:
         self.http = requests.Session()
 
     def start(self):
-        cmd = [PYTHON, str(ROOT / "simulator.py"), "--host", "127.0.0.1"]
+        cmd = [PYTHON, "-m", "simulator", "--host", "127.0.0.1"]
         cmd += ["--port", str(self.port), *self.args]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(

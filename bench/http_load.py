@@ -7,7 +7,7 @@ What it does, all on loopback:
 * A temp dir holds a SQLite database (or use ``--database-url`` for PostgreSQL;
   it must have no users yet, and the bench deletes its rows afterwards) and the
   upload/staging folders.
-* The Graph API simulator runs as a subprocess (``simulator.py --port P``), so
+* The Graph API simulator runs as a subprocess (``python -m simulator --port P``), so
   the login below is the real one: debug_token, token exchange, /me/accounts.
 * ``python -m gunicorn -w 2 -b 127.0.0.1:P 'app:create_app()'`` runs with
   production settings (SECRET_KEY, FB_*, APP_URL, TOKEN_ENCRYPTION_KEYS,

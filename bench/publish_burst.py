@@ -3,7 +3,7 @@
 Run from the project root:  .venv/bin/python bench/publish_burst.py [options]
 
 Two runs, each against its own Graph API simulator started as a separate process
-(``simulator.py --latency-ms 50 --ready-after 2``: every Graph call takes 50 ms,
+(``python -m simulator --latency-ms 50 --ready-after 2``: every Graph call takes 50 ms,
 a container is FINISHED 2 s after it was created):
 
 * Ospost: N accounts x M posts are written to a fresh database (SQLite in a temp

@@ -734,13 +734,14 @@ def test_control_api_reports_bad_input(sim):
 def test_cli_starts_and_answers():
     command = [
         sys.executable,
-        str(ROOT / "simulator.py"),
+        "-m",
+        "simulator",
         "--port",
         "0",
         "--ready-after",
         "0",
     ]
-    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True) as proc:
         try:
             url = None
             for line in proc.stderr:

@@ -1,0 +1,177 @@
+"""Media containers and publishing.
+
+``POST /{ig-user-id}/media`` crawls the image into a container, ``GET
+/{container-id}`` reports its status, ``media_publish`` turns it into a post.
+"""
+
+import hashlib
+import logging
+import time
+from typing import Any
+
+from simulator.constants import STATUS_TEXT
+from simulator.errors import creation_failed
+from simulator.errors import media_expired
+from simulator.errors import media_not_found
+from simulator.errors import missing_param
+from simulator.errors import not_ready
+from simulator.errors import unsupported
+from simulator.helpers import create_params
+from simulator.helpers import iso
+from simulator.helpers import select
+from simulator.helpers import shortcode
+from simulator.imaging import crawl
+from simulator.imaging import inspect_image
+from simulator.records import Container
+from simulator.records import GraphRequest
+from simulator.records import Media
+from simulator.records import Route
+from simulator.world.state import WorldState
+
+logger = logging.getLogger("ospost.simulator")
+
+
+class ContainersMixin(WorldState):
+    """Creating containers, their status, and publishing them."""
+
+    def containers(self) -> list[dict[str, Any]]:
+        """Return every media container with its current ``status_code``."""
+        with self._lock:
+            now = time.time()
+            return [
+                self._container_record(item, now) for item in self._containers.values()
+            ]
+
+    def _create(self, req: GraphRequest, route: Route) -> dict[str, Any]:
+        """``POST /{ig-user-id}/media``: crawl the image and make a container."""
+        ig_user_id = route.ig_user_id or ""
+        with self._lock:
+            token = self._auth(req)
+            self._managed_ig(token, ig_user_id, "POST")
+            self._require_scope(token, "instagram_content_publish")
+            timeout = self._settings.crawler_timeout
+        image_url, caption, alt_text = create_params(req.params)
+        data = crawl(image_url, timeout)  # outside the lock: may hit this server
+        image_format, width, height = inspect_image(data)
+        with self._lock:
+            container = Container(
+                id=self._ids.take("container"),
+                ig_user_id=ig_user_id,
+                fb_user_id=token.fb_user_id,
+                image_url=image_url,
+                caption=caption,
+                alt_text=alt_text,
+                image_sha256=hashlib.sha256(data).hexdigest(),
+                width=width,
+                height=height,
+                size=len(data),
+                image_format=image_format,
+                created_at=time.time(),
+            )
+            self._containers[container.id] = container
+        return {"id": container.id}
+
+    def _container_status(self, container: Container, now: float) -> str:
+        if container.media_id is not None:
+            return "PUBLISHED"
+        if container.forced_status:
+            return container.forced_status
+        age = now - container.created_at
+        if age >= self._settings.container_ttl:
+            return "EXPIRED"
+        if age >= self._settings.container_ready_after:
+            return "FINISHED"
+        return "IN_PROGRESS"
+
+    def _status_text(self, container: Container, status_code: str) -> str:
+        if status_code == container.forced_status and container.forced_detail:
+            return container.forced_detail
+        return STATUS_TEXT[status_code]
+
+    def _status(self, req: GraphRequest, route: Route) -> dict[str, Any]:
+        """``GET /{container-id}``: IN_PROGRESS, FINISHED, PUBLISHED, EXPIRED, ERROR."""
+        with self._lock:
+            token = self._auth(req)
+            container = self._containers[route.container_id or ""]
+            if req.method != "GET" or not self._manages(
+                token.fb_user_id, container.ig_user_id
+            ):
+                raise unsupported(req.method, container.id)
+            code = self._container_status(container, time.time())
+            values = {
+                "id": container.id,
+                "status_code": code,
+                "status": self._status_text(container, code),
+            }
+            return select(values, req.params.get("fields"), ("id",))
+
+    def _container_record(self, container: Container, now: float) -> dict[str, Any]:
+        status_code = self._container_status(container, now)
+        return {
+            "id": container.id,
+            "ig_user_id": container.ig_user_id,
+            "fb_user_id": container.fb_user_id,
+            "image_url": container.image_url,
+            "caption": container.caption,
+            "alt_text": container.alt_text,
+            "image_sha256": container.image_sha256,
+            "width": container.width,
+            "height": container.height,
+            "size": container.size,
+            "format": container.image_format,
+            "created_at": iso(container.created_at),
+            "status_code": status_code,
+            "status": self._status_text(container, status_code),
+            "media_id": container.media_id,
+        }
+
+    def _publish(self, req: GraphRequest, route: Route) -> dict[str, Any]:
+        """``POST /{ig-user-id}/media_publish``: make a FINISHED container a post."""
+        ig_user_id = route.ig_user_id or ""
+        with self._lock:
+            token = self._auth(req)
+            self._managed_ig(token, ig_user_id, "POST")
+            self._require_scope(token, "instagram_content_publish")
+            creation_id = req.params.get("creation_id")
+            if not creation_id:
+                raise missing_param("creation_id")
+            container = self._containers.get(creation_id)
+            if container is None or container.ig_user_id != ig_user_id:
+                raise media_not_found(creation_id)
+            now = time.time()
+            self._check_publishable(container, now)
+            self._check_quota(ig_user_id, now)
+            media = self._make_media(container, now)
+            return {"id": media.id}
+
+    def _check_publishable(self, container: Container, now: float) -> None:
+        status_code = self._container_status(container, now)
+        if status_code == "PUBLISHED":
+            raise media_not_found(container.id, "has already been published")
+        if status_code == "EXPIRED":
+            raise media_expired()
+        if status_code == "ERROR":
+            raise creation_failed()
+        if status_code != "FINISHED":
+            raise not_ready()
+
+    def _make_media(self, container: Container, now: float) -> Media:
+        media_id = self._ids.take("media")
+        media = Media(
+            id=media_id,
+            ig_user_id=container.ig_user_id,
+            container_id=container.id,
+            caption=container.caption,
+            alt_text=container.alt_text,
+            image_url=container.image_url,
+            image_sha256=container.image_sha256,
+            width=container.width,
+            height=container.height,
+            image_format=container.image_format,
+            published_at=now,
+            shortcode=shortcode(media_id),
+        )
+        container.media_id = media_id
+        self._media[media_id] = media
+        logger.info("published media %s on IG account %s", media_id, media.ig_user_id)
+        return media
