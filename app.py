@@ -372,6 +372,7 @@ def _template_globals() -> dict:
         ),
         "local_input": lambda when: helpers.input_value(when, tz),
         "demo_mode": current_app.config["DEMO"],
+        "limits": helpers.client_limits(),
     }
 
 
