@@ -72,8 +72,8 @@ VENDOR_FILES = {
     "bootstrap.min.css": "bootstrap/dist/css/bootstrap.min.css",
     "bootstrap.bundle.min.js": "bootstrap/dist/js/bootstrap.bundle.min.js",
     "cropper.min.css": "cropperjs/dist/cropper.min.css",
-    "cropper.min.js": "cropperjs/dist/cropper.min.js",
-    "Sortable.min.js": "sortablejs/Sortable.min.js",
+    "cropper.esm.js": "cropperjs/dist/cropper.esm.js",
+    "sortable.complete.esm.js": "sortablejs/modular/sortable.complete.esm.js",
     "long-press-event.min.js": "long-press-event/dist/long-press-event.min.js",
 }
 
