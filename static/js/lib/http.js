@@ -37,7 +37,7 @@ export async function fetchJson(url, { method = 'GET', json, body } = {}) {
   } catch {
     throw new RequestError(NETWORK_ERROR, 0, null);
   }
-  let data = null;
+  let data;
   try {
     data = await response.json();
   } catch {
@@ -61,7 +61,7 @@ export function uploadForm(url, formData, onProgress) {
       if (event.lengthComputable && onProgress) onProgress(event.loaded / event.total);
     });
     xhr.addEventListener('load', () => {
-      let data = null;
+      let data;
       try {
         data = JSON.parse(xhr.responseText);
       } catch {
