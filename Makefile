@@ -24,16 +24,22 @@ db: deps
 run: db
 	$(VENV)/bin/flask --app app run --host 127.0.0.1 --port $(PORT)
 
+# Front-end checks with the versions locked in package-lock.json (never a download).
+JS_LINT := npx --no-install eslint static/js && \
+	npx --no-install prettier --check static/js static/css eslint.config.js
+
 # The whole suite on SQLite, then again on a throwaway PostgreSQL server
 # (browser tests run once: they exercise the pages, not the database).
 test: deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(JS_LINT)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 	$(VENV)/bin/pytest --postgres -m "not browser" $(PYTEST_ARGS)
 
 lint: deps
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(JS_LINT)
 
 bench: deps
 	$(PY) bench/upload.py

@@ -21,10 +21,36 @@ from flask import redirect
 from flask import request
 from flask import url_for
 
+from ospost import images
+
 CAPTION_MAX_CHARS = 2200
 CAPTION_MAX_HASHTAGS = 30
 CAPTION_MAX_MENTIONS = 20
 ALT_TEXT_MAX_CHARS = 1000
+
+
+def client_limits() -> dict:
+    """Instagram's limits that the pages check before sending (``data-limits``).
+
+    The caption's are here, the image's in ``images.py``; the browser's checks
+    and the forms' help texts read them from this one place.
+    """
+    return {
+        "caption": {
+            "chars": CAPTION_MAX_CHARS,
+            "hashtags": CAPTION_MAX_HASHTAGS,
+            "mentions": CAPTION_MAX_MENTIONS,
+        },
+        "alt_text_chars": ALT_TEXT_MAX_CHARS,
+        "image": {
+            "min_ratio": images.MIN_RATIO,
+            "max_ratio": images.MAX_RATIO,
+            "max_width": images.MAX_WIDTH,
+            # The tallest image images.py makes: the narrowest shape at full width.
+            "max_height": round(images.MAX_WIDTH / images.MIN_RATIO),
+        },
+    }
+
 
 _HASHTAG = re.compile(r"(?<![\w#])#\w+")
 _MENTION = re.compile(r"(?<![\w@])@[\w.]+")

@@ -47,8 +47,8 @@ VENDOR_FILES = {
     "bootstrap.min.css": "bootstrap/dist/css/bootstrap.min.css",
     "bootstrap.bundle.min.js": "bootstrap/dist/js/bootstrap.bundle.min.js",
     "cropper.min.css": "cropperjs/dist/cropper.min.css",
-    "cropper.min.js": "cropperjs/dist/cropper.min.js",
-    "Sortable.min.js": "sortablejs/Sortable.min.js",
+    "cropper.esm.js": "cropperjs/dist/cropper.esm.js",
+    "sortable.complete.esm.js": "sortablejs/modular/sortable.complete.esm.js",
     "long-press-event.min.js": "long-press-event/dist/long-press-event.min.js",
 }
 
@@ -171,6 +171,7 @@ def _template_globals() -> dict:
         ),
         "local_input": lambda when: helpers.input_value(when, tz),
         "demo_mode": current_app.config["DEMO"],
+        "limits": helpers.client_limits(),
     }
 
 

@@ -178,7 +178,7 @@ def test_add_page_fields(pages_client):
         assert f">{ratio}</button>" in html
     assert "Remove image" in html
     assert "Europe/Paris" in html
-    assert "cropper.min.js" in html and "postAddPage.js" in html
+    assert 'type="module" src="/static/js/pages/add.js"' in html
 
 
 def test_add_page_keeps_input_after_error(pages_client):

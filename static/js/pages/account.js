@@ -1,15 +1,16 @@
-// Account page: offer the browser's time zone when it differs from the saved one.
-// (Deleting the account asks first through data-confirm, handled in utils.js.)
-'use strict';
+// Account page: offer the browser's time zone when it differs from the saved
+// one, and ask before deleting the account (its form has data-confirm).
 
-(function initAccountPage() {
+import { confirmBeforeSubmit } from '../lib/forms.js';
+
+function offerBrowserZone() {
   const select = document.querySelector('[data-timezone-select]');
   const hint = document.querySelector('[data-browser-zone]');
   if (!select || !hint) return;
   let zone = '';
   try {
     zone = Intl.DateTimeFormat().resolvedOptions().timeZone || '';
-  } catch (err) {
+  } catch {
     return;
   }
   const known = [...select.options].some((option) => option.value === zone);
@@ -20,4 +21,7 @@
     select.value = zone;
     select.focus();
   });
-})();
+}
+
+confirmBeforeSubmit();
+offerBrowserZone();

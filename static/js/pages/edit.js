@@ -1,15 +1,25 @@
-// Edit page: save changes (optionally a new cropped image), post now / retry with
-// live progress, reschedule, and remove.
-'use strict';
+// Edit post page: save changes (optionally a new cropped image), post now or
+// retry with live progress, reschedule, and remove (after asking: data-confirm).
+
+import { showAlert } from '../lib/alerts.js';
+import { confirmBeforeSubmit, setFormBusy } from '../lib/forms.js';
+import { fetchJson } from '../lib/http.js';
+import { setupPostForm } from '../lib/postForm.js';
+import { renderStatusBadge } from '../lib/statusBadge.js';
 
 const POLL_MS = 2000;
 const POLL_LIMIT = 300; // give up refreshing after ten minutes
 
-(function initEditPage() {
-  const page = document.querySelector('.edit-page');
-  if (!page) return;
+function setupEditPage(page) {
   const form = page.querySelector('[data-post-form]');
-  if (form) setupEditForm(form);
+  if (form) {
+    const current = form.querySelector('[data-current-image]');
+    setupPostForm(form, {
+      onImageChange: (hasFile) => {
+        current.hidden = hasFile;
+      },
+    });
+  }
   page.querySelectorAll('[data-publish-form]').forEach((publishForm) => {
     publishForm.addEventListener('submit', (event) => {
       event.preventDefault();
@@ -25,20 +35,6 @@ const POLL_LIMIT = 300; // give up refreshing after ten minutes
   const reschedule = page.querySelector('[data-reschedule]');
   if (reschedule) reschedule.addEventListener('click', focusDate);
   if (page.hasAttribute('data-poll-on-load')) pollStatus(page);
-})();
-
-function setupEditForm(form) {
-  const current = form.querySelector('[data-current-image]');
-  const cropRoot = form.querySelector('[data-crop-image]');
-  const cropImage = cropRoot
-    ? new CropImage(cropRoot, { onChange: (hasFile) => { current.hidden = hasFile; } })
-    : null;
-  setupCaptionCounter(form.querySelector('[data-caption-input]'));
-  setupDateLimits(form.querySelector('[data-date-input]'));
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    submitPostForm(form, cropImage);
-  });
 }
 
 function focusDate() {
@@ -71,7 +67,10 @@ async function publishNow(page, form) {
   try {
     const data = await fetchJson(form.action, { method: 'POST', body: new FormData(form) });
     // Queued to go out now: show it as publishing until the first poll says more.
-    showProgress(page, data.status === 'scheduled' && !data.waiting ? { ...data, status: 'publishing' } : data);
+    showProgress(
+      page,
+      data.status === 'scheduled' && !data.waiting ? { ...data, status: 'publishing' } : data,
+    );
     pollStatus(page);
   } catch (err) {
     lockPage(page, false);
@@ -121,7 +120,9 @@ function showProgress(page, data) {
   } else if (data.status === 'failed') {
     text.textContent = `Publishing failed: ${data.error || 'Instagram did not say why.'}`;
   } else {
-    text.textContent = data.waiting ? `Publishing… ${data.waiting}` : 'Publishing… this can take a minute.';
+    text.textContent = data.waiting
+      ? `Publishing… ${data.waiting}`
+      : 'Publishing… this can take a minute.';
   }
   const permalink = /^https?:\/\//.test(data.permalink || '') ? data.permalink : '';
   link.hidden = !(data.status === 'published' && permalink);
@@ -130,3 +131,7 @@ function showProgress(page, data) {
   if (badge) renderStatusBadge(badge, data);
   if (data.status === 'failed') lockPage(page, false);
 }
+
+confirmBeforeSubmit();
+const editPage = document.querySelector('.edit-page');
+if (editPage) setupEditPage(editPage);

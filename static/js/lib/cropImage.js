@@ -1,15 +1,16 @@
 // The image picker with cropperjs: shows the chosen image, offers the shapes
 // Instagram accepts (4:5 to 1.91:1), and turns the crop into a JPEG for upload.
-// Also sends a post form (add/edit) with the cropped image and upload progress.
-'use strict';
+// The shapes and the output size come from the server (data-limits' "image").
 
-const MIN_RATIO = 0.8;
-const MAX_RATIO = 1.91;
-const MAX_OUTPUT = { width: 1440, height: 1800 };
+// cropperjs's own ES module build, served by app.py's /vendor route (VENDOR_FILES).
+import Cropper from '/vendor/cropper.esm.js';
 
-class CropImage {
-  constructor(root, { onChange } = {}) {
+export class CropImage {
+  // `limits` is {min_ratio, max_ratio, max_width, max_height}; `onChange(hasFile)`
+  // is told when an image is chosen or removed.
+  constructor(root, { limits, onChange } = {}) {
     this.root = root;
+    this.limits = limits;
     this.input = root.querySelector('[data-crop-input]');
     this.picker = root.querySelector('[data-crop-picker]');
     this.panel = root.querySelector('[data-crop-panel]');
@@ -52,20 +53,24 @@ class CropImage {
     const image = document.createElement('img');
     image.alt = 'The image to crop';
     image.className = 'crop-img';
-    image.addEventListener('load', () => {
-      this.cropper = new Cropper(image, {
-        viewMode: 1,
-        dragMode: 'move',
-        autoCropArea: 1,
-        background: false,
-        restore: false,
-        zoomOnWheel: false,
-        toggleDragModeOnDblclick: false,
-        ready: () => this.applyDefaultRatio(),
-        crop: () => this.clampFreeCrop(),
-        cropend: () => this.describe(),
-      });
-    }, { once: true });
+    image.addEventListener(
+      'load',
+      () => {
+        this.cropper = new Cropper(image, {
+          viewMode: 1,
+          dragMode: 'move',
+          autoCropArea: 1,
+          background: false,
+          restore: false,
+          zoomOnWheel: false,
+          toggleDragModeOnDblclick: false,
+          ready: () => this.applyDefaultRatio(),
+          crop: () => this.clampFreeCrop(),
+          cropend: () => this.describe(),
+        });
+      },
+      { once: true },
+    );
     image.addEventListener('error', () => this.showWithoutPreview(file), { once: true });
     this.stage.replaceChildren(image);
     image.src = dataUrl;
@@ -75,17 +80,20 @@ class CropImage {
   showWithoutPreview(file) {
     this.stage.replaceChildren();
     this.ratioGroup.hidden = true;
-    this.info.textContent = `This browser cannot show ${file.name}, so it cannot be cropped here. ` +
+    this.info.textContent =
+      `This browser cannot show ${file.name}, so it cannot be cropped here. ` +
       'It is uploaded as it is: its shape must already be between 4:5 and 1.91:1 ' +
       '(most phone photos are). To crop it, save it as JPEG first.';
   }
 
   // The largest compliant crop: the whole image if its shape is allowed.
   applyDefaultRatio() {
+    const { min_ratio: minRatio, max_ratio: maxRatio } = this.limits;
     const { naturalWidth, naturalHeight } = this.cropper.getCanvasData();
     const ratio = naturalWidth / naturalHeight;
-    if (ratio > MAX_RATIO) this.setRatio(String(MAX_RATIO));
-    else if (ratio < MIN_RATIO) this.setRatio(String(MIN_RATIO));
+    // String(ratio) is the data-ratio of its button (rendered from the same limits).
+    if (ratio > maxRatio) this.setRatio(String(maxRatio));
+    else if (ratio < minRatio) this.setRatio(String(minRatio));
     else this.setRatio('free');
   }
 
@@ -105,16 +113,17 @@ class CropImage {
   // A free crop must still be between 4:5 and 1.91:1: shrink the long side.
   clampFreeCrop() {
     if (!this.cropper || this.ratio !== 'free' || this.clamping) return;
+    const { min_ratio: minRatio, max_ratio: maxRatio } = this.limits;
     const data = this.cropper.getData();
     if (!data.width || !data.height) return;
     const ratio = data.width / data.height;
-    if (ratio >= MIN_RATIO && ratio <= MAX_RATIO) return;
+    if (ratio >= minRatio && ratio <= maxRatio) return;
     this.clamping = true;
-    if (ratio > MAX_RATIO) {
-      const width = data.height * MAX_RATIO;
+    if (ratio > maxRatio) {
+      const width = data.height * maxRatio;
       this.cropper.setData({ x: data.x + (data.width - width) / 2, width });
     } else {
-      const height = data.width / MIN_RATIO;
+      const height = data.width / minRatio;
       this.cropper.setData({ y: data.y + (data.height - height) / 2, height });
     }
     this.clamping = false;
@@ -145,12 +154,14 @@ class CropImage {
     this.cropper = null;
   }
 
-  // At most 1440 x 1800, from the crop at full resolution. (cropperjs's own
-  // maxWidth/maxHeight also shrink the whole source image first, which would
-  // leave a small crop of a big photo far below Instagram's 1080 px.)
+  // At most max_width x max_height (1440 x 1800), from the crop at full
+  // resolution. (cropperjs's own maxWidth/maxHeight also shrink the whole source
+  // image first, which would leave a small crop of a big photo far below
+  // Instagram's 1080 px.)
   outputSize() {
+    const { max_width: maxWidth, max_height: maxHeight } = this.limits;
     const { width, height } = this.cropper.getData();
-    const scale = Math.min(1, MAX_OUTPUT.width / width, MAX_OUTPUT.height / height);
+    const scale = Math.min(1, maxWidth / width, maxHeight / height);
     return {
       width: Math.round(width * scale),
       height: Math.round(height * scale),
@@ -165,43 +176,14 @@ class CropImage {
     this.clampFreeCrop();
     const canvas = this.cropper.getCroppedCanvas(this.outputSize());
     return new Promise((resolve, reject) => {
-      canvas.toBlob((blob) => {
-        if (blob) resolve(blob);
-        else reject(new Error('The cropped image could not be made. Try another image.'));
-      }, 'image/jpeg', 0.92);
+      canvas.toBlob(
+        (blob) => {
+          if (blob) resolve(blob);
+          else reject(new Error('The cropped image could not be made. Try another image.'));
+        },
+        'image/jpeg',
+        0.92,
+      );
     });
-  }
-}
-
-// Send an add/edit post form as the server expects, with the cropped image.
-async function submitPostForm(form, cropImage) {
-  const button = form.querySelector('[data-submit]');
-  const progress = form.querySelector('[data-upload-progress]');
-  const bar = progress.querySelector('.progress-bar');
-  const alerts = form.querySelector('[data-form-alerts]');
-  const data = new FormData(form);
-  clearAlerts(alerts);
-  setFormBusy(form, true);
-  button.setAttribute('aria-busy', 'true');
-  try {
-    data.delete('image');
-    if (cropImage && cropImage.file) {
-      const blob = await cropImage.toBlob();
-      data.append('image', blob, cropImage.cropper ? 'photo.jpg' : cropImage.file.name);
-    }
-    const setProgress = (fraction) => {
-      const percent = Math.round(fraction * 100);
-      bar.style.width = `${percent}%`;
-      progress.setAttribute('aria-valuenow', String(percent));
-    };
-    setProgress(0);
-    progress.hidden = false;
-    const result = await uploadForm(form.action, data, setProgress);
-    window.location.assign(result.redirect);
-  } catch (err) {
-    progress.hidden = true;
-    setFormBusy(form, false);
-    button.removeAttribute('aria-busy');
-    showAlert(err.message, 'danger', alerts);
   }
 }

@@ -1,19 +1,22 @@
 // Home grid: long-press + drag to swap dates (SortableJS), Earlier/Later buttons
 // without a full form post, and live badges for posts being published.
-'use strict';
+
+// long-press-event has no ES module build: it is a plain script that, when it
+// runs, makes the document fire a `long-press` event (it only uses the window and
+// document it is handed, so it runs the same as a module). Imported for that
+// side effect; it exports nothing.
+import '/vendor/long-press-event.min.js';
+// SortableJS's ES module build with the same plugins as its Sortable.min.js.
+import Sortable from '/vendor/sortable.complete.esm.js';
+
+import { showAlert } from '../lib/alerts.js';
+import { fetchJson } from '../lib/http.js';
+import { renderStatusBadge } from '../lib/statusBadge.js';
 
 const LONG_PRESS_SCOPE = '.tile-scheduled';
 const FOCUS_KEY = 'ospost.focusAfterMove';
 const CHANGED_ERROR = 'Your schedule changed in the meantime. Reload the page.';
-
-(function initHomePage() {
-  const grid = document.querySelector('.grid');
-  if (!grid) return;
-  setupMoveButtons(grid);
-  if (grid.querySelectorAll(LONG_PRESS_SCOPE).length > 1) setupDragReorder(grid);
-  grid.querySelectorAll('[data-status-url]').forEach(pollTile);
-  restoreFocusAfterMove();
-})();
+const POLL_MS = 2000;
 
 // -- Earlier / Later buttons -------------------------------------------------
 
@@ -57,7 +60,7 @@ function restoreFocusAfterMove() {
       target.focus();
       tile.scrollIntoView({ block: 'nearest' });
     }
-  } catch (err) {
+  } catch {
     // Stale or foreign value: ignore.
   }
 }
@@ -112,11 +115,20 @@ function setupDragReorder(grid) {
   // continues in the same gesture (otherwise a second press drags).
   function startDrag(target, detail) {
     const init = {
-      bubbles: true, cancelable: true, button: 0, buttons: 1,
-      clientX: detail.clientX, clientY: detail.clientY,
+      bubbles: true,
+      cancelable: true,
+      button: 0,
+      buttons: 1,
+      clientX: detail.clientX,
+      clientY: detail.clientY,
     };
     const down = sortable.options.supportPointer
-      ? new PointerEvent('pointerdown', { ...init, pointerId: lastPointer.id, pointerType: lastPointer.type, isPrimary: true })
+      ? new PointerEvent('pointerdown', {
+          ...init,
+          pointerId: lastPointer.id,
+          pointerType: lastPointer.type,
+          isPrimary: true,
+        })
       : new MouseEvent('mousedown', init);
     target.dispatchEvent(down);
   }
@@ -138,9 +150,13 @@ function setupDragReorder(grid) {
     }
   }
 
-  document.addEventListener('pointerdown', (event) => {
-    if (event.isTrusted) lastPointer = { id: event.pointerId, type: event.pointerType };
-  }, true);
+  document.addEventListener(
+    'pointerdown',
+    (event) => {
+      if (event.isTrusted) lastPointer = { id: event.pointerId, type: event.pointerType };
+    },
+    true,
+  );
 
   grid.addEventListener('long-press', (event) => {
     const tile = event.target.closest(LONG_PRESS_SCOPE);
@@ -151,14 +167,27 @@ function setupDragReorder(grid) {
   });
 
   // In reorder mode a tap must not open the post, and a finger must not scroll.
-  grid.addEventListener('click', (event) => {
-    if (reordering && event.target.closest('.tile-link')) event.preventDefault();
-  }, true);
-  document.addEventListener('touchmove', (event) => {
-    if (reordering && event.cancelable && event.target.closest && event.target.closest(LONG_PRESS_SCOPE)) {
-      event.preventDefault();
-    }
-  }, { passive: false });
+  grid.addEventListener(
+    'click',
+    (event) => {
+      if (reordering && event.target.closest('.tile-link')) event.preventDefault();
+    },
+    true,
+  );
+  document.addEventListener(
+    'touchmove',
+    (event) => {
+      if (
+        reordering &&
+        event.cancelable &&
+        event.target.closest &&
+        event.target.closest(LONG_PRESS_SCOPE)
+      ) {
+        event.preventDefault();
+      }
+    },
+    { passive: false },
+  );
   grid.addEventListener('contextmenu', (event) => {
     if (reordering) event.preventDefault();
   });
@@ -181,5 +210,13 @@ function pollTile(tile) {
     } catch (err) {
       if (err.status === 401 || err.status === 404) window.clearInterval(timer);
     }
-  }, 2000);
+  }, POLL_MS);
+}
+
+const grid = document.querySelector('.grid');
+if (grid) {
+  setupMoveButtons(grid);
+  if (grid.querySelectorAll(LONG_PRESS_SCOPE).length > 1) setupDragReorder(grid);
+  grid.querySelectorAll('[data-status-url]').forEach(pollTile);
+  restoreFocusAfterMove();
 }

@@ -1,27 +1,28 @@
 // Login page: Facebook JS SDK login (or the demo account), then the server turns
 // the token into a session; several Instagram accounts mean the person chooses.
-'use strict';
+// The SDK's address, the app id and the login URLs come from [data-login].
 
-const SDK_URL = 'https://connect.facebook.net/en_US/sdk.js';
+import { clearAlerts, showAlert } from '../lib/alerts.js';
+import { fetchJson } from '../lib/http.js';
+
 const SDK_TIMEOUT_MS = 15000;
-const FB_SCOPES = 'instagram_basic,instagram_content_publish,pages_show_list,pages_read_engagement,business_management';
+const FB_SCOPES =
+  'instagram_basic,instagram_content_publish,pages_show_list,pages_read_engagement,business_management';
 
-(function initLoginPage() {
-  const box = document.querySelector('[data-login]');
-  if (!box) return;
+function timezone() {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  } catch {
+    return 'UTC';
+  }
+}
+
+function setupLogin(box) {
   const alerts = box.querySelector('[data-login-alerts]');
   const chooser = box.querySelector('[data-account-chooser]');
   const buttons = [...box.querySelectorAll('.login-buttons button')];
   let sdkState = 'loading';
   let pending = null; // {url, body} of the login that asked to choose an account
-
-  function timezone() {
-    try {
-      return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
-    } catch (err) {
-      return 'UTC';
-    }
-  }
 
   function baseBody() {
     const body = { timezone: timezone() };
@@ -30,8 +31,12 @@ const FB_SCOPES = 'instagram_basic,instagram_content_publish,pages_show_list,pag
   }
 
   function setBusy(busy) {
-    buttons.forEach((button) => { button.disabled = busy; });
-    chooser.querySelectorAll('button, input').forEach((el) => { el.disabled = busy; });
+    buttons.forEach((button) => {
+      button.disabled = busy;
+    });
+    chooser.querySelectorAll('button, input').forEach((el) => {
+      el.disabled = busy;
+    });
   }
 
   function showError(text, category = 'danger') {
@@ -40,18 +45,28 @@ const FB_SCOPES = 'instagram_basic,instagram_content_publish,pages_show_list,pag
   }
 
   function loadSdk() {
+    // The SDK calls window.fbAsyncInit once it has loaded, and sets window.FB.
     window.fbAsyncInit = () => {
-      window.FB.init({ appId: box.dataset.appId, version: box.dataset.version, xfbml: false, cookie: false });
+      window.FB.init({
+        appId: box.dataset.appId,
+        version: box.dataset.version,
+        xfbml: false,
+        cookie: false,
+      });
       sdkState = 'ready';
     };
     const script = document.createElement('script');
-    script.src = SDK_URL;
+    script.src = box.dataset.sdkUrl;
     script.async = true;
     script.defer = true;
     script.crossOrigin = 'anonymous';
-    script.addEventListener('error', () => { sdkState = 'failed'; });
+    script.addEventListener('error', () => {
+      sdkState = 'failed';
+    });
     document.head.append(script);
-    window.setTimeout(() => { if (sdkState === 'loading') sdkState = 'failed'; }, SDK_TIMEOUT_MS);
+    window.setTimeout(() => {
+      if (sdkState === 'loading') sdkState = 'failed';
+    }, SDK_TIMEOUT_MS);
   }
 
   async function sendLogin(url, body) {
@@ -99,20 +114,28 @@ const FB_SCOPES = 'instagram_basic,instagram_content_publish,pages_show_list,pag
 
   function facebookLogin() {
     if (sdkState !== 'ready') {
-      showError(sdkState === 'loading'
-        ? 'Facebook is still loading. Try again in a moment.'
-        : 'Facebook login could not be loaded. Check your connection, or allow connect.facebook.net ' +
-          'if an ad or tracker blocker stops it, then reload the page.');
+      showError(
+        sdkState === 'loading'
+          ? 'Facebook is still loading. Try again in a moment.'
+          : 'Facebook login could not be loaded. Check your connection, or allow connect.facebook.net ' +
+              'if an ad or tracker blocker stops it, then reload the page.',
+      );
       return;
     }
     clearAlerts(alerts);
-    window.FB.login((response) => {
-      if (response && response.authResponse) {
-        sendLogin(box.dataset.loginUrl, { ...baseBody(), authResponse: { accessToken: response.authResponse.accessToken } });
-      } else {
-        showError('Facebook login was cancelled or not completed. Try again.', 'warning');
-      }
-    }, { scope: FB_SCOPES, return_scopes: true });
+    window.FB.login(
+      (response) => {
+        if (response && response.authResponse) {
+          sendLogin(box.dataset.loginUrl, {
+            ...baseBody(),
+            authResponse: { accessToken: response.authResponse.accessToken },
+          });
+        } else {
+          showError('Facebook login was cancelled or not completed. Try again.', 'warning');
+        }
+      },
+      { scope: FB_SCOPES, return_scopes: true },
+    );
   }
 
   box.querySelector('[data-fb-login]').addEventListener('click', facebookLogin);
@@ -125,4 +148,7 @@ const FB_SCOPES = 'instagram_basic,instagram_content_publish,pages_show_list,pag
     sendLogin(pending.url, { ...pending.body, ig_id: choice.value });
   });
   loadSdk();
-})();
+}
+
+const loginBox = document.querySelector('[data-login]');
+if (loginBox) setupLogin(loginBox);
