@@ -36,6 +36,7 @@ from models import db
 from models import now_utc
 from ospost.graph import GraphError
 from ospost.graph import GraphNetworkError
+from ospost.graph import client_for
 from ospost.publisher import publisher
 from ospost.sessions import end_user_sessions
 
@@ -58,7 +59,7 @@ class LoginError(Exception):
 
 def login_with_token(short_token: str, chosen_ig_id: str | None, tz: str | None):
     """Verify a browser token with Meta and return the (new or updated) user."""
-    client = publisher.client()
+    client = client_for(current_app.config)
     try:
         info = client.debug_token(short_token)
         _check_token_info(info)

@@ -45,9 +45,9 @@ from models import User
 from models import db
 from models import now_utc
 from ospost.graph import ErrorKind
-from ospost.graph import GraphClient
 from ospost.graph import GraphError
 from ospost.graph import GraphNetworkError
+from ospost.graph import client_for
 from ospost.storage import MediaStore
 
 log = logging.getLogger(__name__)
@@ -245,7 +245,6 @@ class Publisher:
         self.owner = _owner_id()
         self.settings: Settings | None = None  # set by init_app
         self._lock = threading.Lock()
-        self._local = threading.local()
         self._stopping = threading.Event()
 
     # -- wiring -----------------------------------------------------------------
@@ -258,18 +257,6 @@ class Publisher:
     @property
     def store(self) -> MediaStore:
         return self.app.extensions["media_store"]
-
-    def client(self) -> GraphClient:
-        """This thread's Graph client; its HTTP session keeps connections open."""
-        cfg = self.app.config
-        timeout = cfg["GRAPH_TIMEOUT"]
-        # (connect, read); a list when it came from OSPOST_GRAPH_TIMEOUT JSON.
-        timeout = tuple(timeout) if isinstance(timeout, list) else timeout
-        key = (cfg["FB_ENDPOINT"], cfg["FB_APP_ID"], cfg["FB_APP_SECRET"], timeout)
-        clients = self._local.__dict__.setdefault("clients", {})
-        if key not in clients:
-            clients[key] = GraphClient(*key[:3], timeout=timeout)
-        return clients[key]
 
     @property
     def running(self) -> bool:
@@ -765,7 +752,7 @@ class Publisher:
         if step.post.lease_until < now_utc() + self.settings.call_timeout:
             self._save(step, lease_until=now_utc() + self.settings.lease)
         step.calls += 1
-        return getattr(self.client(), method)(*args, **kwargs)
+        return getattr(client_for(self.app.config), method)(*args, **kwargs)
 
     def _save(self, step: Step, *, final: bool = False, **values) -> None:
         """Persist at once what this step learned, but only while we hold the lease.
