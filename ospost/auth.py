@@ -39,6 +39,7 @@ from ospost.graph import GraphNetworkError
 from ospost.graph import client_for
 from ospost.publisher import publisher
 from ospost.sessions import end_user_sessions
+from ospost.storage import staged_name
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
@@ -155,7 +156,7 @@ def delete_account(user: User) -> list[str]:
     staged = []
     for post in user.posts:
         publisher.cancel(post.id)
-        staged.append(publisher.staged_name(post))
+        staged.append(staged_name(post, current_app.config["SECRET_KEY"]))
     end_user_sessions(user.id)
     current_app.extensions["grid_cache"].forget(user.id)
     db.session.delete(user)

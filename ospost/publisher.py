@@ -15,9 +15,6 @@ worker's restart), and start-up re-creates jobs from the database.
 from __future__ import annotations
 
 import atexit
-import base64
-import hashlib
-import hmac
 import logging
 import os
 import random
@@ -49,6 +46,7 @@ from ospost.graph import GraphError
 from ospost.graph import GraphNetworkError
 from ospost.graph import client_for
 from ospost.storage import MediaStore
+from ospost.storage import staged_name
 
 log = logging.getLogger(__name__)
 POSTS = Post.__table__
@@ -257,6 +255,9 @@ class Publisher:
     @property
     def store(self) -> MediaStore:
         return self.app.extensions["media_store"]
+
+    def _staged_name(self, post: Snapshot) -> str:
+        return staged_name(post, self.app.config["SECRET_KEY"])
 
     @property
     def running(self) -> bool:
@@ -481,7 +482,7 @@ class Publisher:
             )
             return
         staged = self.store.stage(
-            user.ig_account_id, post.filename, self.staged_name(post)
+            user.ig_account_id, post.filename, self._staged_name(post)
         )
         image_url = f"{self.app.config['APP_URL'].rstrip('/')}/static/tmp/{staged}"
         container_id = self._call(
@@ -507,16 +508,6 @@ class Publisher:
             next_attempt_at=now_utc() + self.settings.first_check,
             waiting_reason=None,
         )
-
-    def staged_name(self, post: Post) -> str:
-        """The public copy's name: unguessable, yet the same on every retry, so
-        it need not be saved before the container is created."""
-        if post.staged_name:
-            return post.staged_name
-        key = self.app.config["SECRET_KEY"].encode()
-        msg = f"{post.id}:{post.filename}".encode()
-        digest = hmac.new(key, msg, hashlib.sha256).digest()[:24]
-        return base64.urlsafe_b64encode(digest).decode() + ".jpg"
 
     def _check_container(self, step: Step) -> None:
         post = step.post
@@ -646,7 +637,7 @@ class Publisher:
                     exc,
                     extra={"post_id": post.id},
                 )
-        self.store.unstage(self.staged_name(post))
+        self.store.unstage(self._staged_name(post))
         self.store.delete(user.ig_account_id, post.filename)
         self._save(
             step,
@@ -732,7 +723,7 @@ class Publisher:
         code: int | None = None,
     ) -> None:
         # The public copy goes; the upload stays so the person can retry.
-        self.store.unstage(self.staged_name(step.post))
+        self.store.unstage(self._staged_name(step.post))
         meta = (
             {"code": exc.code, "subcode": exc.subcode, "fbtrace_id": exc.fbtrace_id}
             if exc
