@@ -55,8 +55,8 @@ from models import token_cipher
 from ospost import auth
 from ospost import posts
 from ospost.grid import GridCache
-from ospost.publisher import due_filter
-from ospost.publisher import publisher
+from ospost.scheduler import due_filter
+from ospost.scheduler import publisher
 from ospost.sessions import DatabaseSessionInterface
 from ospost.storage import MediaStore
 

@@ -37,7 +37,7 @@ from models import now_utc
 from ospost.graph import GraphError
 from ospost.graph import GraphNetworkError
 from ospost.graph import client_for
-from ospost.publisher import publisher
+from ospost.scheduler import publisher
 from ospost.sessions import end_user_sessions
 from ospost.storage import staged_name
 

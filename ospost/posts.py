@@ -30,7 +30,7 @@ from models import now_utc
 from ospost import images
 from ospost.grid import home_grid
 from ospost.grid import render_home
-from ospost.publisher import publisher
+from ospost.scheduler import publisher
 from ospost.storage import staged_name
 
 bp = Blueprint("posts", __name__)

@@ -22,7 +22,7 @@ from app import create_app
 from models import Post
 from models import User
 from models import db
-from ospost.publisher import publisher
+from ospost.scheduler import publisher
 
 
 def pytest_addoption(parser):

@@ -24,7 +24,7 @@ from werkzeug.serving import make_server
 from models import Post
 from models import PostStatus
 from models import db
-from ospost.publisher import publisher
+from ospost.scheduler import publisher
 
 pytestmark = pytest.mark.slow
 # bench/fault_run.py runs 200 posts; CI runs 30 through the same test.

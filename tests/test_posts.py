@@ -25,7 +25,7 @@ from models import PostStatus
 from models import User
 from models import db
 from ospost import posts as posts_module
-from ospost.publisher import publisher
+from ospost.scheduler import publisher
 
 
 def all_posts(app) -> list[Post]:

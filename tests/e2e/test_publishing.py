@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from models import Post
 from models import db
-from ospost.publisher import publisher
+from ospost.scheduler import publisher
 
 from .support import BOTH_SIZES
 from .support import landscape_jpeg
