@@ -25,8 +25,9 @@ from models import db
 from models import now_utc
 from ospost.engine.settings import Settings
 from ospost.engine.state import BudgetExhausted
-from ospost.engine.state import Snapshot
+from ospost.engine.state import PostSnapshot
 from ospost.engine.state import Step
+from ospost.engine.state import UserSnapshot
 from ospost.graph import client_for
 
 POSTS = Post.__table__
@@ -113,7 +114,9 @@ class Leases:
         """Take a fresh name, as a (possibly forked) process starting its scheduler."""
         self.owner = new_owner()
 
-    def claim(self, post_id: int, now: datetime) -> tuple[Snapshot, Snapshot] | None:
+    def claim(
+        self, post_id: int, now: datetime
+    ) -> tuple[PostSnapshot, UserSnapshot] | None:
         """Take the lease on ``post_id`` if it is due; returns the post and its user."""
         params = {"post_id": post_id, "now": now}
         with connect() as conn:  # leaving it without commit() rolls back
@@ -128,7 +131,7 @@ class Leases:
                 return None
             user = conn.execute(_USER, {"user_id": post.user_id}).first()
             conn.commit()  # hold no transaction while Meta answers
-        return Snapshot(**post._mapping), Snapshot(**user._mapping)
+        return PostSnapshot.from_row(post), UserSnapshot.from_row(user)
 
     def call(self, step: Step, method: str, *args, **kwargs):
         if step.base_calls + step.calls >= self.settings.max_graph_calls:

@@ -18,8 +18,8 @@ from models import User
 from ospost.engine.lease import Leases
 from ospost.engine.lease import connect
 from ospost.engine.settings import Settings
-from ospost.engine.state import Snapshot
 from ospost.engine.state import Step
+from ospost.engine.state import UserSnapshot
 from ospost.graph import ErrorKind
 from ospost.graph import GraphError
 
@@ -76,7 +76,7 @@ class Quota:
         step.pending.append((BUMP_QUOTA, {"user_id": step.user.id}))
 
     @staticmethod
-    def _claim_check(user: Snapshot, cutoff: datetime, now: datetime) -> bool:
+    def _claim_check(user: UserSnapshot, cutoff: datetime, now: datetime) -> bool:
         """One post per account asks Meta; the others use what it stored."""
         params = {"user_id": user.id, "cutoff": cutoff, "checked_at": now}
         with connect() as conn:

@@ -13,7 +13,7 @@ from ospost.engine.policy import ErrorPolicy
 from ospost.engine.quota import Quota
 from ospost.engine.settings import Settings
 from ospost.engine.state import BudgetExhausted
-from ospost.engine.state import Snapshot
+from ospost.engine.state import PostSnapshot
 from ospost.engine.state import Step
 from ospost.graph import ErrorKind
 from ospost.graph import GraphError
@@ -216,7 +216,7 @@ class Steps:
         )
 
 
-def known_ready(post: Snapshot) -> bool:
+def known_ready(post: PostSnapshot) -> bool:
     """Meta said the container is ready and no publish may be under way."""
     return (
         post.container_ready
@@ -225,7 +225,7 @@ def known_ready(post: Snapshot) -> bool:
     )
 
 
-def match_media(recent: list[dict], post: Snapshot) -> str | None:
+def match_media(recent: list[dict], post: PostSnapshot) -> str | None:
     """Find our post among the account's newest media by caption and time."""
     since = (post.container_created_at or post.scheduled_at) - timedelta(minutes=5)
     for item in recent:
