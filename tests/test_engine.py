@@ -1,16 +1,45 @@
 """The publishing engine's pieces that need no server: its snapshots of a
-claimed post and account."""
+claimed post and account, and how a step counts its Graph calls."""
 
 from __future__ import annotations
 
 from dataclasses import fields
+from datetime import UTC
+from datetime import datetime
 
 import pytest
 
 from models import Post
 from models import User
+from ospost.engine.state import BudgetExhausted
+from ospost.engine.state import LeaseNotKept
 from ospost.engine.state import PostSnapshot
+from ospost.engine.state import Step
 from ospost.engine.state import UserSnapshot
+
+
+def blank(snapshot, **values):
+    return snapshot(**{f.name: None for f in fields(snapshot)} | values)
+
+
+class FakeClient:
+    def __init__(self):
+        self.calls = []
+
+    def media(self, media_id, token):
+        self.calls.append(media_id)
+        return {"id": media_id}
+
+
+def a_step(graph_calls=0, budget=3) -> Step:
+    return Step(
+        post=blank(PostSnapshot, graph_calls=graph_calls),
+        user=blank(UserSnapshot),
+        token="t",
+        now=datetime.now(UTC),
+        client=FakeClient(),
+        budget=budget,
+    )
 
 
 @pytest.mark.parametrize(
@@ -24,7 +53,28 @@ def test_snapshots_carry_exactly_the_tables_columns(snapshot, model):
 
 
 def test_a_snapshot_refuses_a_column_it_does_not_know():
-    values = {f.name: None for f in fields(PostSnapshot)}
-    post = PostSnapshot(**values)
+    post = blank(PostSnapshot)
     with pytest.raises(AttributeError):
         post.not_a_column = 1
+
+
+def test_a_step_calls_meta_only_right_after_keeping_its_lease():
+    step = a_step()
+    with pytest.raises(LeaseNotKept):
+        step.call("media", "1", "t")
+    step.lease_kept = True  # what Leases.keep does once the lease is long enough
+    assert step.call("media", "1", "t") == {"id": "1"}
+    with pytest.raises(LeaseNotKept):  # one keep, one call
+        step.call("media", "2", "t")
+    assert step.client.calls == ["1"] and step.calls == 1
+
+
+def test_a_step_stops_at_the_posts_call_budget():
+    """Calls of earlier wake-ups count: 2 made before, 3 allowed, 1 left."""
+    step = a_step(graph_calls=2, budget=3)
+    step.lease_kept = True
+    step.call("media", "1", "t")
+    step.lease_kept = True
+    with pytest.raises(BudgetExhausted):
+        step.call("media", "2", "t")
+    assert step.client.calls == ["1"]

@@ -24,11 +24,9 @@ from models import User
 from models import db
 from models import now_utc
 from ospost.engine.settings import Settings
-from ospost.engine.state import BudgetExhausted
 from ospost.engine.state import PostSnapshot
 from ospost.engine.state import Step
 from ospost.engine.state import UserSnapshot
-from ospost.graph import client_for
 
 POSTS = Post.__table__
 USERS = User.__table__
@@ -105,8 +103,7 @@ def new_owner() -> str:
 class Leases:
     """Claims posts for this process, and saves a step's writes under the lease."""
 
-    def __init__(self, app, settings: Settings) -> None:
-        self.app = app
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.owner = new_owner()
 
@@ -133,15 +130,18 @@ class Leases:
             conn.commit()  # hold no transaction while Meta answers
         return PostSnapshot.from_row(post), UserSnapshot.from_row(user)
 
-    def call(self, step: Step, method: str, *args, **kwargs):
-        if step.base_calls + step.calls >= self.settings.max_graph_calls:
-            raise BudgetExhausted
-        # The lease must outlive the call, or another worker could take over
-        # the post while Meta is still answering us.
-        if step.post.lease_until < now_utc() + self.settings.call_timeout:
-            self.save(step, lease_until=now_utc() + self.settings.lease)
-        step.calls += 1
-        return getattr(client_for(self.app.config), method)(*args, **kwargs)
+    def keep(self, step: Step, **values) -> None:
+        """Make sure the lease outlives the Graph call the step makes next.
+
+        Every step calls this right before it calls Meta: the lease is renewed
+        when it could run out before the call times out, and always when
+        ``values`` come along, which are saved in the same write.
+        """
+        now = now_utc()
+        if values or step.post.lease_until < now + self.settings.call_timeout:
+            values["lease_until"] = now + self.settings.lease
+            self.save(step, **values)
+        step.lease_kept = True
 
     def save(self, step: Step, *, final: bool = False, **values) -> None:
         """Persist at once what this step learned, but only while we hold the lease.

@@ -86,10 +86,9 @@ class Quota:
 
     def _refresh(self, step: Step) -> None:
         user = step.user
+        self.leases.keep(step)
         try:
-            usage, total = self.leases.call(
-                step, "publishing_limit", user.ig_account_id, step.token
-            )
+            usage, total = step.call("publishing_limit", user.ig_account_id, step.token)
         except GraphError as exc:
             if exc.kind is ErrorKind.REAUTH:
                 raise

@@ -11,6 +11,8 @@ from dataclasses import field
 from dataclasses import fields
 from datetime import datetime
 
+from ospost.graph import GraphClient
+
 
 class _Row:
     """Built from a table row with the same column names (see ``Leases.claim``)."""
@@ -92,6 +94,10 @@ class BudgetExhausted(Exception):
     """The post used every Graph call it is allowed."""
 
 
+class LeaseNotKept(RuntimeError):
+    """A step called Meta without ``Leases.keep`` first: a bug in the step."""
+
+
 @dataclass
 class Step:
     """What one wake-up knows while it holds the lease on a post."""
@@ -100,7 +106,12 @@ class Step:
     user: UserSnapshot
     token: str
     now: datetime
+    client: GraphClient | None = None
+    # Graph calls the post may make in all its wake-ups (PUBLISH_MAX_GRAPH_CALLS).
+    budget: int = 0
     calls: int = 0
+    # Set by Leases.keep, spent by the next call.
+    lease_kept: bool = False
     released: bool = False
     changes: dict = field(default_factory=dict)
     # Statements to commit together with the next save.
@@ -108,3 +119,17 @@ class Step:
 
     def __post_init__(self) -> None:
         self.base_calls = self.post.graph_calls
+
+    def call(self, method: str, *args, **kwargs):
+        """Call ``method`` of the Graph client, counted against the post's budget.
+
+        The step must have kept its lease just before (``Leases.keep``), so no
+        other worker can take the post over while Meta is still answering.
+        """
+        if not self.lease_kept:
+            raise LeaseNotKept(method)
+        if self.base_calls + self.calls >= self.budget:
+            raise BudgetExhausted
+        self.lease_kept = False
+        self.calls += 1
+        return getattr(self.client, method)(*args, **kwargs)

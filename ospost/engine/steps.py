@@ -67,8 +67,8 @@ class Steps:
             staged_name(post, self.app.config["SECRET_KEY"]),
         )
         image_url = f"{self.app.config['APP_URL'].rstrip('/')}/static/tmp/{staged}"
-        container_id = self.leases.call(
-            step,
+        self.leases.keep(step)
+        container_id = step.call(
             "create_container",
             user.ig_account_id,
             step.token,
@@ -93,9 +93,10 @@ class Steps:
 
     def check_container(self, step: Step) -> None:
         post = step.post
+        self.leases.keep(step)
         try:
-            status, detail = self.leases.call(
-                step, "container_status", post.container_id, step.token
+            status, detail = step.call(
+                "container_status", post.container_id, step.token
             )
         except GraphError as exc:
             if exc.kind is ErrorKind.TRANSIENT and self._may_try_publish(step):
@@ -139,15 +140,13 @@ class Steps:
 
     def publish(self, step: Step) -> None:
         post, user = step.post, step.user
-        # Renew the lease first: nobody may claim the post while Meta decides.
-        self.leases.save(
-            step,
-            lease_until=now_utc() + self.settings.lease,
-            publish_requested_at=now_utc(),
-        )
+        # Renew the lease in the write that records the request: nobody may
+        # claim the post while Meta decides, and a crash from here on means
+        # checking the container before anything is sent again.
+        self.leases.keep(step, publish_requested_at=now_utc())
         try:
-            media_id = self.leases.call(
-                step, "publish", user.ig_account_id, step.token, post.container_id
+            media_id = step.call(
+                "publish", user.ig_account_id, step.token, post.container_id
             )
         except GraphError as exc:
             if exc.code is not None and not isinstance(exc, GraphNetworkError):
@@ -168,10 +167,9 @@ class Steps:
         """The container is live though we never heard back: find it, never repost."""
         post, user = step.post, step.user
         media_id = None
+        self.leases.keep(step)
         try:
-            recent = self.leases.call(
-                step, "recent_media", user.ig_account_id, step.token
-            )
+            recent = step.call("recent_media", user.ig_account_id, step.token)
             media_id = match_media(recent, post)
         except (GraphError, BudgetExhausted):
             log.warning(
@@ -187,8 +185,9 @@ class Steps:
         post, user = step.post, step.user
         permalink = post.permalink
         if media_id and not permalink:
+            self.leases.keep(step)
             try:
-                body = self.leases.call(step, "media", media_id, step.token)
+                body = step.call("media", media_id, step.token)
                 permalink = body.get("permalink")
             except (GraphError, BudgetExhausted) as exc:
                 # The post is live; a missing link never makes it a failure.

@@ -18,6 +18,7 @@ from ospost.engine.state import BudgetExhausted
 from ospost.engine.state import Step
 from ospost.engine.steps import Steps
 from ospost.graph import GraphError
+from ospost.graph import client_for
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class Engine:
         self.settings = settings
         # The scheduler's wake(post_id, when, followup=True): books the next step.
         self._wake = wake
-        self.leases = Leases(app, settings)
+        self.leases = Leases(settings)
         self.quota = Quota(settings, self.leases)
         self.policy = ErrorPolicy(app, settings, self.leases)
         self.steps = Steps(app, settings, self.leases, self.quota, self.policy)
@@ -69,7 +70,14 @@ class Engine:
         if claimed is None:
             return None
         post, user = claimed
-        step = Step(post=post, user=user, token=user.access_token or "", now=now)
+        step = Step(
+            post=post,
+            user=user,
+            token=user.access_token or "",
+            now=now,
+            client=client_for(self.app.config),
+            budget=self.settings.max_graph_calls,
+        )
         try:
             if user.needs_reauth or not user.access_token:
                 self.policy.fail(step, REAUTH_REASON, code=190)
