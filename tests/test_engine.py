@@ -1,5 +1,6 @@
 """The publishing engine's pieces that need no server: its snapshots of a
-claimed post and account, and how a step counts its Graph calls."""
+claimed post and account, which step a wake-up runs, and how a step counts its
+Graph calls."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from ospost.engine.state import LeaseNotKept
 from ospost.engine.state import PostSnapshot
 from ospost.engine.state import Step
 from ospost.engine.state import UserSnapshot
+from ospost.engine.steps import STEPS
+from ospost.engine.steps import next_step
 
 
 def blank(snapshot, **values):
@@ -56,6 +59,43 @@ def test_a_snapshot_refuses_a_column_it_does_not_know():
     post = blank(PostSnapshot)
     with pytest.raises(AttributeError):
         post.not_a_column = 1
+
+
+CONNECTED = {"needs_reauth": False, "access_token": "token"}
+NEW = {"ig_media_id": None, "container_id": None, "container_ready": False}
+MADE = {**NEW, "container_id": "c1", "container_stale": False}
+READY = {**MADE, "container_ready": True, "publish_requested_at": None}
+
+
+@pytest.mark.parametrize(
+    ("post", "user", "expected"),
+    [
+        (NEW, CONNECTED, "create container"),
+        (MADE, CONNECTED, "check container"),
+        (READY, CONNECTED, "publish"),
+        # A publish may have reached Meta: check before anything is sent again.
+        (
+            {**READY, "publish_requested_at": datetime.now(UTC)},
+            CONNECTED,
+            "check container",
+        ),
+        ({**READY, "container_stale": True}, CONNECTED, "check container"),
+        ({**READY, "ig_media_id": "m1"}, CONNECTED, "finalize"),
+        (READY, {**CONNECTED, "needs_reauth": True}, "account disconnected"),
+        (
+            {**NEW, "ig_media_id": "m1"},
+            {**CONNECTED, "access_token": None},
+            "account disconnected",
+        ),
+    ],
+)
+def test_a_wake_up_runs_the_first_step_that_applies(post, user, expected):
+    rule = next_step(blank(PostSnapshot, **post), blank(UserSnapshot, **user))
+    assert rule.name == expected
+
+
+def test_the_last_step_applies_to_any_post():
+    assert STEPS[-1].applies(blank(PostSnapshot), blank(UserSnapshot))
 
 
 def test_a_step_calls_meta_only_right_after_keeping_its_lease():

@@ -1,20 +1,62 @@
-"""The steps that take a claimed post to Instagram."""
+"""The steps that take a claimed post to Instagram, and which one runs when.
+
+A wake-up runs one step: the first row of ``STEPS`` whose "applies when" holds
+for the post and account as claimed. Each step calls Meta a few times at most,
+keeping its lease before each call, and ends with a save that gives the lease
+back and sets ``next_attempt_at`` for the next wake-up:
+
+    step                  applies when (first match runs)      does
+    account disconnected  needs_reauth, or no access token     fail: log in again
+    finalize              ig_media_id is known                 permalink, clean up
+    publish               container ready, no publish request  media_publish
+                          possibly under way, not stale
+    check container       container_id is set                  status_code, then go on
+    create container      anything else                        stage image, POST /media
+
+How a post moves. Double lines go on in the same wake-up; single lines between
+steps wait for the next one, booked by the step's last save:
+
+    SCHEDULED ─claim─► PUBLISHING ─(account disconnected)─► FAILED
+                           │
+                           ▼
+                    create container ◄────────────┐ errored or expired: a new one
+                           │ wait first_check     │ (only once, then FAILED);
+                           ▼                      │ stale: made for old content
+           ┌──────► check container ──────────────┘
+           │ backoff    ║      ║ FINISHED, or the check failed transiently;
+           └IN_PROGRESS─╢      ▼ ready at the claim: publish with no check
+                        ║    publish ══(media id)══► finalize ──► PUBLISHED
+         PUBLISHED: a   ║                               ▲
+         publish answer ▼                               ║
+         was lost    find media id ═════════════════════╝
+
+A Meta error in any step goes to ``policy.py`` (retry later, wait for the
+quota, new container, or FAILED). A new kind of media joins by adding rows:
+carousel items, say, as ("create carousel item", a carousel with items left to
+make, Steps.create_carousel_item) above "create container". A step after
+publishing (a first comment) goes above "finalize"; publish then ends its
+wake-up at the media id instead of going on to finalize.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
 
 from models import Post
 from models import now_utc
 from ospost.engine.lease import Leases
+from ospost.engine.policy import REAUTH_REASON
 from ospost.engine.policy import ErrorPolicy
 from ospost.engine.quota import Quota
 from ospost.engine.settings import Settings
 from ospost.engine.state import BudgetExhausted
 from ospost.engine.state import PostSnapshot
 from ospost.engine.state import Step
+from ospost.engine.state import UserSnapshot
 from ospost.graph import ErrorKind
 from ospost.graph import GraphError
 from ospost.graph import GraphNetworkError
@@ -45,16 +87,8 @@ class Steps:
     def store(self) -> MediaStore:
         return self.app.extensions["media_store"]
 
-    def run(self, step: Step) -> None:
-        post = step.post
-        if post.ig_media_id:
-            self.finalize(step, post.ig_media_id)
-        elif post.container_id and known_ready(post):
-            self.publish(step)
-        elif post.container_id:
-            self.check_container(step)
-        else:
-            self.create_container(step)
+    def fail_disconnected(self, step: Step) -> None:
+        self.policy.fail(step, REAUTH_REASON, code=190)
 
     def create_container(self, step: Step) -> None:
         post, user = step.post, step.user
@@ -161,7 +195,7 @@ class Steps:
         # The quota count goes up in the same commit as the media id.
         self.quota.count_publish(step)
         self.leases.save(step, ig_media_id=media_id)
-        self.finalize(step, media_id)
+        self.finalize(step)
 
     def recover_published(self, step: Step) -> None:
         """The container is live though we never heard back: find it, never repost."""
@@ -179,10 +213,12 @@ class Steps:
             )
         if media_id:
             self.leases.save(step, ig_media_id=media_id)
-        self.finalize(step, media_id)
+        self.finalize(step)
 
-    def finalize(self, step: Step, media_id: str | None) -> None:
+    def finalize(self, step: Step) -> None:
+        """The post is live: read its link, delete its files, mark it published."""
         post, user = step.post, step.user
+        media_id = post.ig_media_id
         permalink = post.permalink
         if media_id and not permalink:
             self.leases.keep(step)
@@ -213,6 +249,41 @@ class Steps:
             media_id,
             extra={"post_id": post.id, "ig_media_id": media_id},
         )
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row of the step table."""
+
+    name: str
+    applies: Callable[[PostSnapshot, UserSnapshot], bool]
+    action: Callable[[Steps, Step], None]
+
+
+STEPS: tuple[Rule, ...] = (
+    Rule(
+        "account disconnected",
+        lambda post, user: user.needs_reauth or not user.access_token,
+        Steps.fail_disconnected,
+    ),
+    Rule("finalize", lambda post, user: bool(post.ig_media_id), Steps.finalize),
+    Rule(
+        "publish",
+        lambda post, user: bool(post.container_id) and known_ready(post),
+        Steps.publish,
+    ),
+    Rule(
+        "check container",
+        lambda post, user: bool(post.container_id),
+        Steps.check_container,
+    ),
+    Rule("create container", lambda post, user: True, Steps.create_container),
+)
+
+
+def next_step(post: PostSnapshot, user: UserSnapshot) -> Rule:
+    """The step a wake-up runs for this post and account as claimed."""
+    return next(rule for rule in STEPS if rule.applies(post, user))
 
 
 def known_ready(post: PostSnapshot) -> bool:

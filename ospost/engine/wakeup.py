@@ -1,4 +1,4 @@
-"""One wake-up of one post: claim it, run one step, book the next wake-up."""
+"""One wake-up of one post: claim it, run its step, book the next wake-up."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from models import PostStatus
 from models import now_utc
 from ospost.engine.lease import Leases
 from ospost.engine.lease import LostLease
-from ospost.engine.policy import REAUTH_REASON
 from ospost.engine.policy import ErrorPolicy
 from ospost.engine.quota import Quota
 from ospost.engine.settings import Settings
 from ospost.engine.state import BudgetExhausted
 from ospost.engine.state import Step
 from ospost.engine.steps import Steps
+from ospost.engine.steps import next_step
 from ospost.graph import GraphError
 from ospost.graph import client_for
 
@@ -65,6 +65,8 @@ class Engine:
         return None
 
     def advance(self, post_id: int) -> str | None:
+        """Claim the post, run the step the table picks for it (``steps.STEPS``),
+        give the lease back and book the next wake-up."""
         now = now_utc()
         claimed = self.leases.claim(post_id, now)
         if claimed is None:
@@ -78,11 +80,10 @@ class Engine:
             client=client_for(self.app.config),
             budget=self.settings.max_graph_calls,
         )
+        rule = next_step(post, user)
+        log.debug("post %s: %s", post.id, rule.name, extra={"post_id": post.id})
         try:
-            if user.needs_reauth or not user.access_token:
-                self.policy.fail(step, REAUTH_REASON, code=190)
-            else:
-                self.steps.run(step)
+            rule.action(self.steps, step)
         except GraphError as exc:
             self.policy.on_graph_error(step, exc)
         except BudgetExhausted:
