@@ -34,7 +34,7 @@ from ospost import posts
 from ospost import storage
 from ospost import web
 from ospost.grid import GridCache
-from ospost.publisher import publisher
+from ospost.scheduler import publisher
 from ospost.sessions import DatabaseSessionInterface
 
 ROOT = Path(__file__).resolve().parent

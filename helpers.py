@@ -1,7 +1,7 @@
 """Small pure helpers: caption rules, local-time parsing and display, request checks.
 
 Nothing here does I/O. Graph API calls live in ``graph.py``, images in
-``images.py``, and publishing in ``publisher.py``.
+``images.py``, and publishing in ``scheduler.py`` and ``engine/``.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from app import create_app  # noqa: E402
 from models import Post  # noqa: E402
 from models import User  # noqa: E402
 from models import db  # noqa: E402
-from ospost.publisher import publisher  # noqa: E402
+from ospost.scheduler import publisher  # noqa: E402
 
 
 def report(line: str = "") -> None:

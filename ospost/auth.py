@@ -36,8 +36,10 @@ from models import db
 from models import now_utc
 from ospost.graph import GraphError
 from ospost.graph import GraphNetworkError
-from ospost.publisher import publisher
+from ospost.graph import client_for
+from ospost.scheduler import publisher
 from ospost.sessions import end_user_sessions
+from ospost.storage import staged_name
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
@@ -58,7 +60,7 @@ class LoginError(Exception):
 
 def login_with_token(short_token: str, chosen_ig_id: str | None, tz: str | None):
     """Verify a browser token with Meta and return the (new or updated) user."""
-    client = publisher.client()
+    client = client_for(current_app.config)
     try:
         info = client.debug_token(short_token)
         _check_token_info(info)
@@ -154,7 +156,7 @@ def delete_account(user: User) -> list[str]:
     staged = []
     for post in user.posts:
         publisher.cancel(post.id)
-        staged.append(publisher.staged_name(post))
+        staged.append(staged_name(post, current_app.config["SECRET_KEY"]))
     end_user_sessions(user.id)
     current_app.extensions["grid_cache"].forget(user.id)
     db.session.delete(user)

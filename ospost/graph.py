@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -351,6 +352,27 @@ class GraphClient:
         entry = (body.get("data") or [{}])[0]
         total = (entry.get("config") or {}).get("quota_total")
         return int(entry.get("quota_usage") or 0), int(total or 100)
+
+
+_local = threading.local()
+
+
+def client_for(config) -> GraphClient:
+    """This thread's Graph client for an app's settings (``FB_ENDPOINT``,
+    ``FB_APP_ID``, ``FB_APP_SECRET``, ``GRAPH_TIMEOUT``).
+
+    Login and the publishing engine both call Meta through it. A client is kept
+    per thread and per settings, so its connections stay open from one call to
+    the next and a publishing thread never queues for another's connection.
+    """
+    timeout = config["GRAPH_TIMEOUT"]
+    # (connect, read); a list when it came from OSPOST_GRAPH_TIMEOUT JSON.
+    timeout = tuple(timeout) if isinstance(timeout, list) else timeout
+    key = (config["FB_ENDPOINT"], config["FB_APP_ID"], config["FB_APP_SECRET"], timeout)
+    clients = _local.__dict__.setdefault("clients", {})
+    if key not in clients:
+        clients[key] = GraphClient(*key[:3], timeout=timeout)
+    return clients[key]
 
 
 def _pool(endpoint: str) -> urllib3.PoolManager:

@@ -30,7 +30,8 @@ from models import now_utc
 from ospost import images
 from ospost.grid import home_grid
 from ospost.grid import render_home
-from ospost.publisher import publisher
+from ospost.scheduler import publisher
+from ospost.storage import staged_name
 
 bp = Blueprint("posts", __name__)
 
@@ -317,7 +318,7 @@ def remove(post_id: int):
     if post.status == PostStatus.PUBLISHING:
         return fail("This post is being published right now; wait a moment.", 409)
     files = (post.filename, post.thumbnail)
-    staged = publisher.staged_name(post)
+    staged = staged_name(post, current_app.config["SECRET_KEY"])
     publisher.cancel(post.id)
     db.session.delete(post)
     db.session.commit()

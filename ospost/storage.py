@@ -7,12 +7,16 @@ an unguessable name, because Meta's crawler must fetch it without logging in.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 import os
 import re
 import secrets
 import shutil
 from pathlib import Path
+from typing import Protocol
 
 from flask import Flask
 from flask import abort
@@ -108,6 +112,29 @@ class MediaStore:
         for staged in staged_names:
             self.unstage(staged)
         shutil.rmtree(self.user_dir(ig_account_id), ignore_errors=True)
+
+
+class StagedPost(Protocol):
+    """What naming a public copy needs: a post row, or the engine's snapshot."""
+
+    id: int
+    filename: str | None
+    staged_name: str | None
+
+
+def staged_name(post: StagedPost, secret: str) -> str:
+    """The name of a post's public copy under the staging folder.
+
+    Unguessable (an HMAC of the post id and upload under the app's secret key),
+    yet the same on every retry, so the engine need not save it before Meta
+    fetches the image. A name already saved with the post wins: it is the copy
+    that exists.
+    """
+    if post.staged_name:
+        return post.staged_name
+    msg = f"{post.id}:{post.filename}".encode()
+    digest = hmac.new(secret.encode(), msg, hashlib.sha256).digest()[:24]
+    return base64.urlsafe_b64encode(digest).decode() + ".jpg"
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

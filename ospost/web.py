@@ -36,8 +36,8 @@ from models import Post
 from models import User
 from models import db
 from models import now_utc
-from ospost.publisher import due_filter
-from ospost.publisher import publisher
+from ospost.scheduler import due_filter
+from ospost.scheduler import publisher
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("ospost")

@@ -14,7 +14,7 @@ import simulator
 from app import create_app
 from models import User
 from models import db
-from ospost.publisher import publisher
+from ospost.scheduler import publisher
 from pgserver import PostgresServer
 from support import AuthActions
 

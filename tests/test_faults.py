@@ -20,7 +20,7 @@ from werkzeug.serving import make_server
 from models import Post
 from models import PostStatus
 from models import db
-from ospost.publisher import publisher
+from ospost.scheduler import publisher
 from support import AuthActions
 from support import create_post
 from support import soon

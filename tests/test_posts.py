@@ -20,7 +20,7 @@ from models import PostStatus
 from models import User
 from models import db
 from ospost import posts as posts_module
-from ospost.publisher import publisher
+from ospost.scheduler import publisher
 from support import AuthActions
 from support import create_post
 from support import image_bytes

@@ -21,10 +21,10 @@ from models import Post
 from models import PostStatus
 from models import User
 from models import db
-from ospost.publisher import _BUMP_QUOTA
-from ospost.publisher import LostLease
-from ospost.publisher import Step
-from ospost.publisher import publisher
+from ospost.engine import LostLease
+from ospost.engine import Step
+from ospost.engine.quota import BUMP_QUOTA
+from ospost.scheduler import publisher
 from support import AuthActions
 from support import create_post
 from support import post_row
@@ -369,7 +369,7 @@ def test_a_worker_that_lost_its_lease_changes_nothing(app, client, user):
     with app.app_context():
         db.session.execute(update(User).values(quota_usage=5, quota_total=100))
         db.session.commit()
-        claimed = publisher._claim(post.id, datetime.now(UTC))
+        claimed = publisher.engine.leases.claim(post.id, datetime.now(UTC))
         assert claimed is not None
         snapshot, account = claimed
         # Another worker took the post over in the meantime.
@@ -378,9 +378,9 @@ def test_a_worker_that_lost_its_lease_changes_nothing(app, client, user):
         )
         db.session.commit()
         step = Step(post=snapshot, user=account, token="t", now=datetime.now(UTC))
-        step.pending.append((_BUMP_QUOTA, {"user_id": account.id}))
+        step.pending.append((BUMP_QUOTA, {"user_id": account.id}))
         with pytest.raises(LostLease):
-            publisher._save(step, ig_media_id="17900000000000001")
+            publisher.engine.leases.save(step, ig_media_id="17900000000000001")
         db.session.expire_all()
         assert db.session.get(User, account.id).quota_usage == 5
         after = db.session.get(Post, post.id)

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from models import Post
 from models import db
-from ospost.publisher import publisher
+from ospost.scheduler import publisher
 from support import wait_for
 
 from .support import BOTH_SIZES

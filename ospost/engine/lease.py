@@ -1,0 +1,178 @@
+"""Who may work on a post: one worker at a time, across threads, processes and hosts.
+
+A wake-up claims a due post with a conditional UPDATE that sets a lease (an
+owner and an expiry), saves each thing it learns at once, and only while it
+still holds the lease, then gives the lease back. A worker that crashes leaves
+a lease that simply runs out, and the next wake-up takes the post over.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from datetime import datetime
+
+from sqlalchemy import bindparam
+from sqlalchemy import or_
+from sqlalchemy import select
+from sqlalchemy import update
+
+from models import Post
+from models import PostStatus
+from models import User
+from models import db
+from models import now_utc
+from ospost.engine.settings import Settings
+from ospost.engine.state import PostSnapshot
+from ospost.engine.state import Step
+from ospost.engine.state import UserSnapshot
+
+POSTS = Post.__table__
+USERS = User.__table__
+# The statuses of a post the engine still works on.
+ACTIVE = (PostStatus.SCHEDULED, PostStatus.PUBLISHING)
+
+
+class LostLease(Exception):
+    """Another worker took the post over; stop touching it."""
+
+
+# -- statements ----------------------------------------------------------------
+# Built once, as plain table statements run on pooled connections (not the ORM
+# session): in a burst, building statements and the ORM's bookkeeping cost more
+# CPU than the database did. Every UPDATE of a post also sets its updated_at
+# (the column's onupdate), which is how the home grid notices engine changes.
+
+
+def claimable_now():
+    """Due, not finished, and nobody holds a live lease (at ``:now``)."""
+    now = bindparam("now", type_=POSTS.c.next_attempt_at.type)
+    return (
+        POSTS.c.status.in_(ACTIVE),
+        POSTS.c.next_attempt_at <= now,
+        or_(POSTS.c.lease_until.is_(None), POSTS.c.lease_until < now),
+    )
+
+
+_IS_CLAIMABLE = select(POSTS.c.id).where(
+    POSTS.c.id == bindparam("post_id"), *claimable_now()
+)
+# RETURNING hands back the post as it is at the claim, in the same statement.
+_CLAIM = (
+    update(POSTS)
+    .where(POSTS.c.id == bindparam("post_id"), *claimable_now())
+    .values(
+        status=PostStatus.PUBLISHING,
+        lease_until=bindparam("new_lease_until", type_=POSTS.c.lease_until.type),
+        lease_owner=bindparam("new_lease_owner"),
+    )
+    .returning(*POSTS.c)
+)
+_USER = select(*USERS.c).where(USERS.c.id == bindparam("user_id"))
+# The columns to set come with each call's parameters.
+_SAVE = update(POSTS).where(
+    POSTS.c.id == bindparam("where_post_id"),
+    POSTS.c.lease_owner == bindparam("where_owner"),
+    POSTS.c.status == PostStatus.PUBLISHING,
+)
+_RELEASE = (
+    update(POSTS)
+    .where(
+        POSTS.c.id == bindparam("where_post_id"),
+        POSTS.c.lease_owner == bindparam("where_owner"),
+    )
+    .values(lease_until=None, lease_owner=None)
+)
+
+
+def connect():
+    """A pooled connection for one short transaction.
+
+    The engine bypasses the ORM session: its begin/commit bookkeeping cost
+    more CPU per step than the statements themselves.
+    """
+    return db.engine.connect()
+
+
+def new_owner() -> str:
+    """Names this process in leases, so a fork never shares its parent's name."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class Leases:
+    """Claims posts for this process, and saves a step's writes under the lease."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.owner = new_owner()
+
+    def rename(self) -> None:
+        """Take a fresh name, as a (possibly forked) process starting its scheduler."""
+        self.owner = new_owner()
+
+    def claim(
+        self, post_id: int, now: datetime
+    ) -> tuple[PostSnapshot, UserSnapshot] | None:
+        """Take the lease on ``post_id`` if it is due; returns the post and its user."""
+        params = {"post_id": post_id, "now": now}
+        with connect() as conn:  # leaving it without commit() rolls back
+            # A read first: on SQLite even an UPDATE that matches nothing takes
+            # the write lock, and every worker wakes every post after a restart.
+            if conn.execute(_IS_CLAIMABLE, params).first() is None:
+                return None
+            params.update(new_lease_until=now + self.settings.lease)
+            params.update(new_lease_owner=self.owner)
+            post = conn.execute(_CLAIM, params).first()
+            if post is None:
+                return None
+            user = conn.execute(_USER, {"user_id": post.user_id}).first()
+            conn.commit()  # hold no transaction while Meta answers
+        return PostSnapshot.from_row(post), UserSnapshot.from_row(user)
+
+    def keep(self, step: Step, **values) -> None:
+        """Make sure the lease outlives the Graph call the step makes next.
+
+        Every step calls this right before it calls Meta: the lease is renewed
+        when it could run out before the call times out, and always when
+        ``values`` come along, which are saved in the same write.
+        """
+        now = now_utc()
+        if values or step.post.lease_until < now + self.settings.call_timeout:
+            values["lease_until"] = now + self.settings.lease
+            self.save(step, **values)
+        step.lease_kept = True
+
+    def save(self, step: Step, *, final: bool = False, **values) -> None:
+        """Persist at once what this step learned, but only while we hold the lease.
+
+        ``final`` marks the step's last write, which also gives the lease back
+        (one commit instead of two).
+        """
+        if final:
+            values.update(lease_until=None, lease_owner=None)
+            step.released = True
+        values["graph_calls"] = step.base_calls + step.calls
+        values["updated_at"] = now_utc()
+        with connect() as conn:  # leaving it without commit() rolls back
+            done = conn.execute(
+                _SAVE,
+                {"where_post_id": step.post.id, "where_owner": self.owner, **values},
+            ).rowcount
+            if done != 1:
+                raise LostLease  # and the pending writes are not ours to make
+            for statement, params in step.pending:
+                conn.execute(statement, params)
+            step.pending.clear()
+            conn.commit()
+        step.changes.update(values)
+        for key, value in values.items():
+            setattr(step.post, key, value)
+
+    def release(self, step: Step) -> None:
+        """Give the lease back, if the step's last write did not."""
+        if not step.released:
+            with connect() as conn:
+                params = {"where_post_id": step.post.id, "where_owner": self.owner}
+                conn.execute(_RELEASE, params)
+                conn.commit()

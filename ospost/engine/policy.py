@@ -1,0 +1,156 @@
+"""What a wake-up does when a post cannot move forward yet, or ever.
+
+Meta's errors are sorted by ``ospost.graph.classify``; this module turns each
+kind into the person's experience: wait for the quota window, check a slow
+container again, make a new container, retry with backoff, ask for a new
+login, or stop with a reason the person can act on.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+
+from sqlalchemy import bindparam
+from sqlalchemy import update
+
+from models import Post
+from models import User
+from models import now_utc
+from ospost.engine.lease import Leases
+from ospost.engine.settings import Settings
+from ospost.engine.state import Step
+from ospost.graph import ErrorKind
+from ospost.graph import GraphError
+from ospost.storage import MediaStore
+from ospost.storage import staged_name
+
+log = logging.getLogger(__name__)
+USERS = User.__table__
+# Meta suggests checking a container about once a minute at most.
+MAX_CHECK_GAP = timedelta(seconds=60)
+REAUTH_REASON = (
+    "Instagram disconnected Ospost from this account. Log in again to reconnect, "
+    "then retry the post."
+)
+QUOTA_REASON = (
+    "Instagram's 24-hour publishing limit is reached; "
+    "Ospost will try again automatically."
+)
+
+_NEEDS_REAUTH = (
+    update(USERS).where(USERS.c.id == bindparam("user_id")).values(needs_reauth=True)
+)
+
+
+class ErrorPolicy:
+    """Decides a post's next attempt, or its end, when a step cannot go on."""
+
+    def __init__(self, app, settings: Settings, leases: Leases) -> None:
+        self.app = app
+        self.settings = settings
+        self.leases = leases
+
+    @property
+    def store(self) -> MediaStore:
+        return self.app.extensions["media_store"]
+
+    def on_graph_error(self, step: Step, exc: GraphError) -> None:
+        kind = exc.kind
+        post = step.post
+        log.warning(
+            "post %s: graph error kind=%s code=%s subcode=%s fbtrace_id=%s",
+            post.id,
+            kind,
+            exc.code,
+            exc.subcode,
+            exc.fbtrace_id,
+            extra={
+                "post_id": post.id,
+                "error_kind": str(kind),
+                "meta_code": exc.code,
+                "meta_subcode": exc.subcode,
+                "fbtrace_id": exc.fbtrace_id,
+            },
+        )
+        if kind is ErrorKind.REAUTH:
+            step.pending.append((_NEEDS_REAUTH, {"user_id": step.user.id}))
+            self.fail(step, REAUTH_REASON, exc)
+        elif kind is ErrorKind.QUOTA:
+            self.wait_for_quota(step, now_utc() + self.settings.quota_wait)
+        elif kind is ErrorKind.NOT_READY:
+            self.check_again(step)
+        elif kind is ErrorKind.RECREATE:
+            self.recreate_or_fail(step, exc.user_message())
+        elif kind is ErrorKind.TRANSIENT:
+            self.retry_later(step, exc)
+        else:
+            self.fail(step, exc.user_message(), exc)
+
+    def wait_for_quota(self, step: Step, until) -> None:
+        self.leases.save(
+            step, final=True, next_attempt_at=until, waiting_reason=QUOTA_REASON
+        )
+
+    def check_again(self, step: Step, *, counted_check: bool = False) -> None:
+        """Look at a container Meta is still processing later, backing off."""
+        post = step.post
+        age = step.now - (post.container_created_at or step.now)
+        if age > self.settings.check_timeout:
+            self.recreate_or_fail(step, "Instagram took too long to process the image.")
+            return
+        checks = post.status_checks + (1 if counted_check else 0)
+        delay = min(self.settings.check_interval * 2 ** min(checks, 6), MAX_CHECK_GAP)
+        self.leases.save(
+            step,
+            final=True,
+            status_checks=checks,
+            next_attempt_at=now_utc() + delay,
+        )
+
+    def recreate_or_fail(self, step: Step, reason: str) -> None:
+        if step.post.containers_created < 2:
+            self.leases.save(
+                step, final=True, container_id=None, next_attempt_at=now_utc()
+            )
+        else:
+            self.fail(step, reason)
+
+    def retry_later(self, step: Step, exc: GraphError) -> None:
+        attempts = step.post.attempts + 1
+        if attempts >= self.settings.max_attempts:
+            self.fail(step, f"Instagram kept failing: {exc.user_message()}", exc)
+            return
+        delay = min(
+            self.settings.backoff_cap,
+            self.settings.backoff_base * 2 ** (attempts - 1),
+        )
+        delay *= random.uniform(0.5, 1.5)  # jitter spreads a burst of retries
+        self.leases.save(
+            step,
+            final=True,
+            attempts=attempts,
+            next_attempt_at=now_utc() + timedelta(seconds=delay),
+            waiting_reason=f"Instagram had a problem; retry {attempts} is queued.",
+        )
+
+    def fail(
+        self,
+        step: Step,
+        reason: str,
+        exc: GraphError | None = None,
+        *,
+        code: int | None = None,
+    ) -> None:
+        """Stop trying and tell the person why."""
+        # The public copy goes; the upload stays so the person can retry.
+        self.store.unstage(staged_name(step.post, self.app.config["SECRET_KEY"]))
+        meta = (
+            {"code": exc.code, "subcode": exc.subcode, "fbtrace_id": exc.fbtrace_id}
+            if exc
+            else {"code": code}
+        )
+        self.leases.save(
+            step, final=True, **Post.failed_values(reason, **meta), staged_name=None
+        )

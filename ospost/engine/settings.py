@@ -1,0 +1,56 @@
+"""How long the engine waits, retries and holds a post, from the app's config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Timing knobs, read from the app config (defaults live in app.py; tests
+    shrink them)."""
+
+    lease: timedelta
+    first_check: timedelta
+    check_interval: timedelta
+    check_timeout: timedelta
+    backoff_base: float
+    backoff_cap: float
+    max_attempts: int
+    max_graph_calls: int
+    quota_wait: timedelta
+    missed_window: timedelta
+    sweep_interval: float
+    threads: int
+    call_timeout: timedelta
+    # Not a setting: how long an account's quota reading is trusted.
+    quota_cache: timedelta = timedelta(minutes=10)
+
+    def __post_init__(self) -> None:
+        if self.lease <= self.call_timeout:
+            raise ValueError(
+                "PUBLISH_LEASE_SECONDS must be longer than one Graph API call "
+                f"can take ({self.call_timeout.total_seconds():g} s with GRAPH_TIMEOUT)"
+            )
+
+    @classmethod
+    def from_config(cls, cfg) -> Settings:
+        seconds = timedelta(seconds=1)
+        timeout = cfg["GRAPH_TIMEOUT"]
+        parts = timeout if isinstance(timeout, list | tuple) else [timeout]
+        return cls(
+            call_timeout=(sum(float(t) for t in parts) + 1) * seconds,
+            lease=cfg["PUBLISH_LEASE_SECONDS"] * seconds,
+            first_check=cfg["PUBLISH_FIRST_CHECK_SECONDS"] * seconds,
+            check_interval=cfg["PUBLISH_CHECK_INTERVAL_SECONDS"] * seconds,
+            check_timeout=cfg["PUBLISH_CHECK_TIMEOUT_SECONDS"] * seconds,
+            backoff_base=float(cfg["PUBLISH_BACKOFF_BASE_SECONDS"]),
+            backoff_cap=float(cfg["PUBLISH_BACKOFF_CAP_SECONDS"]),
+            max_attempts=int(cfg["PUBLISH_MAX_ATTEMPTS"]),
+            max_graph_calls=int(cfg["PUBLISH_MAX_GRAPH_CALLS"]),
+            quota_wait=cfg["PUBLISH_QUOTA_WAIT_SECONDS"] * seconds,
+            missed_window=cfg["PUBLISH_MISSED_WINDOW_HOURS"] * timedelta(hours=1),
+            sweep_interval=float(cfg["PUBLISH_SWEEP_SECONDS"]),
+            threads=int(cfg["PUBLISH_THREADS"]),
+        )

@@ -1,0 +1,135 @@
+"""What one wake-up knows about the post it is publishing.
+
+The claim reads the post and its account once; the steps decide from these
+snapshots and update them as they save, so a wake-up never re-reads the row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import fields
+from datetime import datetime
+
+from ospost.graph import GraphClient
+
+
+class _Row:
+    """Built from a table row with the same column names (see ``Leases.claim``)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_row(cls, row):
+        # Only the snapshot's own columns: a column added to the table does not
+        # break claims, and tests/test_engine.py asks for it to be added here.
+        values = row._mapping
+        return cls(**{f.name: values[f.name] for f in fields(cls)})
+
+
+# slots: a save that sets a column the snapshot lacks fails loudly in tests
+# instead of adding an attribute nobody reads.
+@dataclass(slots=True)
+class PostSnapshot(_Row):
+    """A ``posts`` row as claimed. Never flushed: every write goes through
+    the lease-guarded ``Leases.save``, which updates this copy too."""
+
+    id: int
+    user_id: int
+    status: str
+    scheduled_at: datetime
+    caption: str
+    alt_text: str
+    filename: str | None
+    thumbnail: str | None
+    width: int
+    height: int
+    created_at: datetime
+    updated_at: datetime
+    next_attempt_at: datetime | None
+    lease_until: datetime | None
+    lease_owner: str | None
+    attempts: int
+    graph_calls: int
+    status_checks: int
+    staged_name: str | None
+    container_id: str | None
+    container_created_at: datetime | None
+    containers_created: int
+    container_stale: bool
+    container_ready: bool
+    publish_requested_at: datetime | None
+    ig_media_id: str | None
+    permalink: str | None
+    published_at: datetime | None
+    waiting_reason: str | None
+    error_code: int | None
+    error_subcode: int | None
+    error_message: str | None
+    fbtrace_id: str | None
+
+
+@dataclass(slots=True)
+class UserSnapshot(_Row):
+    """The post's ``users`` row as read at the claim (token decrypted)."""
+
+    id: int
+    ig_account_id: str
+    fb_user_id: str | None
+    ig_username: str
+    profile_picture_url: str
+    page_name: str
+    access_token: str | None
+    token_expires_at: datetime | None
+    needs_reauth: bool
+    timezone: str
+    quota_total: int | None
+    quota_usage: int | None
+    quota_checked_at: datetime | None
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+class BudgetExhausted(Exception):
+    """The post used every Graph call it is allowed."""
+
+
+class LeaseNotKept(RuntimeError):
+    """A step called Meta without ``Leases.keep`` first: a bug in the step."""
+
+
+@dataclass
+class Step:
+    """What one wake-up knows while it holds the lease on a post."""
+
+    post: PostSnapshot
+    user: UserSnapshot
+    token: str
+    now: datetime
+    client: GraphClient | None = None
+    # Graph calls the post may make in all its wake-ups (PUBLISH_MAX_GRAPH_CALLS).
+    budget: int = 0
+    calls: int = 0
+    # Set by Leases.keep, spent by the next call.
+    lease_kept: bool = False
+    released: bool = False
+    changes: dict = field(default_factory=dict)
+    # Statements to commit together with the next save.
+    pending: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.base_calls = self.post.graph_calls
+
+    def call(self, method: str, *args, **kwargs):
+        """Call ``method`` of the Graph client, counted against the post's budget.
+
+        The step must have kept its lease just before (``Leases.keep``), so no
+        other worker can take the post over while Meta is still answering.
+        """
+        if not self.lease_kept:
+            raise LeaseNotKept(method)
+        if self.base_calls + self.calls >= self.budget:
+            raise BudgetExhausted
+        self.lease_kept = False
+        self.calls += 1
+        return getattr(self.client, method)(*args, **kwargs)

@@ -1,0 +1,316 @@
+"""The steps that take a claimed post to Instagram, and which one runs when.
+
+A wake-up runs one step: the first row of ``STEPS`` whose "applies when" holds
+for the post and account as claimed. Each step calls Meta a few times at most,
+keeping its lease before each call, and ends with a save that gives the lease
+back and sets ``next_attempt_at`` for the next wake-up:
+
+    step                  applies when (first match runs)      does
+    account disconnected  needs_reauth, or no access token     fail: log in again
+    finalize              ig_media_id is known                 permalink, clean up
+    publish               container ready, no publish request  media_publish
+                          possibly under way, not stale
+    check container       container_id is set                  status_code, then go on
+    create container      anything else                        stage image, POST /media
+
+How a post moves. Double lines go on in the same wake-up; single lines between
+steps wait for the next one, booked by the step's last save:
+
+    SCHEDULED ─claim─► PUBLISHING ─(account disconnected)─► FAILED
+                           │
+                           ▼
+                    create container ◄────────────┐ errored or expired: a new one
+                           │ wait first_check     │ (only once, then FAILED);
+                           ▼                      │ stale: made for old content
+           ┌──────► check container ──────────────┘
+           │ backoff    ║      ║ FINISHED, or the check failed transiently;
+           └IN_PROGRESS─╢      ▼ ready at the claim: publish with no check
+                        ║    publish ══(media id)══► finalize ──► PUBLISHED
+         PUBLISHED: a   ║                               ▲
+         publish answer ▼                               ║
+         was lost    find media id ═════════════════════╝
+
+A Meta error in any step goes to ``policy.py`` (retry later, wait for the
+quota, new container, or FAILED). A new kind of media joins by adding rows:
+carousel items, say, as ("create carousel item", a carousel with items left to
+make, Steps.create_carousel_item) above "create container". A step after
+publishing (a first comment) goes above "finalize"; publish then ends its
+wake-up at the media id instead of going on to finalize.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
+
+from models import Post
+from models import now_utc
+from ospost.engine.lease import Leases
+from ospost.engine.policy import REAUTH_REASON
+from ospost.engine.policy import ErrorPolicy
+from ospost.engine.quota import Quota
+from ospost.engine.settings import Settings
+from ospost.engine.state import BudgetExhausted
+from ospost.engine.state import PostSnapshot
+from ospost.engine.state import Step
+from ospost.engine.state import UserSnapshot
+from ospost.graph import ErrorKind
+from ospost.graph import GraphError
+from ospost.graph import GraphNetworkError
+from ospost.storage import MediaStore
+from ospost.storage import staged_name
+
+log = logging.getLogger(__name__)
+
+
+class Steps:
+    """Each step makes at most a few Graph calls and saves what it learned."""
+
+    def __init__(
+        self,
+        app,
+        settings: Settings,
+        leases: Leases,
+        quota: Quota,
+        policy: ErrorPolicy,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.leases = leases
+        self.quota = quota
+        self.policy = policy
+
+    @property
+    def store(self) -> MediaStore:
+        return self.app.extensions["media_store"]
+
+    def fail_disconnected(self, step: Step) -> None:
+        self.policy.fail(step, REAUTH_REASON, code=190)
+
+    def create_container(self, step: Step) -> None:
+        post, user = step.post, step.user
+        if self.quota.full(step):
+            self.policy.wait_for_quota(step, step.now + self.settings.quota_wait)
+            return
+        staged = self.store.stage(
+            user.ig_account_id,
+            post.filename,
+            staged_name(post, self.app.config["SECRET_KEY"]),
+        )
+        image_url = f"{self.app.config['APP_URL'].rstrip('/')}/static/tmp/{staged}"
+        self.leases.keep(step)
+        container_id = step.call(
+            "create_container",
+            user.ig_account_id,
+            step.token,
+            image_url=image_url,
+            caption=post.caption,
+            alt_text=post.alt_text,
+        )
+        self.leases.save(
+            step,
+            final=True,
+            staged_name=staged,
+            container_id=container_id,
+            container_created_at=now_utc(),
+            containers_created=post.containers_created + 1,
+            container_stale=False,
+            container_ready=False,
+            status_checks=0,
+            publish_requested_at=None,
+            next_attempt_at=now_utc() + self.settings.first_check,
+            waiting_reason=None,
+        )
+
+    def check_container(self, step: Step) -> None:
+        post = step.post
+        self.leases.keep(step)
+        try:
+            status, detail = step.call(
+                "container_status", post.container_id, step.token
+            )
+        except GraphError as exc:
+            if exc.kind is ErrorKind.TRANSIENT and self._may_try_publish(step):
+                # Every call counts against the post's budget: rather than
+                # check again, let media_publish say whether it is ready (9007).
+                self.publish(step)
+                return
+            raise
+        if status == "PUBLISHED":
+            self.recover_published(step)
+        elif post.container_stale:
+            # Not live, but made for content the person has since changed.
+            self.leases.save(
+                step,
+                final=True,
+                container_id=None,
+                container_stale=False,
+                next_attempt_at=now_utc(),
+            )
+        elif status == "FINISHED":
+            self.publish(step)
+        elif status == "IN_PROGRESS":
+            # Waiting for Meta is not failing: these checks back off and are
+            # bounded by check_timeout, not by the post's call budget.
+            step.calls -= 1
+            self.policy.check_again(step, counted_check=True)
+        else:
+            why = " ".join(filter(None, [status, detail]))
+            self.policy.recreate_or_fail(
+                step, f"Instagram could not process the image ({why})."
+            )
+
+    def _may_try_publish(self, step: Step) -> bool:
+        post = step.post
+        age = step.now - (post.container_created_at or step.now)
+        return (
+            post.publish_requested_at is None
+            and not post.container_stale
+            and age >= self.settings.first_check
+        )
+
+    def publish(self, step: Step) -> None:
+        post, user = step.post, step.user
+        # Renew the lease in the write that records the request: nobody may
+        # claim the post while Meta decides, and a crash from here on means
+        # checking the container before anything is sent again.
+        self.leases.keep(step, publish_requested_at=now_utc())
+        try:
+            media_id = step.call(
+                "publish", user.ig_account_id, step.token, post.container_id
+            )
+        except GraphError as exc:
+            if exc.code is not None and not isinstance(exc, GraphNetworkError):
+                # Meta answered with an error, so nothing went live: the next
+                # attempt may publish again without checking the status first.
+                self.leases.save(
+                    step,
+                    publish_requested_at=None,
+                    container_ready=exc.kind is not ErrorKind.NOT_READY,
+                )
+            raise
+        # The quota count goes up in the same commit as the media id.
+        self.quota.count_publish(step)
+        self.leases.save(step, ig_media_id=media_id)
+        self.finalize(step)
+
+    def recover_published(self, step: Step) -> None:
+        """The container is live though we never heard back: find it, never repost."""
+        post, user = step.post, step.user
+        media_id = None
+        self.leases.keep(step)
+        try:
+            recent = step.call("recent_media", user.ig_account_id, step.token)
+            media_id = match_media(recent, post)
+        except (GraphError, BudgetExhausted):
+            log.warning(
+                "post %s: live, but its media id could not be found",
+                post.id,
+                extra={"post_id": post.id},
+            )
+        if media_id:
+            self.leases.save(step, ig_media_id=media_id)
+        self.finalize(step)
+
+    def finalize(self, step: Step) -> None:
+        """The post is live: read its link, delete its files, mark it published."""
+        post, user = step.post, step.user
+        media_id = post.ig_media_id
+        permalink = post.permalink
+        if media_id and not permalink:
+            self.leases.keep(step)
+            try:
+                body = step.call("media", media_id, step.token)
+                permalink = body.get("permalink")
+            except (GraphError, BudgetExhausted) as exc:
+                # The post is live; a missing link never makes it a failure.
+                log.warning(
+                    "post %s: permalink not read: %s",
+                    post.id,
+                    exc,
+                    extra={"post_id": post.id},
+                )
+        self.store.unstage(staged_name(post, self.app.config["SECRET_KEY"]))
+        self.store.delete(user.ig_account_id, post.filename)
+        self.leases.save(
+            step,
+            final=True,
+            **Post.published_values(now_utc()),
+            permalink=permalink,
+            filename=None,
+            staged_name=None,
+        )
+        log.info(
+            "post %s published as media %s",
+            post.id,
+            media_id,
+            extra={"post_id": post.id, "ig_media_id": media_id},
+        )
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row of the step table."""
+
+    name: str
+    applies: Callable[[PostSnapshot, UserSnapshot], bool]
+    action: Callable[[Steps, Step], None]
+
+
+STEPS: tuple[Rule, ...] = (
+    Rule(
+        "account disconnected",
+        lambda post, user: user.needs_reauth or not user.access_token,
+        Steps.fail_disconnected,
+    ),
+    Rule("finalize", lambda post, user: bool(post.ig_media_id), Steps.finalize),
+    Rule(
+        "publish",
+        lambda post, user: bool(post.container_id) and known_ready(post),
+        Steps.publish,
+    ),
+    Rule(
+        "check container",
+        lambda post, user: bool(post.container_id),
+        Steps.check_container,
+    ),
+    Rule("create container", lambda post, user: True, Steps.create_container),
+)
+
+
+def next_step(post: PostSnapshot, user: UserSnapshot) -> Rule:
+    """The step a wake-up runs for this post and account as claimed."""
+    return next(rule for rule in STEPS if rule.applies(post, user))
+
+
+def known_ready(post: PostSnapshot) -> bool:
+    """Meta said the container is ready and no publish may be under way."""
+    return (
+        post.container_ready
+        and post.publish_requested_at is None
+        and not post.container_stale
+    )
+
+
+def match_media(recent: list[dict], post: PostSnapshot) -> str | None:
+    """Find our post among the account's newest media by caption and time."""
+    since = (post.container_created_at or post.scheduled_at) - timedelta(minutes=5)
+    for item in recent:
+        if (item.get("caption") or "") != post.caption:
+            continue
+        stamp = _parse_meta_time(item.get("timestamp"))
+        if stamp is None or stamp >= since:
+            return str(item.get("id"))
+    return None
+
+
+def _parse_meta_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        return None
