@@ -24,12 +24,16 @@ import urllib3
 log = logging.getLogger(__name__)
 
 # Retry classes from Meta's error reference (shared/docs/graph-api.md §5.3).
-TRANSIENT_CODES = {1, 2, 4, 17, 32, 341, 613, 80002}
+# 368 (temporarily blocked for policy reasons): Meta's advice is to wait and retry.
+TRANSIENT_CODES = {1, 2, 4, 17, 32, 341, 368, 613, 80002}
 # 2207052 (Meta could not fetch the image) often clears on a second attempt.
 TRANSIENT_SUBCODES = {2207001, 2207003, 2207008, 2207032, 2207052}
 NOT_READY_SUBCODES = {2207027}
 RECREATE_SUBCODES = {2207020, 2207053}
 QUOTA_SUBCODES = {2207042}
+# Subcodes that must never be retried even though their code (e.g. 4) usually
+# is: 2207051 means Meta suspects the action is spam.
+PERMANENT_SUBCODES = {2207051}
 REAUTH_CODES = {102, 190}
 REAUTH_SUBCODES = {458, 459, 460, 463, 464, 467, 492}
 
@@ -108,6 +112,8 @@ def classify(
         return ErrorKind.QUOTA
     if subcode in RECREATE_SUBCODES:
         return ErrorKind.RECREATE
+    if subcode in PERMANENT_SUBCODES:
+        return ErrorKind.PERMANENT
     if code in TRANSIENT_CODES or subcode in TRANSIENT_SUBCODES:
         return ErrorKind.TRANSIENT
     if code in REAUTH_CODES or subcode in REAUTH_SUBCODES:

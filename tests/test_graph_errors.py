@@ -79,22 +79,13 @@ def test_meta_codes_map_to_the_documented_action(code, subcode, kind):
     assert classify(code, subcode) is kind
 
 
-# Two documented codes graph.py does not follow yet. This refactor keeps the
-# engine's behaviour; strict xfails fail as soon as the classifier is fixed,
-# so whoever fixes it removes the marker.
-@pytest.mark.xfail(
-    strict=True, reason="graph.py fails code 368 at once; §5.2 says wait and retry"
-)
 def test_a_temporary_policy_block_is_retried_later():
-    assert classify(368, None) is not PERMANENT
+    """Meta's advice for 368 is to wait and retry, so the post is not failed."""
+    assert classify(368, None) is TRANSIENT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="graph.py retries code 4 whatever the subcode; §5.3 says 2207051 "
-    "(suspected spam) must not be retried blindly",
-)
 def test_suspected_spam_is_not_retried_blindly():
+    """4/2207051 looks like the rate-limit code 4 but must not be retried."""
     assert classify(4, 2207051) is PERMANENT
 
 
