@@ -122,6 +122,9 @@ def _configure(app: Flask, overrides: dict) -> None:
         PUBLISH_MAX_GRAPH_CALLS=10,
         PUBLISH_QUOTA_WAIT_SECONDS=1800,
         PUBLISH_MISSED_WINDOW_HOURS=24,
+        # Meta expires an unpublished container after 24 h, after which its
+        # status answers "was it published?" for sure.
+        PUBLISH_VERIFY_HOURS=26,
         PUBLISH_SWEEP_SECONDS=30,
         PUBLISH_THREADS=16,
         DEMO_SIMULATOR=None,

@@ -239,6 +239,17 @@ class Post(db.Model):
     user: Mapped[User] = relationship(back_populates="posts")
 
     @property
+    def checking(self) -> bool:
+        """Publishing, and Ospost is asking Instagram whether a publish request
+        that got no answer went through (see ospost/engine/policy.py)."""
+        return (
+            self.status == PostStatus.PUBLISHING
+            and self.publish_requested_at is not None
+            and not self.ig_media_id
+            and bool(self.waiting_reason)
+        )
+
+    @property
     def editable(self) -> bool:
         """Scheduled and failed posts can change; publishing or live ones cannot."""
         return self.status in (PostStatus.SCHEDULED, PostStatus.FAILED)

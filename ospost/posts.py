@@ -183,6 +183,7 @@ def status_payload(post: Post) -> dict:
         "status": post.status,
         "error": post.error_message,
         "waiting": post.waiting_reason,
+        "checking": post.checking,
         "permalink": post.permalink,
         "scheduled_at": helpers.format_local(post.scheduled_at, tz),
         "published_at": helpers.format_local(post.published_at, tz),

@@ -5,10 +5,7 @@ helpers to log in through the real login code.
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from werkzeug.serving import make_server
 
 import simulator
 from app import create_app
@@ -17,6 +14,7 @@ from models import db
 from ospost.scheduler import publisher
 from pgserver import PostgresServer
 from support import AuthActions
+from support import serve_app
 
 
 def pytest_addoption(parser):
@@ -139,9 +137,5 @@ def user(app, auth):
 @pytest.fixture
 def live_server(app):
     """Serve ``app`` over HTTP so the simulator's crawler can fetch staged images."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    app.config["APP_URL"] = f"http://127.0.0.1:{server.server_port}"
-    yield app.config["APP_URL"]
-    server.shutdown()
+    with serve_app(app) as url:
+        yield url

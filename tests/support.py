@@ -8,12 +8,15 @@ import them by name instead of from ``conftest``.
 from __future__ import annotations
 
 import io
+import threading
 import time
+from contextlib import contextmanager
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 
 from PIL import Image
+from werkzeug.serving import make_server
 
 import simulator
 from models import Post
@@ -99,3 +102,15 @@ def post_row(app, post_id: int) -> Post | None:
         if post is not None:
             db.session.expunge(post)
         return post
+
+
+@contextmanager
+def serve_app(app):
+    """Serve ``app`` over HTTP (as APP_URL) so Meta's crawler can fetch from it."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    app.config["APP_URL"] = f"http://127.0.0.1:{server.server_port}"
+    try:
+        yield app.config["APP_URL"]
+    finally:
+        server.shutdown()

@@ -24,6 +24,8 @@ class Settings:
     sweep_interval: float
     threads: int
     call_timeout: timedelta
+    # How long a possibly-published post is checked before Ospost gives up asking.
+    verify_window: timedelta = timedelta(hours=26)
     # Not a setting: how long an account's quota reading is trusted.
     quota_cache: timedelta = timedelta(minutes=10)
 
@@ -53,4 +55,5 @@ class Settings:
             missed_window=cfg["PUBLISH_MISSED_WINDOW_HOURS"] * timedelta(hours=1),
             sweep_interval=float(cfg["PUBLISH_SWEEP_SECONDS"]),
             threads=int(cfg["PUBLISH_THREADS"]),
+            verify_window=cfg["PUBLISH_VERIFY_HOURS"] * timedelta(hours=1),
         )

@@ -68,6 +68,11 @@ class PostSnapshot(_Row):
     error_message: str | None
     fbtrace_id: str | None
 
+    def may_be_live(self) -> bool:
+        """A publish request may have reached Meta and no media id came back:
+        only Meta's clear answer may now decide what happened to the post."""
+        return self.publish_requested_at is not None and not self.ig_media_id
+
 
 @dataclass(slots=True)
 class UserSnapshot(_Row):
@@ -120,16 +125,18 @@ class Step:
     def __post_init__(self) -> None:
         self.base_calls = self.post.graph_calls
 
-    def call(self, method: str, *args, **kwargs):
+    def call(self, method: str, *args, counted: bool = True, **kwargs):
         """Call ``method`` of the Graph client, counted against the post's budget.
 
         The step must have kept its lease just before (``Leases.keep``), so no
         other worker can take the post over while Meta is still answering.
+        ``counted=False`` is for reads that verify whether a post went live:
+        running out of budget must never stop that question being asked.
         """
         if not self.lease_kept:
             raise LeaseNotKept(method)
-        if self.base_calls + self.calls >= self.budget:
+        if counted and self.base_calls + self.calls >= self.budget:
             raise BudgetExhausted
         self.lease_kept = False
-        self.calls += 1
+        self.calls += 1 if counted else 0
         return getattr(self.client, method)(*args, **kwargs)

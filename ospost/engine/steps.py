@@ -31,7 +31,11 @@ steps wait for the next one, booked by the step's last save:
          was lost    find media id ═════════════════════╝
 
 A Meta error in any step goes to ``policy.py`` (retry later, wait for the
-quota, new container, or FAILED). A new kind of media joins by adding rows:
+quota, new container, or FAILED). While a publish request may have reached
+Meta (``PostSnapshot.may_be_live``), no error decides: the post waits in
+"checking with Instagram" until a container status answers the question.
+
+A new kind of media joins by adding rows:
 carousel items, say, as ("create carousel item", a carousel with items left to
 make, Steps.create_carousel_item) above "create container". A step after
 publishing (a first comment) goes above "finalize"; publish then ends its
@@ -130,7 +134,10 @@ class Steps:
         self.leases.keep(step)
         try:
             status, detail = step.call(
-                "container_status", post.container_id, step.token
+                "container_status",
+                post.container_id,
+                step.token,
+                counted=not post.may_be_live(),
             )
         except GraphError as exc:
             if exc.kind is ErrorKind.TRANSIENT and self._may_try_publish(step):
