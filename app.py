@@ -31,6 +31,7 @@ from models import db
 from models import token_cipher
 from ospost import auth
 from ospost import posts
+from ospost import schemas
 from ospost import storage
 from ospost import web
 from ospost.grid import GridCache
@@ -69,6 +70,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     app.session_interface = DatabaseSessionInterface(app)
     web.init_app(app)
+    schemas.init_app(app)
     storage.init_app(app)
     app.extensions["grid_cache"] = GridCache(app.config["GRID_CACHE_MB"] * 1024 * 1024)
     publisher.init_app(app)

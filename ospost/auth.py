@@ -28,12 +28,15 @@ from flask import request
 from flask import session
 from flask import url_for
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 import helpers
 from models import DeletionRequest
 from models import User
 from models import db
 from models import now_utc
+from ospost import schemas
 from ospost.graph import GraphError
 from ospost.graph import GraphNetworkError
 from ospost.publisher import publisher
@@ -72,12 +75,7 @@ def login_with_token(short_token: str, chosen_ig_id: str | None, tz: str | None)
         raise LoginError(
             f"Facebook refused the login: {exc.user_message()}", 401
         ) from exc
-    user = db.session.scalar(select(User).where(User.ig_account_id == page.ig_user_id))
-    if user is None:
-        user = User(
-            ig_account_id=page.ig_user_id, timezone=helpers.valid_timezone(tz) or "UTC"
-        )
-        db.session.add(user)
+    user = _user_for_account(page.ig_user_id, tz)
     expires_at = (
         now_utc() + timedelta(seconds=exchanged.expires_in)
         if exchanged.expires_in
@@ -94,6 +92,29 @@ def login_with_token(short_token: str, chosen_ig_id: str | None, tz: str | None)
         },
     )
     return user
+
+
+def _user_for_account(ig_account_id: str, tz: str | None) -> User:
+    """The row of an Instagram account, created (in the person's zone) on first login.
+
+    Several browsers may log the same new account in at once. Each inserts with
+    ON CONFLICT DO NOTHING, so the database keeps exactly one row and every
+    request goes on to update it, instead of all but one failing on the UNIQUE
+    ``ig_account_id``. SQLite and PostgreSQL both speak this dialect of upsert.
+    """
+    insert = _UPSERT_DIALECTS[db.session.get_bind().dialect.name]
+    zone = helpers.valid_timezone(tz) or "UTC"
+    db.session.execute(
+        insert(User)
+        .values(ig_account_id=ig_account_id, timezone=zone)
+        .on_conflict_do_nothing(index_elements=[User.ig_account_id])
+    )
+    return db.session.scalars(
+        select(User).where(User.ig_account_id == ig_account_id)
+    ).one()
+
+
+_UPSERT_DIALECTS = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
 
 
 def _check_token_info(info: dict) -> None:
@@ -220,13 +241,9 @@ def login():
         if g.user and not (g.user.needs_reauth or request.args.get("reconnect")):
             return redirect(url_for("posts.index"))
         return render_template("login/index.html", next=request.args.get("next", ""))
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        return {"ok": False, "error": "Send the Facebook login response as JSON."}, 400
-    token = data.get("accessToken") or (data.get("authResponse") or {}).get(
-        "accessToken"
-    )
-    if not isinstance(token, str) or not 10 <= len(token) <= 4096:
+    data = _login_request()
+    token = data.token
+    if token is None or not 10 <= len(token) <= 4096:
         return {"ok": False, "error": "The Facebook login response had no token."}, 400
     return _finish_login(token, data)
 
@@ -236,8 +253,7 @@ def demo_login():
     """Demo mode: log in as the simulator's demo user through the real login code."""
     if not current_app.config["DEMO"]:
         return {"ok": False, "error": "Demo mode is off."}, 404
-    data = request.get_json(silent=True)
-    data = data if isinstance(data, dict) else {}
+    data = _login_request()
     try:
         token = _demo_token()
     except (requests.RequestException, KeyError, ValueError):
@@ -249,22 +265,25 @@ def demo_login():
     return _finish_login(token, data)
 
 
-def _finish_login(token: str, data: dict):
-    ig_id = data.get("ig_id")
-    tz = data.get("timezone")
+def _login_request() -> schemas.LoginRequest:
+    return schemas.parse_json(
+        schemas.LoginRequest,
+        what="the Facebook login response",
+        max_bytes=schemas.LOGIN_MAX_BYTES,
+    )
+
+
+def _finish_login(token: str, data: schemas.LoginRequest):
+    ig_id = None if data.ig_id is None else str(data.ig_id)
     try:
-        user = login_with_token(
-            token,
-            str(ig_id) if isinstance(ig_id, str | int) else None,
-            tz if isinstance(tz, str) else None,
-        )
+        user = login_with_token(token, ig_id, data.timezone)
     except LoginError as exc:
         db.session.rollback()
         return {"ok": False, "error": exc.message, "accounts": exc.accounts}, exc.status
     db.session.commit()
     start_session(user)
-    target = data.get("next")
-    if not (isinstance(target, str) and helpers.is_safe_next(target)):
+    target = data.next
+    if not (target and helpers.is_safe_next(target)):
         target = url_for("posts.index")
     return {"ok": True, "redirect": target}
 

@@ -20,6 +20,7 @@ from flask import send_from_directory
 from flask import url_for
 from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy import update
 
 import helpers
 from models import Post
@@ -28,6 +29,7 @@ from models import User
 from models import db
 from models import now_utc
 from ospost import images
+from ospost import schemas
 from ospost.grid import home_grid
 from ospost.grid import render_home
 from ospost.publisher import publisher
@@ -141,7 +143,13 @@ def reorder(user: User, order: list[int]) -> list[tuple[int, datetime]]:
     the commit so waking their jobs needs no reload. Raises FormError when
     ``order`` is not exactly the current set of scheduled posts.
     """
-    posts = db.session.scalars(user.scheduled_posts().with_for_update()).all()
+    lock_schedule(user)
+    # populate_existing: a post loaded before the lock must show its dates now.
+    posts = db.session.scalars(
+        user.scheduled_posts()
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
     if sorted(order) != sorted(p.id for p in posts) or len(set(order)) != len(order):
         raise FormError("Your schedule changed in the meantime. Reload the page.")
     by_id = {p.id: p for p in posts}
@@ -155,8 +163,22 @@ def reorder(user: User, order: list[int]) -> list[tuple[int, datetime]]:
     return moved
 
 
+def lock_schedule(user: User) -> None:
+    """Hold the user's schedule until the commit, so two changes cannot interleave.
+
+    Two reorders that both read the old dates and then wrote would leave one
+    date twice and lose another. PostgreSQL would lock the rows read FOR UPDATE,
+    but SQLite ignores FOR UPDATE: a no-op write to the user's row takes its
+    database write lock (and PostgreSQL's row lock) before anything is read.
+    """
+    db.session.execute(
+        update(User).where(User.id == user.id).values(needs_reauth=User.needs_reauth)
+    )
+
+
 def neighbour_order(user: User, post: Post, direction: str) -> list[int]:
     """The visual order after moving ``post`` one place earlier or later."""
+    lock_schedule(user)
     ids = [p.id for p in db.session.scalars(user.scheduled_posts())][::-1]
     if post.id not in ids or direction not in ("earlier", "later"):
         raise FormError("Only scheduled posts can be moved.")
@@ -220,14 +242,13 @@ def index():
 @helpers.login_required
 def reorder_posts():
     """Drag-and-drop reorder: swap dates so posts go out in the new order."""
-    data = request.get_json(silent=True)
-    order = data.get("order") if isinstance(data, dict) else None
-    if not isinstance(order, list) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in order
-    ):
-        return {"ok": False, "error": "Send the new order as a list of post ids."}, 400
+    data = schemas.parse_json(
+        schemas.ReorderRequest,
+        what="the new order as a list of post ids",
+        max_bytes=schemas.REORDER_MAX_BYTES,
+    )
     try:
-        moved = reorder(g.user, order)
+        moved = reorder(g.user, data.order)
     except FormError as exc:
         db.session.rollback()
         return {"ok": False, "error": str(exc)}, 409

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import re
+import threading
 from datetime import timedelta
 
 import pytest
@@ -22,6 +23,7 @@ from models import User
 from models import WebSession
 from models import db
 from models import now_utc
+from ospost.graph import GraphClient
 from support import create_post
 from support import soon
 
@@ -133,8 +135,21 @@ def test_page_without_instagram_is_explained(app, auth):
     assert count(app, User) == 0
 
 
-@pytest.mark.parametrize("body", [None, {}, {"accessToken": 5}, {"accessToken": ""}])
-def test_malformed_login_bodies_get_clear_errors(client, body):
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        {},
+        {"accessToken": 5},
+        {"accessToken": ""},
+        {"authResponse": "EAA"},
+        {"authResponse": {"accessToken": ["EAA"]}},
+        {"accessToken": "EAAvalidlooking", "ig_id": True},
+        {"accessToken": "EAAvalidlooking", "timezone": {"zone": "UTC"}},
+        [1, 2],
+    ],
+)
+def test_malformed_login_bodies_get_clear_errors(client, world, body):
     resp = (
         client.post("/login", json=body)
         if body is not None
@@ -142,6 +157,49 @@ def test_malformed_login_bodies_get_clear_errors(client, body):
     )
     assert resp.status_code == 400
     assert resp.get_json()["ok"] is False
+    assert "login response" in resp.get_json()["error"]
+    assert world.calls() == []  # nothing malformed reaches Meta
+
+
+@pytest.mark.parametrize("path", ["/login", "/login/demo"])
+def test_deeply_nested_login_json_is_a_400(make_app, path):
+    client = make_app(DEMO=True).test_client()
+    for bomb in (b"[" * 100_000 + b"]" * 100_000, b'{"next":' + b"[" * 100_000):
+        resp = client.post(path, data=bomb, content_type="application/json")
+        assert resp.status_code == 400
+        assert resp.get_json()["ok"] is False
+
+
+def test_simultaneous_first_logins_make_one_user(app, world, monkeypatch):
+    """Six browsers log one new account in at once: one row, six good answers."""
+    browsers = 6
+    together = threading.Barrier(browsers, timeout=20)
+    real_profile = GraphClient.ig_profile
+
+    def profile_then_wait(self, *args, **kwargs):
+        profile = real_profile(self, *args, **kwargs)
+        together.wait()  # every login reaches the database at the same moment
+        return profile
+
+    monkeypatch.setattr(GraphClient, "ig_profile", profile_then_wait)
+    tokens = [auth_token(world) for _ in range(browsers)]
+    statuses = []
+
+    def log_in(token):
+        resp = app.test_client().post("/login", json={"accessToken": token})
+        statuses.append((resp.status_code, resp.get_json()))
+
+    threads = [threading.Thread(target=log_in, args=(t,)) for t in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert [status for status, _ in statuses] == [200] * browsers, statuses
+    assert count(app, User) == 1
+
+
+def auth_token(world) -> str:
+    return world.issue_token(simulator.DEMO_USERS["demo"])["accessToken"]
 
 
 def test_unreachable_facebook_is_a_clean_error(make_app, world):
