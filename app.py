@@ -126,6 +126,7 @@ def _configure(app: Flask, overrides: dict) -> None:
         PUBLISH_MISSED_WINDOW_HOURS=24,
         PUBLISH_SWEEP_SECONDS=30,
         PUBLISH_THREADS=16,
+        SIGNED_REQUEST_MAX_AGE_SECONDS=600,
         DEMO_SIMULATOR=None,
     )
     # Any setting can also come from OSPOST_<NAME> (JSON values are parsed).

@@ -8,11 +8,6 @@ accounts Meta lists for that token.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
 import logging
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -37,6 +32,7 @@ from models import User
 from models import db
 from models import now_utc
 from ospost import schemas
+from ospost import signed_requests
 from ospost.graph import GraphError
 from ospost.graph import GraphNetworkError
 from ospost.publisher import publisher
@@ -186,26 +182,6 @@ def purge_files(ig_account_id: str, staged: list[str]) -> None:
     current_app.extensions["media_store"].delete_user(ig_account_id, staged)
 
 
-def parse_signed_request(signed_request: str, secret: str) -> dict | None:
-    """Decode Meta's ``signed_request``; None unless the HMAC-SHA256 signature holds."""
-    try:
-        sig_part, payload_part = signed_request.split(".", 1)
-        signature = _b64url(sig_part)
-        payload = json.loads(_b64url(payload_part))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        return None
-    if not isinstance(payload, dict):
-        return None
-    if str(payload.get("algorithm", "")).upper() != "HMAC-SHA256":
-        return None
-    expected = hmac.new(secret.encode(), payload_part.encode(), hashlib.sha256).digest()
-    return payload if hmac.compare_digest(signature, expected) else None
-
-
-def _b64url(part: str) -> bytes:
-    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-
-
 def _demo_token() -> str:
     """Ask the Graph API simulator to log in its demo user, as the FB SDK would."""
     import simulator
@@ -220,9 +196,12 @@ def _demo_token() -> str:
     return resp.json()["accessToken"]
 
 
-def _signed_payload() -> dict | None:
-    return parse_signed_request(
-        request.form.get("signed_request", ""), current_app.config["FB_APP_SECRET"]
+def _accept_signed_request() -> signed_requests.SignedPayload:
+    """Meta's callback payload, verified, fresh and first seen (else Refused)."""
+    return signed_requests.accept(
+        request.form.get("signed_request", ""),
+        current_app.config["FB_APP_SECRET"],
+        timedelta(seconds=current_app.config["SIGNED_REQUEST_MAX_AGE_SECONDS"]),
     )
 
 
@@ -342,10 +321,11 @@ def privacy():
 @bp.post("/facebook/deauthorize")
 def deauthorize():
     """Meta says a person removed the app: forget their tokens and sessions."""
-    payload = _signed_payload()
-    if payload is None or not payload.get("user_id"):
-        return {"ok": False, "error": "Invalid signed_request."}, 400
-    users = _users_of(str(payload["user_id"]))
+    try:
+        payload = _accept_signed_request()
+    except signed_requests.Refused as exc:
+        return {"ok": False, "error": str(exc)}, 400
+    users = _users_of(payload.fb_user_id)
     for user in users:
         user.disconnect()
         end_user_sessions(user.id)
@@ -356,13 +336,14 @@ def deauthorize():
 @bp.post("/facebook/data-deletion")
 def data_deletion():
     """Meta asks us to delete a person's data: do it and give a status URL."""
-    payload = _signed_payload()
-    if payload is None or not payload.get("user_id"):
-        return {"ok": False, "error": "Invalid signed_request."}, 400
-    users = _users_of(str(payload["user_id"]))
+    try:
+        payload = _accept_signed_request()
+    except signed_requests.Refused as exc:
+        return {"ok": False, "error": str(exc)}, 400
+    users = _users_of(payload.fb_user_id)
     files = [(u.ig_account_id, delete_account(u)) for u in users]
     req = DeletionRequest(
-        fb_user_id=str(payload["user_id"]),
+        fb_user_id=payload.fb_user_id,
         accounts_deleted=len(users),
         completed_at=now_utc(),
     )

@@ -4,6 +4,9 @@ half-written row or an orphan file."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import io
 import json
 import threading
@@ -16,6 +19,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func
 from sqlalchemy import select
 
+import simulator
 from models import Post
 from models import User
 from models import db
@@ -186,6 +190,13 @@ def test_nesting_bombs_get_a_400(app, client, user, world, body):
         check_sane(resp)
         assert resp.status_code == 400
     assert len(world.calls()) == graph_calls  # refused before Meta is asked
+    payload = base64.urlsafe_b64encode(body).decode().rstrip("=")
+    for secret in (simulator.DEFAULT_APP_SECRET, "not-the-secret"):
+        digest = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()
+        signature = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+        for path in ("/facebook/data-deletion", "/facebook/deauthorize"):
+            resp = client.post(path, data={"signed_request": f"{signature}.{payload}"})
+            assert resp.status_code == 400
 
 
 # -- concurrency ---------------------------------------------------------------
