@@ -31,6 +31,7 @@ from models import DeletionRequest
 from models import User
 from models import db
 from models import now_utc
+from ospost import ratelimit
 from ospost import schemas
 from ospost import signed_requests
 from ospost.graph import GraphError
@@ -213,6 +214,7 @@ def _users_of(fb_user_id: str) -> list[User]:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@ratelimit.login
 def login():
     """Show the login page, or turn a Facebook token into a session."""
     if request.method == "GET":
@@ -228,6 +230,7 @@ def login():
 
 
 @bp.post("/login/demo")
+@ratelimit.login
 def demo_login():
     """Demo mode: log in as the simulator's demo user through the real login code."""
     if not current_app.config["DEMO"]:
@@ -287,6 +290,7 @@ def account():
 
 
 @bp.post("/account/timezone")
+@ratelimit.mutations
 @helpers.login_required
 def update_timezone():
     """Change the zone Ospost uses to read and show times."""
@@ -301,6 +305,7 @@ def update_timezone():
 
 
 @bp.post("/account/delete")
+@ratelimit.mutations
 @helpers.login_required
 def delete():
     """Delete the account with every post, file and session, then log out."""
