@@ -17,6 +17,7 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy import update
+from werkzeug.serving import make_server
 
 import simulator
 from models import DeletionRequest
@@ -211,6 +212,22 @@ def test_unreachable_facebook_is_a_clean_error(make_app, world):
     resp = app.test_client().post("/login", json={"accessToken": token})
     assert resp.status_code == 502
     assert "could not be reached" in resp.get_json()["error"]
+
+
+def test_a_nesting_bomb_from_the_graph_api_is_not_a_500(make_app):
+    def deep_json(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b"[" * 100_000 + b"]" * 100_000]
+
+    server = make_server("127.0.0.1", 0, deep_json, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        app = make_app(FB_ENDPOINT=f"http://127.0.0.1:{server.server_port}/v21.0/")
+        resp = app.test_client().post("/login", json={"accessToken": "EAA" * 10})
+    finally:
+        server.shutdown()
+    assert resp.status_code == 502
+    assert resp.get_json()["ok"] is False
 
 
 def test_login_rotates_session_id(client, auth):
