@@ -31,6 +31,8 @@ from models import db
 from models import token_cipher
 from ospost import auth
 from ospost import posts
+from ospost import ratelimit
+from ospost import schemas
 from ospost import storage
 from ospost import web
 from ospost.grid import GridCache
@@ -52,6 +54,7 @@ ENV_SETTINGS = (
     "FB_ENDPOINT",
     "APP_URL",
     "TOKEN_ENCRYPTION_KEYS",
+    "RATELIMIT_STORAGE_URI",
 )
 
 
@@ -69,6 +72,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     app.session_interface = DatabaseSessionInterface(app)
     web.init_app(app)
+    ratelimit.init_app(app)  # after web: limits per person need g.user
+    schemas.init_app(app)
     storage.init_app(app)
     app.extensions["grid_cache"] = GridCache(app.config["GRID_CACHE_MB"] * 1024 * 1024)
     publisher.init_app(app)
@@ -127,6 +132,9 @@ def _configure(app: Flask, overrides: dict) -> None:
         PUBLISH_VERIFY_HOURS=26,
         PUBLISH_SWEEP_SECONDS=30,
         PUBLISH_THREADS=16,
+        SIGNED_REQUEST_MAX_AGE_SECONDS=600,
+        SCHEDULE_QUOTA_DEFAULT=100,
+        SCHEDULE_QUOTA_WARN_PERCENT=90,
         DEMO_SIMULATOR=None,
     )
     # Any setting can also come from OSPOST_<NAME> (JSON values are parsed).

@@ -367,3 +367,14 @@ class DeletionRequest(db.Model):
     accounts_deleted: Mapped[int] = mapped_column(Integer, default=0)
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UsedSignedRequest(db.Model):
+    """A Meta callback already acted on, kept until its age alone would refuse it."""
+
+    __tablename__ = "used_signed_requests"
+
+    # SHA-256 of the request's HMAC signature, which is unique per payload.
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

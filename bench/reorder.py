@@ -46,6 +46,7 @@ def build(tmp: Path, posts: int):
             "STAGING_FOLDER": str(tmp / "s"),
             "SCHEDULER_ENABLED": False,
             "WTF_CSRF_ENABLED": False,
+            "RATELIMIT_ENABLED": False,  # timing reorders, not their limit
         }
     )
     with app.app_context():

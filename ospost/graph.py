@@ -210,7 +210,9 @@ class GraphClient:
     def _parse(self, method: str, path: str, resp: urllib3.BaseHTTPResponse) -> dict:
         try:
             body = json.loads(resp.data)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # Not JSON, or a nesting bomb from a broken (or fake) upstream:
+            # either way no answer from Meta, never a crash in our request.
             body = None
         if resp.status < 400 and isinstance(body, dict) and "error" not in body:
             return body

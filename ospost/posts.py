@@ -20,6 +20,7 @@ from flask import send_from_directory
 from flask import url_for
 from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy import update
 
 import helpers
 from models import Post
@@ -28,6 +29,9 @@ from models import User
 from models import db
 from models import now_utc
 from ospost import images
+from ospost import quota
+from ospost import ratelimit
+from ospost import schemas
 from ospost.grid import home_grid
 from ospost.grid import render_home
 from ospost.scheduler import publisher
@@ -45,13 +49,20 @@ class PostInput:
     caption: str
     alt_text: str
     when: datetime
+    warning: str | None = None  # the publishing quota is nearly used up
 
 
 # -- services ----------------------------------------------------------------
 
 
-def parse_post_form(form, user: User, now: datetime) -> PostInput:
-    """Validate caption, alt text and local date of a post form for ``user``."""
+def parse_post_form(
+    form, user: User, now: datetime, editing: Post | None = None
+) -> PostInput:
+    """Validate caption, alt text and local date of a post form for ``user``.
+
+    ``editing`` is the post being changed (its old date does not count toward
+    the publishing quota).
+    """
     caption = helpers.normalize_newlines(form.get("caption", ""))
     alt_text = helpers.normalize_newlines(form.get("alt_text", "")).strip()
     problems = helpers.caption_stats(caption).problems()
@@ -70,7 +81,11 @@ def parse_post_form(form, user: User, now: datetime) -> PostInput:
     except helpers.LocalTimeError as exc:
         raise FormError(str(exc)) from exc
     check_publish_time(when, user, now)
-    return PostInput(caption=caption, alt_text=alt_text, when=when)
+    try:
+        warning = quota.check_new_time(user, when, editing.id if editing else None)
+    except quota.QuotaFull as exc:
+        raise FormError(str(exc)) from exc
+    return PostInput(caption=caption, alt_text=alt_text, when=when, warning=warning)
 
 
 def check_publish_time(when: datetime, user: User, now: datetime) -> None:
@@ -142,7 +157,13 @@ def reorder(user: User, order: list[int]) -> list[tuple[int, datetime]]:
     the commit so waking their jobs needs no reload. Raises FormError when
     ``order`` is not exactly the current set of scheduled posts.
     """
-    posts = db.session.scalars(user.scheduled_posts().with_for_update()).all()
+    lock_schedule(user)
+    # populate_existing: a post loaded before the lock must show its dates now.
+    posts = db.session.scalars(
+        user.scheduled_posts()
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
     if sorted(order) != sorted(p.id for p in posts) or len(set(order)) != len(order):
         raise FormError("Your schedule changed in the meantime. Reload the page.")
     by_id = {p.id: p for p in posts}
@@ -156,8 +177,22 @@ def reorder(user: User, order: list[int]) -> list[tuple[int, datetime]]:
     return moved
 
 
+def lock_schedule(user: User) -> None:
+    """Hold the user's schedule until the commit, so two changes cannot interleave.
+
+    Two reorders that both read the old dates and then wrote would leave one
+    date twice and lose another. PostgreSQL would lock the rows read FOR UPDATE,
+    but SQLite ignores FOR UPDATE: a no-op write to the user's row takes its
+    database write lock (and PostgreSQL's row lock) before anything is read.
+    """
+    db.session.execute(
+        update(User).where(User.id == user.id).values(needs_reauth=User.needs_reauth)
+    )
+
+
 def neighbour_order(user: User, post: Post, direction: str) -> list[int]:
     """The visual order after moving ``post`` one place earlier or later."""
+    lock_schedule(user)
     ids = [p.id for p in db.session.scalars(user.scheduled_posts())][::-1]
     if post.id not in ids or direction not in ("earlier", "later"):
         raise FormError("Only scheduled posts can be moved.")
@@ -200,12 +235,24 @@ def fail(message: str, status: int = 400, template: str | None = None, **ctx):
     return redirect(url_for("posts.index"))
 
 
-def done(message: str, target: str):
+def done(message: str, target: str, warning: str | None = None):
     """Success: flash and go to ``target`` (fetch calls get the URL to go to)."""
     flash(message, "success")
+    if warning:
+        flash(warning, "warning")
     if helpers.wants_json():
-        return {"ok": True, "redirect": target}
+        return with_warning({"ok": True, "redirect": target}, warning)
     return redirect(target)
+
+
+def with_warning(payload: dict, warning: str | None) -> dict:
+    """A JSON answer, with the quota warning when there is one."""
+    return {**payload, "warning": warning} if warning else payload
+
+
+def schedule_warning(moved: list[tuple[int, datetime]]) -> str | None:
+    """After dates moved: say so if a 24-hour window holds more than the quota."""
+    return quota.overfull_warning(g.user) if moved else None
 
 
 # -- routes ------------------------------------------------------------------
@@ -219,26 +266,28 @@ def index():
 
 
 @bp.post("/")
+@ratelimit.mutations
 @helpers.login_required
 def reorder_posts():
     """Drag-and-drop reorder: swap dates so posts go out in the new order."""
-    data = request.get_json(silent=True)
-    order = data.get("order") if isinstance(data, dict) else None
-    if not isinstance(order, list) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in order
-    ):
-        return {"ok": False, "error": "Send the new order as a list of post ids."}, 400
+    data = schemas.parse_json(
+        schemas.ReorderRequest,
+        what="the new order as a list of post ids",
+        max_bytes=schemas.REORDER_MAX_BYTES,
+    )
     try:
-        moved = reorder(g.user, order)
+        moved = reorder(g.user, data.order)
     except FormError as exc:
         db.session.rollback()
         return {"ok": False, "error": str(exc)}, 409
     db.session.commit()
     wake_all(moved)
-    return {"ok": True, "moved": [post_id for post_id, _ in moved]}
+    moved_ids = [post_id for post_id, _ in moved]
+    return with_warning({"ok": True, "moved": moved_ids}, schedule_warning(moved))
 
 
 @bp.post("/post/<int(max=2147483647):post_id>/move")
+@ratelimit.mutations
 @helpers.login_required
 def move(post_id: int):
     """Keyboard alternative to dragging: move a post one place earlier or later."""
@@ -251,12 +300,17 @@ def move(post_id: int):
         return fail(str(exc), 409)
     db.session.commit()
     wake_all(moved)
+    warning = schedule_warning(moved)
     if helpers.wants_json():
-        return {"ok": True, "moved": [post_id for post_id, _ in moved]}
+        moved_ids = [post_id for post_id, _ in moved]
+        return with_warning({"ok": True, "moved": moved_ids}, warning)
+    if warning:
+        flash(warning, "warning")
     return redirect(url_for("posts.index", _anchor=f"post-{post.id}"))
 
 
 @bp.route("/post/add", methods=["GET", "POST"])
+@ratelimit.uploads
 @helpers.login_required
 def add():
     """Create a post: image, caption, alt text and when to publish it."""
@@ -275,10 +329,11 @@ def add():
     db.session.add(post)
     commit_or_cleanup(g.user, filename, thumb)
     publisher.wake(post.id, post.next_attempt_at)
-    return done("New post scheduled", url_for("posts.index"))
+    return done("New post scheduled", url_for("posts.index"), data.warning)
 
 
 @bp.route("/post/<int(max=2147483647):post_id>/edit", methods=["GET", "POST"])
+@ratelimit.uploads
 @helpers.login_required
 def edit(post_id: int):
     """Change a post's caption, alt text, date or image."""
@@ -288,7 +343,7 @@ def edit(post_id: int):
     if not post.editable:
         return fail("This post is being published or is already live.", 409)
     try:
-        data = parse_post_form(request.form, g.user, now_utc())
+        data = parse_post_form(request.form, g.user, now_utc(), editing=post)
         processed = read_image(request.files) if _has_file() else None
     except FormError as exc:
         return fail(str(exc), 400, "post/edit.html", post=post)
@@ -303,7 +358,7 @@ def edit(post_id: int):
     commit_or_cleanup(g.user, *new_files)
     delete_files(g.user, *old_files)
     publisher.wake(post.id, post.next_attempt_at)
-    return done("Post updated", url_for("posts.index"))
+    return done("Post updated", url_for("posts.index"), data.warning)
 
 
 def _has_file() -> bool:
@@ -312,6 +367,7 @@ def _has_file() -> bool:
 
 
 @bp.post("/post/<int(max=2147483647):post_id>/remove")
+@ratelimit.mutations
 @helpers.login_required
 def remove(post_id: int):
     """Delete a post from Ospost (a live Instagram post stays on Instagram)."""
@@ -329,6 +385,7 @@ def remove(post_id: int):
 
 
 @bp.post("/post/<int(max=2147483647):post_id>/publish")
+@ratelimit.mutations
 @helpers.login_required
 def publish_now(post_id: int):
     """Post now (or retry a failed post) through the same publishing engine."""

@@ -84,6 +84,9 @@ def make_app(tmp_path, world, sim, database_url):
             "PUBLISH_SWEEP_SECONDS": 1,
             "PUBLISH_QUOTA_WAIT_SECONDS": 60,
             "PUBLISH_LEASE_SECONDS": 30,
+            # Tests make requests faster than people; tests/test_ratelimit.py
+            # turns the limits on.
+            "RATELIMIT_ENABLED": False,
         }
         config.update(overrides)
         app = create_app(config)

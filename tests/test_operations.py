@@ -73,7 +73,13 @@ def test_migrations_build_the_same_schema_as_the_models(make_app, database_url):
 
         upgrade()
         tables = set(inspect(db.engine).get_table_names())
-        assert {"users", "posts", "web_sessions", "deletion_requests"} <= tables
+        assert {
+            "users",
+            "posts",
+            "web_sessions",
+            "deletion_requests",
+            "used_signed_requests",
+        } <= tables
         from alembic.autogenerate import compare_metadata
         from alembic.migration import MigrationContext
 

@@ -420,6 +420,23 @@ def test_malformed_reorder_is_a_400(client, user, body):
         else client.post("/", data="x", headers={"Accept": "application/json"})
     )
     assert resp.status_code == 400
+    assert "list of post ids" in resp.get_json()["error"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"order": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"order": [1], "x": ' + b"{" * 50_000 + b"}",
+        b'{"order": [' + b"1," * 200_000 + b"1]}",
+    ],
+    ids=["deep-array", "deep-order", "deep-extra-field", "oversized"],
+)
+def test_deep_or_huge_reorder_json_is_a_400(client, user, raw):
+    resp = client.post("/", data=raw, content_type="application/json")
+    assert resp.status_code == 400
+    assert resp.get_json()["ok"] is False
 
 
 def test_keyboard_move_swaps_with_the_neighbour(app, client, user):
