@@ -168,3 +168,20 @@ def test_staged_images_are_only_served_by_their_random_name(app, client, user):
     missing = "B" * 32 + ".jpg"
     for probe in ("../app.py", "x.jpg", "A" * 31 + ".jpg", "A" * 32 + ".png", missing):
         assert client.get(f"/static/tmp/{probe}").status_code == 404
+
+
+def test_own_images_and_pages_are_never_stored_by_caches(app, client, user):
+    assert create_post(client).status_code == 200
+    with app.app_context():
+        post = db.session.scalars(select(Post)).one()
+    for name in (post.filename, post.thumbnail):
+        with client.get(f"/uploads/{name}") as resp:
+            assert resp.status_code == 200
+            assert resp.headers["Cache-Control"] == "private, no-store"
+            assert "Expires" not in resp.headers
+    # The same for every page and answer that carries the person's data.
+    for path in ("/", f"/post/{post.id}/edit", f"/post/{post.id}/status", "/account"):
+        assert client.get(path).headers["Cache-Control"] == "private, no-store"
+    # Public files keep their own caching.
+    with client.get("/vendor/bootstrap.min.css") as vendor:
+        assert "no-store" not in vendor.headers["Cache-Control"]
