@@ -33,6 +33,12 @@ def init_app(app: Flask) -> None:
         app.config["UPLOAD_FOLDER"], app.config["STAGING_FOLDER"]
     )
     app.add_url_rule("/static/tmp/<name>", "staged", _staged)
+    if "static" in app.view_functions:
+        app.view_functions["static"] = _static_outside_staging(
+            app.view_functions["static"],
+            app.static_folder,
+            app.config["STAGING_FOLDER"],
+        )
     app.wsgi_app = StagedImages(
         app.wsgi_app, app.config["STAGING_FOLDER"], app.extensions["security_headers"]
     )
@@ -124,6 +130,24 @@ def _staged(name: str):
     missing file. Answered here so it never falls through to the static folder
     (the default staging folder lives inside it)."""
     abort(404)
+
+
+def _static_outside_staging(serve_static, static_folder: str, staging_folder: str):
+    """Flask's static file view, refusing every file inside the staging folder.
+
+    Staged copies are served only by ``StagedImages``, by their random name; the
+    static route must not offer another way in (other names, a listing of what
+    the folder holds), whatever path leads there.
+    """
+    staging = Path(staging_folder).resolve()
+
+    def static_files(filename: str):
+        target = Path(static_folder, filename).resolve()
+        if target == staging or staging in target.parents:
+            abort(404)
+        return serve_static(filename=filename)
+
+    return static_files
 
 
 class StagedImages:

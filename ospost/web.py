@@ -58,6 +58,7 @@ def init_app(app: Flask) -> None:
     app.extensions["security_headers"] = _security_header_values(app.config)
     app.add_url_rule("/vendor/<name>", "vendor", _vendor)
     app.add_url_rule("/healthz", "healthz", _healthz)
+    app.before_request(_refuse_unnormalised_paths)
     app.before_request(_load_user)
     app.after_request(_security_headers)
     app.context_processor(_template_globals)
@@ -106,6 +107,19 @@ def configure_logging(app: Flask) -> None:
 
 
 # -- request hooks, headers and shared routes --------------------------------
+
+
+def _refuse_unnormalised_paths() -> None:
+    """Answer 404 for a path with ``.``/``..`` segments or an empty one (``//``).
+
+    Browsers resolve dot segments before sending a URL, so only crafted requests
+    carry them (also as ``%2e``/``%2f``, which the server decodes). Flask's
+    static route would follow them, past checks that look at how a path starts:
+    ``/static/./tmp/<file>`` reached the staging folder around its name check.
+    """
+    segments = request.path.split("/")[1:-1]  # a trailing slash is fine
+    if any(part in ("", ".", "..") for part in segments):
+        abort(404)
 
 
 def _load_user() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func
@@ -24,6 +25,7 @@ from support import image_bytes
 from support import local_input
 from support import soon
 
+ROOT = Path(__file__).resolve().parent.parent
 JSON = {"Accept": "application/json"}
 
 
@@ -185,3 +187,49 @@ def test_own_images_and_pages_are_never_stored_by_caches(app, client, user):
     # Public files keep their own caching.
     with client.get("/vendor/bootstrap.min.css") as vendor:
         assert "no-store" not in vendor.headers["Cache-Control"]
+
+
+DOT_PATHS = [
+    "/static/./tmp/.gitkeep",
+    "/static/x/../tmp/.gitkeep",
+    "/static/css/../tmp/.gitkeep",
+    "/static/tmp/./.gitkeep",
+    "/static/%2e/tmp/.gitkeep",
+    "/static/%2E/tmp/.gitkeep",
+    "/static/css/%2e%2e/tmp/.gitkeep",
+    "/static/.%2Ftmp/.gitkeep",
+    "/static/.%2ftmp/.gitkeep",
+    "/static//tmp/.gitkeep",
+    "/static/tmp//.gitkeep",
+    "/static/./css/../tmp/" + "A" * 32 + ".jpg",
+    "/static/./css/styles.css",
+    "/uploads/./x.jpg",
+    "/uploads/%2e%2e/app.py",
+    "/vendor/./bootstrap.min.css",
+    "/vendor/x/../bootstrap.min.css",
+    "/./login",
+    "/post//add",
+]
+
+
+@pytest.mark.parametrize("path", DOT_PATHS)
+def test_dot_segments_and_double_slashes_reach_nothing(make_app, path):
+    """Browsers resolve ``.``/``..`` before sending a URL; only crafted requests
+    carry them, and they must not reach the staging folder (the default one lies
+    inside static/) through Flask's static route, or anything else."""
+    app = make_app(STAGING_FOLDER=str(ROOT / "static" / "tmp"))
+    with app.test_client().get(path) as resp:
+        assert resp.status_code == 404, resp.status
+        assert "does not exist" in resp.get_data(as_text=True)
+
+
+def test_static_route_serves_nothing_from_the_staging_folder(make_app, tmp_path):
+    """Even a path Flask's static route would resolve into the staging folder
+    (here: staging is static/ itself) is answered by the staged-name check only."""
+    app = make_app(STAGING_FOLDER=str(ROOT / "static"))
+    client = app.test_client()
+    with client.get("/static/css/styles.css") as resp:
+        assert resp.status_code == 404
+    # With staging elsewhere, static files are served as usual.
+    with make_app().test_client().get("/static/css/styles.css") as resp:
+        assert resp.status_code == 200
