@@ -10,12 +10,14 @@ sessions, CSRF protection, the shared web layer (``ospost.web``), media storage
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import logging
 import os
 from pathlib import Path
 
 import click
+from cryptography.fernet import Fernet
 from dotenv import load_dotenv
 from flask import Flask
 from flask_migrate import Migrate
@@ -39,6 +41,7 @@ from ospost.sessions import DatabaseSessionInterface
 
 ROOT = Path(__file__).resolve().parent
 DEV_SECRET = "dev-only-secret-change-me"
+SECRET_KEY_MIN_LENGTH = 32
 log = logging.getLogger("ospost")
 
 csrf = CSRFProtect()
@@ -142,6 +145,7 @@ def _configure(app: Flask, overrides: dict) -> None:
         cfg["TOKEN_ENCRYPTION_KEYS"] = [
             k.strip() for k in cfg["TOKEN_ENCRYPTION_KEYS"].split(",") if k.strip()
         ]
+    _check_token_keys(cfg.get("TOKEN_ENCRYPTION_KEYS") or [])
     if not cfg.get("TOKEN_ENCRYPTION_KEYS"):
         # Development only (production refuses to start without real keys).
         digest = hashlib.sha256(cfg["SECRET_KEY"].encode()).digest()
@@ -191,6 +195,45 @@ def _require_production_settings(app: Flask) -> None:
         raise RuntimeError(
             "Ospost refuses to start in production without: " + ", ".join(missing)
         )
+    if not _strong_secret(cfg["SECRET_KEY"]):
+        # Anyone who guesses the key can forge a session cookie, i.e. log in as
+        # anyone. The message never repeats the key (it ends up in logs).
+        raise RuntimeError(
+            "SECRET_KEY is too weak: use at least 32 random characters, e.g. "
+            'python -c "import secrets; print(secrets.token_hex(32))"'
+        )
+
+
+def _strong_secret(key) -> bool:
+    """True for a key that looks random and long enough to sign sessions with.
+
+    Length and variety catch the keys people type ("a", "changeme", "aaaa…",
+    the development default); a key from ``secrets.token_hex(32)`` always passes.
+    """
+    return (
+        isinstance(key, str)
+        and key != DEV_SECRET
+        and len(key) >= SECRET_KEY_MIN_LENGTH
+        and len(set(key)) >= 8
+    )
+
+
+def _check_token_keys(keys: list[str]) -> None:
+    """Refuse to start when a token key is not a Fernet key, saying which one.
+
+    Caught here, a bad key is a clear start-up error instead of a failure at
+    the first login or publish; the keys themselves are never repeated.
+    """
+    for number, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except (ValueError, binascii.Error):
+            raise RuntimeError(
+                f"TOKEN_ENCRYPTION_KEYS: key #{number} of {len(keys)} is not a valid "
+                "Fernet key (32 url-safe base64-encoded bytes). Generate one with "
+                'python -c "from cryptography.fernet import Fernet; '
+                'print(Fernet.generate_key().decode())"'
+            ) from None
 
 
 @event.listens_for(Engine, "connect")

@@ -233,3 +233,49 @@ def test_static_route_serves_nothing_from_the_staging_folder(make_app, tmp_path)
     # With staging elsewhere, static files are served as usual.
     with make_app().test_client().get("/static/css/styles.css") as resp:
         assert resp.status_code == 200
+
+
+def production_config(tmp_path, **overrides) -> dict:
+    """Settings with which ``create_app`` runs for real (not demo, not testing)."""
+    return {
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.db",
+        "DEMO": False,
+        "FB_APP_ID": "123",
+        "FB_APP_SECRET": "s",
+        "APP_URL": "https://ospost.example",
+        "SECRET_KEY": "3f9a1c7e5b2d8f406e1a9c3b7d5f2e8a",
+        "TOKEN_ENCRYPTION_KEYS": "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg=",
+        "SCHEDULER_ENABLED": False,
+        **overrides,
+    }
+
+
+@pytest.mark.parametrize(
+    "secret", ["a", "short-but-not-that-short", "ab" * 20, "x" * 64]
+)
+def test_production_refuses_a_weak_secret_key(monkeypatch, tmp_path, secret):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="SECRET_KEY is too weak") as info:
+        create_app(production_config(tmp_path, SECRET_KEY=secret))
+    assert "token_hex(32)" in str(info.value)
+    if len(secret) > 1:
+        assert secret not in str(info.value)  # never echoed into logs
+
+
+GOOD_KEY = "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
+
+
+@pytest.mark.parametrize("keys", ["not-a-key", f"{GOOD_KEY},short", "a" * 44])
+def test_token_keys_must_be_fernet_keys(monkeypatch, tmp_path, keys):
+    monkeypatch.delenv("TOKEN_ENCRYPTION_KEYS", raising=False)
+    with pytest.raises(RuntimeError, match="TOKEN_ENCRYPTION_KEYS") as info:
+        create_app(production_config(tmp_path, TOKEN_ENCRYPTION_KEYS=keys))
+    assert "not a valid Fernet key" in str(info.value)
+    assert "short" not in str(info.value)  # the keys themselves stay out of logs
+
+
+def test_production_starts_with_strong_settings(tmp_path):
+    app = create_app(production_config(tmp_path))
+    assert app.config["TOKEN_ENCRYPTION_KEYS"] == [
+        "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
+    ]
