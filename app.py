@@ -55,6 +55,7 @@ ENV_SETTINGS = (
     "FB_ENDPOINT",
     "APP_URL",
     "TOKEN_ENCRYPTION_KEYS",
+    "HEALTHZ_TOKEN",
 )
 
 

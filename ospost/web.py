@@ -6,6 +6,7 @@ the health check, logging, template globals and error pages.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from datetime import UTC
@@ -202,7 +203,38 @@ def _vendor(name: str):
 
 
 def _healthz():
-    """Health check for load balancers: database reachable, scheduler running."""
+    """Health check: 200 ``{"ok": true}`` while the database answers and the
+    scheduler runs, 503 ``{"ok": false}`` otherwise.
+
+    That is all a load balancer needs and all anyone may see. A monitor that
+    sends ``Authorization: Bearer <HEALTHZ_TOKEN>`` also gets the details
+    (database, scheduler, overdue posts); a wrong token gets a 401.
+    """
+    detailed = False
+    if "Authorization" in request.headers:
+        if not _healthz_token_matches(request.headers["Authorization"]):
+            return {
+                "ok": False,
+                "error": "The health-check token is wrong: send "
+                "'Authorization: Bearer <HEALTHZ_TOKEN>', or no Authorization "
+                "header for the plain status.",
+            }, 401
+        detailed = True
+    status = _health_status()
+    code = 200 if status["ok"] else 503
+    return (status if detailed else {"ok": status["ok"]}), code
+
+
+def _healthz_token_matches(header: str) -> bool:
+    expected = current_app.config.get("HEALTHZ_TOKEN")
+    scheme, _, given = header.partition(" ")
+    if not expected or scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), str(expected).encode())
+
+
+def _health_status() -> dict:
+    """The database and scheduler state, and posts overdue by over 5 minutes."""
     status = {"database": "ok", "scheduler": "disabled"}
     try:
         overdue = db.session.scalar(
@@ -220,7 +252,7 @@ def _healthz():
     elif current_app.config["SCHEDULER_ENABLED"]:
         status["scheduler"] = "stopped"
     ok = status["database"] == "ok" and status["scheduler"] != "stopped"
-    return {"ok": ok, **status}, 200 if ok else 503
+    return {"ok": ok, **status}
 
 
 # -- errors ------------------------------------------------------------------
