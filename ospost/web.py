@@ -57,6 +57,7 @@ VENDOR_FILES = {
 def init_app(app: Flask) -> None:
     """Register the shared hooks, routes and error pages on ``app``."""
     app.extensions["security_headers"] = _security_header_values(app.config)
+    _hide_dev_server_version()
     app.add_url_rule("/vendor/<name>", "vendor", _vendor)
     app.add_url_rule("/healthz", "healthz", _healthz)
     app.before_request(_refuse_unnormalised_paths)
@@ -133,6 +134,24 @@ def _load_user() -> None:
     g.user = db.session.get(User, user_id) if user_id else None
     if user_id and g.user is None:
         session.clear()
+
+
+def _hide_dev_server_version() -> None:
+    """Make ``make run`` (werkzeug's server) send ``Server: Ospost``.
+
+    It sent ``Werkzeug/<version> Python/<version>``, which tells an attacker
+    which known bugs to try. ``flask run`` builds its request handler itself,
+    so the class is changed in place; only the header's text changes.
+    gunicorn sends ``Server: gunicorn`` without a version, and nginx
+    (``server_tokens off`` in deploy/nginx.conf) ``Server: nginx``.
+    """
+    from werkzeug.serving import WSGIRequestHandler
+
+    WSGIRequestHandler.version_string = _server_name
+
+
+def _server_name(handler) -> str:
+    return "Ospost"
 
 
 def _security_header_values(app_cfg) -> dict[str, str]:

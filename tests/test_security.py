@@ -4,8 +4,10 @@ signatures, IDOR on every post route, traversal, renamed PHP/HTML files)."""
 
 from __future__ import annotations
 
+import http.client
 import io
 import struct
+import threading
 import zlib
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import text
 from werkzeug.datastructures import FileStorage
+from werkzeug.serving import make_server
 from werkzeug.test import encode_multipart
 
 from app import create_app
@@ -279,3 +282,22 @@ def test_production_starts_with_strong_settings(tmp_path):
     assert app.config["TOKEN_ENCRYPTION_KEYS"] == [
         "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
     ]
+
+
+def test_dev_server_does_not_tell_its_versions(app):
+    """``make run`` (werkzeug's server) sent ``Server: Werkzeug/3.1.9
+    Python/3.11.7``; an attacker reads off which known bugs to try."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=5)
+        for path in ("/login", "/nope", "/healthz"):
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.getheader("Server") == "Ospost", path
+            conn.close()
+    finally:
+        server.shutdown()
+        server.server_close()
