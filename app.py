@@ -26,6 +26,7 @@ from sqlalchemy import event
 from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm.attributes import flag_modified
 
 from models import User
@@ -65,6 +66,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     _configure(app, test_config or {})
     web.configure_logging(app)
+    _private_sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"])
     if app.config["DEMO_SIMULATOR"]:
         log.info("demo mode: Graph API simulator at %s", app.config["FB_ENDPOINT"])
 
@@ -235,6 +237,35 @@ def _check_token_keys(keys: list[str]) -> None:
                 'python -c "from cryptography.fernet import Fernet; '
                 'print(Fernet.generate_key().decode())"'
             ) from None
+
+
+def _private_sqlite_file(uri: str) -> None:
+    """Create the SQLite database file (and its folder) readable by its owner only.
+
+    It holds sessions and encrypted tokens. SQLite creates a missing file with
+    the umask's mode (usually 0644) and gives its -wal and -shm files the mode
+    of the database file, so a 0600 file keeps all three private. A file an
+    older version created readable by others is tightened.
+    """
+    url = make_url(uri)
+    path = url.database
+    if not url.drivername.startswith("sqlite") or not path or path == ":memory:":
+        return
+    if path.startswith("file:"):
+        return  # an SQLite URI filename: the operator manages it
+    db_file = Path(path)
+    try:
+        if not db_file.parent.is_dir():
+            storage.private_dir(db_file.parent)
+        os.close(os.open(db_file, os.O_WRONLY | os.O_CREAT, 0o600))
+        for name in ("", "-wal", "-shm", "-journal"):
+            part = db_file.with_name(db_file.name + name)
+            if part.exists() and part.stat().st_mode & 0o077:
+                log.info("making the database file %s private (mode 0600)", part)
+                part.chmod(0o600)
+    except OSError as exc:
+        # SQLite reports a database it cannot open with its own error later.
+        log.warning("could not make the database %s private: %s", db_file, exc)
 
 
 @event.listens_for(Engine, "connect")

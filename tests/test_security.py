@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import os
 import struct
 import threading
 import zlib
@@ -301,3 +302,54 @@ def test_dev_server_does_not_tell_its_versions(app):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def mode(path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+@pytest.fixture
+def usual_umask():
+    """The umask most servers run with (022), whatever the test runner's is."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_database_and_uploads_are_private_staged_copies_public(
+    usual_umask, make_app, tmp_path, auth
+):
+    """Other local accounts may read neither the database (sessions, encrypted
+    tokens) nor uploads; staged copies stay readable for an nginx running as
+    another user, since Meta's crawler fetches them without login anyway."""
+    db_file = tmp_path / "data" / "ospost.db"
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{db_file}")
+    client = app.test_client()
+    type(auth)(client, auth.world).login()
+    assert create_post(client).status_code == 200
+    with app.app_context():
+        post = db.session.scalars(select(Post)).one()
+        owner = db.session.get(User, post.user_id).ig_account_id
+    assert mode(db_file.parent) == 0o700
+    for name in ("ospost.db", "ospost.db-wal", "ospost.db-shm"):
+        assert mode(db_file.parent / name) == 0o600, name
+    store = app.extensions["media_store"]
+    assert mode(store.upload_root) == 0o700
+    assert mode(store.user_dir(owner)) == 0o700
+    for name in (post.filename, post.thumbnail):
+        assert mode(store.path(owner, name)) == 0o600
+    staged = store.stage(owner, post.filename, "S" * 32 + ".jpg")
+    assert mode(store.staging_root) == 0o755
+    assert mode(store.staging_root / staged) == 0o644
+
+
+def test_loose_modes_of_an_older_install_are_tightened(usual_umask, make_app, tmp_path):
+    db_file = tmp_path / "old.db"
+    db_file.touch(mode=0o644)
+    (tmp_path / "old.db-shm").touch(mode=0o644)
+    uploads = tmp_path / "uploads"
+    uploads.mkdir(mode=0o755)
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{db_file}")
+    assert mode(db_file) == mode(tmp_path / "old.db-shm") == 0o600
+    assert mode(uploads) == 0o700
+    assert app.extensions["media_store"].upload_root == uploads
