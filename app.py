@@ -28,6 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm.attributes import flag_modified
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from models import User
 from models import db
@@ -76,6 +77,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.session_interface = DatabaseSessionInterface(app)
     web.init_app(app)
     storage.init_app(app)
+    _trust_proxies(app)
     app.extensions["grid_cache"] = GridCache(app.config["GRID_CACHE_MB"] * 1024 * 1024)
     publisher.init_app(app)
     token_cipher.configure(app.config["TOKEN_ENCRYPTION_KEYS"])
@@ -131,6 +133,9 @@ def _configure(app: Flask, overrides: dict) -> None:
         PUBLISH_SWEEP_SECONDS=30,
         PUBLISH_THREADS=16,
         DEMO_SIMULATOR=None,
+        # Proxies (nginx, a load balancer) between the internet and gunicorn
+        # whose X-Forwarded-* headers are believed; 0 believes none.
+        TRUSTED_PROXY_COUNT=0,
     )
     # Any setting can also come from OSPOST_<NAME> (JSON values are parsed).
     app.config.from_prefixed_env("OSPOST")
@@ -164,6 +169,29 @@ def _configure(app: Flask, overrides: dict) -> None:
             "SQLALCHEMY_ENGINE_OPTIONS",
             {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 30},
         )
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Take the client's address, scheme and host from ``X-Forwarded-*``, as
+    set by the ``TRUSTED_PROXY_COUNT`` proxies in front of the app, and only them.
+
+    Anyone can send these headers; each proxy appends what it saw, so only the
+    last N entries are the proxies' word. With 0 (the default) they are ignored:
+    a client must not choose its own address (rate limits, logs) or scheme.
+    """
+    hops = app.config["TRUSTED_PROXY_COUNT"]
+    if isinstance(hops, str) and hops.strip().isdigit():
+        hops = int(hops)
+    if not isinstance(hops, int) or isinstance(hops, bool) or hops < 0:
+        raise RuntimeError(
+            "TRUSTED_PROXY_COUNT must be a whole number: how many proxies stand "
+            "in front of Ospost (1 for nginx alone, 0 for none), "
+            f"not {hops!r}"
+        )
+    app.config["TRUSTED_PROXY_COUNT"] = hops
+    if hops:
+        # Outermost, so the staged-image fast path sees the same request.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def _configure_demo(app: Flask) -> None:

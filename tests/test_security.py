@@ -353,3 +353,54 @@ def test_loose_modes_of_an_older_install_are_tightened(usual_umask, make_app, tm
     assert mode(db_file) == mode(tmp_path / "old.db-shm") == 0o600
     assert mode(uploads) == 0o700
     assert app.extensions["media_store"].upload_root == uploads
+
+
+def echo_app(make_app, **config):
+    """An app with a route that shows whom and how it thinks it was called."""
+    app = make_app(**config)
+
+    def whoami():
+        from flask import request
+
+        return {
+            "remote_addr": request.remote_addr,
+            "scheme": request.scheme,
+            "host": request.host,
+        }
+
+    app.add_url_rule("/_whoami", "whoami", whoami)
+    return app.test_client()
+
+
+SPOOFED = {
+    "X-Forwarded-For": "203.0.113.66, 198.51.100.7",
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-Host": "evil.example",
+}
+
+
+def test_forwarded_headers_are_ignored_without_a_trusted_proxy(make_app):
+    client = echo_app(make_app)
+    seen = client.get("/_whoami", headers=SPOOFED).get_json()
+    assert seen == {"remote_addr": "127.0.0.1", "scheme": "http", "host": "localhost"}
+
+
+def test_forwarded_headers_are_trusted_for_the_configured_hops(make_app):
+    client = echo_app(make_app, TRUSTED_PROXY_COUNT=1)
+    seen = client.get("/_whoami", headers=SPOOFED).get_json()
+    # One proxy: only the address it appended counts, not what the client sent.
+    assert seen == {
+        "remote_addr": "198.51.100.7",
+        "scheme": "https",
+        "host": "evil.example",
+    }
+    client = echo_app(make_app, TRUSTED_PROXY_COUNT=2)
+    assert client.get("/_whoami", headers=SPOOFED).get_json()["remote_addr"] == (
+        "203.0.113.66"
+    )
+
+
+@pytest.mark.parametrize("hops", [-1, "one", 1.5, True])
+def test_trusted_proxy_count_must_be_a_whole_number(make_app, hops):
+    with pytest.raises(RuntimeError, match="TRUSTED_PROXY_COUNT"):
+        make_app(TRUSTED_PROXY_COUNT=hops)
