@@ -90,7 +90,7 @@ from benchlib import seeding_app
 from benchlib import wait_until
 
 WRK = "/usr/bin/wrk"
-SECRET_KEY = "http-load-bench"
+SECRET_KEY = "http-load-bench-secret-key-0123456789"
 DEMO_FB_USER = "10000000000001"  # simulator.DEMO_USERS["demo"]
 COOKIE = "ospost_session"
 PAGES = {"home": "/", "add": "/post/add"}

@@ -423,4 +423,8 @@ def upload(name: str):
     if owned is None:
         abort(404)
     store = current_app.extensions["media_store"]
-    return send_from_directory(store.user_dir(g.user.ig_account_id), name, max_age=3600)
+    resp = send_from_directory(store.user_dir(g.user.ig_account_id), name)
+    # Someone's unpublished photo: no shared cache (a proxy, a CDN) may keep it,
+    # and the browser must not leave a copy on disk after logout.
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp

@@ -27,16 +27,30 @@ log = logging.getLogger(__name__)
 # The public copies' names: 32 URL-safe characters (24 random-looking bytes).
 STAGED_NAME = re.compile(r"[A-Za-z0-9_-]{32}\.jpg")
 
+# Uploads are for their owner only: no other local account may list or read
+# them. Staged copies are public (Meta's crawler fetches them without login)
+# and must stay readable by a web server running as another user (nginx's
+# www-data serving /static/tmp/ itself), whatever the process umask.
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
+PUBLIC_DIR, PUBLIC_FILE = 0o755, 0o644
+
 
 def init_app(app: Flask) -> None:
     """Give the app its media store and serve the public copies to Meta's crawler.
 
     Needs ``app.extensions["security_headers"]`` (set by ``ospost.web``).
     """
-    app.extensions["media_store"] = MediaStore(
-        app.config["UPLOAD_FOLDER"], app.config["STAGING_FOLDER"]
-    )
+    store = MediaStore(app.config["UPLOAD_FOLDER"], app.config["STAGING_FOLDER"])
+    app.extensions["media_store"] = store
+    if store.upload_root.is_dir():
+        private_dir(store.upload_root)  # an older install made it 0755
     app.add_url_rule("/static/tmp/<name>", "staged", _staged)
+    if "static" in app.view_functions:
+        app.view_functions["static"] = _static_outside_staging(
+            app.view_functions["static"],
+            app.static_folder,
+            app.config["STAGING_FOLDER"],
+        )
     app.wsgi_app = StagedImages(
         app.wsgi_app, app.config["STAGING_FOLDER"], app.extensions["security_headers"]
     )
@@ -61,7 +75,8 @@ class MediaStore:
     ) -> tuple[str, str]:
         """Store a post's image and thumbnail; returns their file names."""
         folder = self.user_dir(ig_account_id)
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(self.upload_root)
+        private_dir(folder)
         stem = secrets.token_hex(16)
         names = (f"{stem}.jpg", f"{stem}.thumb.jpg")
         written: list[Path] = []
@@ -97,9 +112,14 @@ class MediaStore:
         source = self.path(ig_account_id, name)
         if not source.is_file():
             raise FileNotFoundError(name)
-        self.staging_root.mkdir(parents=True, exist_ok=True)
+        if not self.staging_root.is_dir():
+            self.staging_root.mkdir(parents=True, exist_ok=True)
+            # An existing folder keeps the mode its admin gave it (e.g. 0750
+            # with nginx's group); a new one must be readable by nginx.
+            self.staging_root.chmod(PUBLIC_DIR)
         partial = target.with_suffix(".part")
-        shutil.copyfile(source, partial)
+        shutil.copyfile(source, partial)  # the copy does not take the 0600 mode
+        partial.chmod(PUBLIC_FILE)
         os.replace(partial, target)  # the crawler never sees half a file
         return staged_name
 
@@ -137,9 +157,20 @@ def staged_name(post: StagedPost, secret: str) -> str:
     return base64.urlsafe_b64encode(digest).decode() + ".jpg"
 
 
+def private_dir(path: Path) -> None:
+    """Make ``path`` a folder only its owner may open (0700), creating it if
+    needed and tightening one an older version left readable to others."""
+    path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o777 != PRIVATE_DIR:
+        log.info("making %s private (mode 0700)", path)
+        path.chmod(PRIVATE_DIR)
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(path.suffix + ".part")
-    with open(tmp, "wb") as fh:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    os.fchmod(fd, PRIVATE_FILE)  # also when a leftover .part had another mode
+    with open(fd, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
@@ -151,6 +182,24 @@ def _staged(name: str):
     missing file. Answered here so it never falls through to the static folder
     (the default staging folder lives inside it)."""
     abort(404)
+
+
+def _static_outside_staging(serve_static, static_folder: str, staging_folder: str):
+    """Flask's static file view, refusing every file inside the staging folder.
+
+    Staged copies are served only by ``StagedImages``, by their random name; the
+    static route must not offer another way in (other names, a listing of what
+    the folder holds), whatever path leads there.
+    """
+    staging = Path(staging_folder).resolve()
+
+    def static_files(filename: str):
+        target = Path(static_folder, filename).resolve()
+        if target == staging or staging in target.parents:
+            abort(404)
+        return serve_static(filename=filename)
+
+    return static_files
 
 
 class StagedImages:

@@ -57,7 +57,7 @@ class Cluster:
         cfg = app.config
         env = {
             **os.environ,
-            "SECRET_KEY": "processes-test",
+            "SECRET_KEY": "processes-test-secret-key-0123456789",
             "FB_APP_ID": simulator.DEFAULT_APP_ID,
             "FB_APP_SECRET": simulator.DEFAULT_APP_SECRET,
             "FB_ENDPOINT": sim.graph_url,
