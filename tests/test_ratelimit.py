@@ -126,7 +126,12 @@ def test_uploads_past_the_limit_save_nothing(make_app, world):
 def test_production_warns_when_limits_are_counted_per_process(make_app, caplog):
     key = Fernet.generate_key().decode()
     with caplog.at_level(logging.WARNING, logger="ospost.ratelimit"):
-        make_app(TESTING=False, RATELIMIT_ENABLED=True, TOKEN_ENCRYPTION_KEYS=[key])
+        make_app(
+            TESTING=False,
+            RATELIMIT_ENABLED=True,
+            TOKEN_ENCRYPTION_KEYS=[key],
+            SECRET_KEY=Fernet.generate_key().decode(),  # production wants a strong one
+        )
     assert "RATELIMIT_STORAGE_URI=redis://" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="ospost.ratelimit"):
