@@ -74,6 +74,7 @@ def test_migrations_build_the_same_schema_as_the_models(make_app, database_url):
         upgrade()
         tables = set(inspect(db.engine).get_table_names())
         assert {"users", "posts", "web_sessions", "deletion_requests"} <= tables
+        assert {"ig_profiles", "feed_items"} <= tables
         from alembic.autogenerate import compare_metadata
         from alembic.migration import MigrationContext
 
