@@ -44,6 +44,7 @@ from models import PostStatus
 from models import User
 from models import db
 from models import now_utc
+from ospost import feed
 from ospost.graph import ErrorKind
 from ospost.graph import GraphClient
 from ospost.graph import GraphError
@@ -675,6 +676,7 @@ class Publisher:
             media_id,
             extra={"post_id": post.id, "ig_media_id": media_id},
         )
+        feed.after_publish(user.id)  # the profile preview shows it from Instagram
 
     # -- errors -----------------------------------------------------------------
 
