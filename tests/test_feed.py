@@ -217,8 +217,9 @@ def test_home_shows_the_feed_under_the_scheduled_posts(app, client, user, world)
     assert "Reel posted" in page and "Carousel posted" in page
     # The header's figures come from Meta.
     assert re.search(
-        rf"<strong>{profile.media_count}</strong> posts</span> ·\s*"
-        r"<span class=\"text-nowrap\"><strong>[\d,.KM]+</strong> followers",
+        rf"<strong>{profile.media_count}</strong> posts</span>\s*"
+        r"<span><strong>[\d,.KM]+</strong> followers</span>\s*"
+        r"<span><strong>[\d,.KM]+</strong> following",
         page,
     )
     assert "Ospost Demo Café" in page
