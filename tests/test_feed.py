@@ -467,3 +467,13 @@ def test_a_published_post_reaches_the_feed_through_the_engine(
     assert store.feed_thumbnail_path(IG_DEMO, item.thumbnail).read_bytes() == own
     page = home(client)
     assert page.count(post.permalink) == 1
+
+
+def test_deleting_the_account_deletes_its_feed(app, client, user, world):
+    assert refresh(client).status_code == 200
+    store = app.extensions["media_store"]
+    assert any(store.feed_dir(IG_DEMO).iterdir())
+    assert client.post("/account/delete").status_code == 302
+    profile, items = stored(app, user.id)
+    assert profile is None and items == []
+    assert not store.feed_dir(IG_DEMO).exists()
