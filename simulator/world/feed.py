@@ -29,19 +29,26 @@ _KINDS = (
     (10, ("CAROUSEL_ALBUM", "FEED", 1080, 1350)),
     (8, ("VIDEO", "REELS", 1080, 1920)),
 )
-_CAPTIONS = (
-    "Fresh croissants out of the oven this morning ☕️ #bakery",
-    "Our new seasonal menu is here. Which one are you trying first? #menu",
-    "Behind the bar with our head barista 👋 #behindthescenes",
-    "Latte art practice, day {n} #latteart",
-    "Sunday brunch is back! Book through the link in our bio. #brunch",
-    "Rainy day = hot chocolate day ☔️ #cozy",
-    "Meet the farmers behind our single-origin beans 🌱 #coffee",
-    "Swipe for the full pastry counter → #pastry",
-    "How we pour the perfect flat white (sound on) #reels",
-    "Thank you for {n} wonderful weeks on the corner of Rue Oberkampf ❤️",
-    "",
-)
+# Captions by media type (posts without one are common too).
+_CAPTIONS = {
+    "IMAGE": (
+        "Fresh croissants out of the oven this morning ☕️ #bakery",
+        "Our new seasonal menu is here. Which one are you trying first? #menu",
+        "Latte art practice, day {n} #latteart",
+        "Sunday brunch is back! Book through the link in our bio. #brunch",
+        "Rainy day = hot chocolate day ☔️ #cozy",
+        "Thank you for {n} wonderful weeks on the corner of Rue Oberkampf ❤️",
+        "",
+    ),
+    "CAROUSEL_ALBUM": (
+        "Swipe for the full pastry counter → #pastry",
+        "Meet the farmers behind our single-origin beans 🌱 #coffee",
+    ),
+    "VIDEO": (
+        "How we pour the perfect flat white (sound on) #reels",
+        "Behind the bar with our head barista 👋 #behindthescenes",
+    ),
+}
 
 
 class FeedMixin(WorldState):
@@ -65,7 +72,8 @@ class FeedMixin(WorldState):
             reversed(history)
         ):
             media_id = str(base + index)
-            caption = _CAPTIONS[rng.randrange(len(_CAPTIONS))].format(n=index + 1)
+            captions = _CAPTIONS[media_type]
+            caption = captions[rng.randrange(len(captions))].format(n=index + 1)
             self._media[media_id] = Media(
                 id=media_id,
                 ig_user_id=account.id,
