@@ -258,6 +258,7 @@ class FeedRefresher:
     def _fetch(self, user) -> Fetched:
         """The profile, then pages of posts until enough, the end, or high usage."""
         client = self.client()
+        client.last_usage = None  # this thread's client last served another account
         fetched = Fetched()
         limit = int(self.config["FEED_MAX_ITEMS"])
         page_size = max(1, min(int(self.config["FEED_PAGE_SIZE"]), 100))
