@@ -1,8 +1,10 @@
 """Where post images live on disk, and how Meta's crawler fetches them.
 
 Uploads sit under ``uploads/<ig_account_id>/`` with random names and are served
-only to their owner. For publishing, a copy is staged under ``static/tmp/`` with
-an unguessable name, because Meta's crawler must fetch it without logging in.
+only to their owner; so do the thumbnails of the account's Instagram feed
+(``uploads/<ig_account_id>/feed/``), since Meta's own picture URLs expire. For
+publishing, a copy is staged under ``static/tmp/`` with an unguessable name,
+because Meta's crawler must fetch it without logging in.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ log = logging.getLogger(__name__)
 
 # The public copies' names: 32 URL-safe characters (24 random-looking bytes).
 STAGED_NAME = re.compile(r"[A-Za-z0-9_-]{32}\.jpg")
+# Feed thumbnails: the Instagram media id and a hash of the bytes, so a new
+# picture gets a new name and browsers may cache each name for long.
+FEED_FOLDER = "feed"
+FEED_NAME = re.compile(r"[0-9]{1,64}-[0-9a-f]{12}\.jpg")
 
 # Uploads are for their owner only: no other local account may list or read
 # them. Staged copies are public (Meta's crawler fetches them without login)
@@ -126,6 +132,36 @@ class MediaStore:
     def unstage(self, staged_name: str | None) -> None:
         if staged_name:
             (self.staging_root / staged_name).unlink(missing_ok=True)
+
+    def save_feed_thumbnail(
+        self, ig_account_id: str, ig_media_id: str, thumbnail: bytes
+    ) -> str:
+        """Keep the thumbnail of a post from the account's Instagram feed;
+        returns its file name (under the user's ``feed/`` folder)."""
+        if not ig_media_id.isdigit():
+            raise ValueError("unexpected Instagram media id")
+        name = f"{ig_media_id}-{hashlib.sha256(thumbnail).hexdigest()[:12]}.jpg"
+        folder = self.user_dir(ig_account_id) / FEED_FOLDER
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
+        if not path.is_file():  # same bytes, same name: nothing to write
+            _write_atomic(path, thumbnail)
+        return name
+
+    def feed_dir(self, ig_account_id: str) -> Path:
+        return self.user_dir(ig_account_id) / FEED_FOLDER
+
+    def feed_thumbnail_path(self, ig_account_id: str, name: str) -> Path:
+        """Where a feed thumbnail is; ValueError for a name we never made."""
+        if not FEED_NAME.fullmatch(name):
+            raise ValueError("not a feed thumbnail name")
+        return self.feed_dir(ig_account_id) / name
+
+    def delete_feed_thumbnails(self, ig_account_id: str, *names: str | None) -> None:
+        """Remove feed thumbnails the feed no longer shows; missing ones are fine."""
+        for name in names:
+            if name and FEED_NAME.fullmatch(name):
+                self.feed_thumbnail_path(ig_account_id, name).unlink(missing_ok=True)
 
     def delete_user(self, ig_account_id: str, staged_names: list[str]) -> None:
         """Remove every file a user ever gave us."""

@@ -92,6 +92,11 @@ class Media:
     image_format: str
     published_at: float
     shortcode: str
+    media_type: str = "IMAGE"  # IMAGE, VIDEO or CAROUSEL_ALBUM
+    product_type: str = "FEED"  # FEED or REELS
+    # Part of the account's history before the simulation started (not made
+    # through media_publish, so not in ``published()``).
+    existing: bool = False
 
 
 class Node(dict):

@@ -112,6 +112,7 @@ def test_migrations_build_the_same_schema_as_the_models(make_app, database_url):
             "deletion_requests",
             "used_signed_requests",
         } <= tables
+        assert {"ig_profiles", "feed_items"} <= tables
         from alembic.autogenerate import compare_metadata
         from alembic.migration import MigrationContext
 

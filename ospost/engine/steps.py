@@ -52,6 +52,7 @@ from datetime import timedelta
 
 from models import Post
 from models import now_utc
+from ospost import feed
 from ospost.engine.lease import Leases
 from ospost.engine.policy import REAUTH_REASON
 from ospost.engine.policy import ErrorPolicy
@@ -256,6 +257,7 @@ class Steps:
             media_id,
             extra={"post_id": post.id, "ig_media_id": media_id},
         )
+        feed.after_publish(user.id)  # the profile preview shows it from Instagram
 
 
 @dataclass(frozen=True)

@@ -3,17 +3,21 @@
 Where things are: ``state.py`` (tables, lock, settings, reset), ``dispatch.py``
 (routing and the call log), ``faults.py``, ``accounts.py`` (users, Pages, IG
 accounts), ``tokens.py`` (login and tokens), ``containers.py`` (containers and
-publishing), ``quota.py`` and ``media.py`` (published posts).  The mixins call
-one another through ``self``, as the methods of the one class they used to be.
+publishing), ``quota.py``, ``media.py`` (published posts), ``feed.py`` (each
+account's existing posts and the CDN URLs of pictures) and ``usage.py``
+(rate-limit headers and throttling).  The mixins call one another through
+``self``, as the methods of the one class they used to be.
 """
 
 from simulator.world.accounts import AccountsMixin
 from simulator.world.containers import ContainersMixin
 from simulator.world.dispatch import DispatchMixin
 from simulator.world.faults import FaultsMixin
+from simulator.world.feed import FeedMixin
 from simulator.world.media import MediaMixin
 from simulator.world.quota import QuotaMixin
 from simulator.world.tokens import TokensMixin
+from simulator.world.usage import UsageMixin
 
 __all__ = ["GraphWorld"]
 
@@ -26,6 +30,8 @@ class GraphWorld(
     ContainersMixin,
     QuotaMixin,
     MediaMixin,
+    FeedMixin,
+    UsageMixin,
 ):
     """All simulator state (users, tokens, containers, media, faults, call log).
 
