@@ -17,8 +17,10 @@ total.
 """
 
 import contextlib
+import ctypes
 import io
 import math
+import os
 import struct
 import threading
 import time
@@ -183,6 +185,26 @@ class DecodeBudget:
                 self._running -= 1
                 self._reserved -= cost
                 self._room.notify_all()
+
+
+def return_freed_memory_promptly() -> None:
+    """Make freed image memory go back to the system at once (glibc only).
+
+    glibc raises its mmap threshold (up to 32 MB) each time a big block is
+    freed; from then on Pillow's 16 MB image blocks come from per-thread heaps
+    that keep what is freed.  On a threaded server, where every request runs
+    on a new thread, the process then grew towards the sum of each thread's
+    past peak: 8 parallel worst-case uploads peaked at 460-520 MiB instead of
+    ~275 MiB (bench/upload.py).  A fixed threshold turns that growth off.
+    """
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return  # the operator chose a value
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return  # not glibc (macOS): nothing to tune
+    m_mmap_threshold = -3
+    mallopt(m_mmap_threshold, 128 * 1024)  # glibc's starting value
 
 
 class ImageRejected(ValueError):
@@ -506,18 +528,21 @@ def _to_working_mode(im: Image.Image) -> Image.Image:
 
 
 def _shrink(im: Image.Image, plan: _Plan) -> tuple[Image.Image, _Plan]:
-    """Cut out the planned box as a new image, shrunk by a whole factor if it can.
+    """Shrink the planned box by a whole factor if it can, in the working mode.
 
     The factor is the largest that keeps the box at least as big as the output;
-    the returned plan locates the box in the new image's pixels.  Area averaging
-    by a whole factor is cheap and clean and leaves LANCZOS less than 2x to do
-    (the rule libjpeg's draft decode follows for JPEGs): a 4000 px PNG resizes
-    in half the time and looks the same.  The result is in the working mode
-    (see `_to_working_mode`).
+    the returned plan locates the box in the returned image's pixels.  Area
+    averaging by a whole factor is cheap and clean and leaves LANCZOS less than
+    2x to do (the rule libjpeg's draft decode follows for JPEGs): a 4000 px PNG
+    resizes in half the time and looks the same.  The result is in the working
+    mode (see `_to_working_mode`); when nothing needs averaging or converting,
+    it is `im` itself, as LANCZOS can read the box from it without a copy.
     """
     left, top, right, bottom = plan.box
     out_w, out_h = plan.size
     factor = math.floor(min((right - left) / out_w, (bottom - top) / out_h))
+    if factor < 2 and _is_working_mode(im):
+        return im, plan
     if factor < 2:
         whole = (math.floor(left), math.floor(top), math.ceil(right), math.ceil(bottom))
         box = (left - whole[0], top - whole[1], right - whole[0], bottom - whole[1])
@@ -536,7 +561,7 @@ def _reduce(im: Image.Image, box: _IntBox, factor: int) -> Image.Image:
     which for a 47 KB palette PNG of 7000x7000 was 200 MB.  Bands start on
     multiples of `factor` rows, so the result is the same as in one piece.
     """
-    if im.mode in _NATIVE_MODES and "transparency" not in im.info:
+    if _is_working_mode(im):
         return im.reduce(factor, box=box)
     left, top, right, bottom = box
     step = max(1, _BAND_PIXELS // (factor * (right - left))) * factor
@@ -552,11 +577,19 @@ def _reduce(im: Image.Image, box: _IntBox, factor: int) -> Image.Image:
     return out
 
 
+def _is_working_mode(im: Image.Image) -> bool:
+    """True when `_to_working_mode` would leave `im` as it is."""
+    return im.mode in _NATIVE_MODES and "transparency" not in im.info
+
+
 def _resize(im: Image.Image, plan: _Plan) -> Image.Image:
     """Scale the planned box of `im` to the planned size with LANCZOS."""
     left, top, right, bottom = plan.box
-    if (right - left, bottom - top) == plan.size and plan.box[:2] == (0, 0):
-        return im
+    if (right - left, bottom - top) == plan.size and all(
+        float(edge).is_integer() for edge in plan.box
+    ):
+        # Nothing to scale: cut the box out (a copy, never the decoded file).
+        return im.crop(tuple(int(edge) for edge in plan.box))
     return im.resize(plan.size, Image.Resampling.LANCZOS, box=plan.box)
 
 

@@ -49,6 +49,7 @@ BUSY_MESSAGE = (
 @bp.record_once
 def _share_decoding(state) -> None:
     """Give the app one image-decoding budget, shared by every request thread."""
+    images.return_freed_memory_promptly()
     cfg = state.app.config
     state.app.extensions["decode_budget"] = images.DecodeBudget(
         workers=cfg["IMAGE_WORKERS"] or os.cpu_count() or 1,
