@@ -120,6 +120,11 @@ def _configure(app: Flask, overrides: dict) -> None:
         MAX_CONTENT_LENGTH=30 * 1024 * 1024,
         MAX_SCHEDULE_DAYS=50,
         GRID_CACHE_MB=32,
+        # Uploads decoded at once per process (0: one per CPU core), the memory
+        # they may share, and how long an upload waits for room before a 503.
+        IMAGE_WORKERS=0,
+        IMAGE_MEMORY_MB=256,
+        IMAGE_WAIT_SECONDS=5,
         SCHEDULER_ENABLED=True,
         GRAPH_TIMEOUT=(3.05, 20),
         SESSION_PERMANENT=True,

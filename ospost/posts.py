@@ -4,6 +4,10 @@ removing posts, publishing now, and serving a user's own images.
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
@@ -13,6 +17,7 @@ from flask import abort
 from flask import current_app
 from flask import flash
 from flask import g
+from flask import make_response
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -37,11 +42,33 @@ from ospost.grid import render_home
 from ospost.scheduler import publisher
 from ospost.storage import staged_name
 
+log = logging.getLogger(__name__)
 bp = Blueprint("posts", __name__)
+
+BUSY_MESSAGE = (
+    "Ospost is busy processing other photos, so this post was not saved. "
+    "Try again in a few seconds."
+)
+
+
+@bp.record_once
+def _share_decoding(state) -> None:
+    """Give the app one image-decoding budget, shared by every request thread."""
+    images.return_freed_memory_promptly()
+    cfg = state.app.config
+    state.app.extensions["decode_budget"] = images.DecodeBudget(
+        workers=cfg["IMAGE_WORKERS"] or os.cpu_count() or 1,
+        memory=cfg["IMAGE_MEMORY_MB"] * 1024 * 1024,
+        wait=cfg["IMAGE_WAIT_SECONDS"],
+    )
 
 
 class FormError(ValueError):
     """Input the person must correct; the message says how."""
+
+
+class Conflict(FormError):
+    """The post or account changed while the request was handled (HTTP 409)."""
 
 
 @dataclass(frozen=True)
@@ -112,14 +139,30 @@ def check_publish_time(when: datetime, user: User, now: datetime) -> None:
 
 
 def read_image(files) -> images.ProcessedImage:
-    """Normalise the uploaded image, or raise FormError saying what is wrong."""
+    """Normalise the uploaded image, or raise FormError saying what is wrong.
+
+    Waits for room in the app's decoding budget; raises images.Busy (nothing
+    done) when none frees up in time.
+    """
     upload = files.get("image")
     if upload is None or not upload.filename:
         raise FormError("Choose an image to post.")
+    budget = current_app.extensions["decode_budget"]
     try:
-        return images.process_upload(upload.stream)
+        return images.process_upload(upload.stream, budget)
     except images.ImageRejected as exc:
         raise FormError(str(exc)) from exc
+
+
+def release_connection() -> None:
+    """Give the request's database connection back to the pool before slow work.
+
+    The session row and ``g.user`` were read on it (see ``ospost.sessions``);
+    they stay readable, detached, with the values already loaded. Reading a
+    big upload and decoding it take up to seconds, and 20 parallel uploads
+    holding their connections meanwhile exhausted the pool (issue 16).
+    """
+    db.session.close()
 
 
 def store_images(user: User, processed: images.ProcessedImage) -> tuple[str, str]:
@@ -131,14 +174,82 @@ def delete_files(user: User, *names: str | None) -> None:
     current_app.extensions["media_store"].delete(user.ig_account_id, *names)
 
 
-def commit_or_cleanup(user: User, *new_files: str | None) -> None:
-    """Commit; if the database refuses, remove the files this request wrote."""
+@contextmanager
+def undone_on_failure(user: User, *new_files: str | None) -> Iterator[None]:
+    """Run a transaction; if anything in it fails, roll back and remove the
+    files this request wrote, so nothing is left half-saved."""
     try:
-        db.session.commit()
-    except Exception:
+        yield
+    except BaseException:
         db.session.rollback()
         delete_files(user, *new_files)
         raise
+
+
+def create_post(
+    user: User, data: PostInput, processed: images.ProcessedImage
+) -> tuple[int, datetime]:
+    """Store the images and insert the post in one short transaction.
+
+    Returns the post's id and when the publisher should look at it, read
+    before the commit so that nothing needs the database afterwards.
+    """
+    filename, thumb = store_images(user, processed)
+    with undone_on_failure(user, filename, thumb):
+        if db.session.get(User, user.id) is None:
+            raise Conflict("Your account was deleted in the meantime.")
+        post = Post(user_id=user.id, caption=data.caption, alt_text=data.alt_text)
+        post.filename, post.thumbnail = filename, thumb
+        post.width, post.height = processed.width, processed.height
+        post.schedule(data.when)
+        db.session.add(post)
+        db.session.flush()
+        saved = (post.id, post.next_attempt_at)
+        db.session.commit()
+    return saved
+
+
+def update_post(
+    user: User,
+    post_id: int,
+    data: PostInput,
+    processed: images.ProcessedImage | None,
+) -> tuple[tuple[str | None, ...], datetime]:
+    """Store any new image and change the post in one short transaction.
+
+    The post is read again, locked, because it may have been removed or
+    claimed for publishing while the image was processed. Returns the files
+    the post no longer uses and when the publisher should look at it.
+    """
+    new_files = store_images(user, processed) if processed else ()
+    with undone_on_failure(user, *new_files):
+        post = db.session.get(Post, post_id, with_for_update=True)
+        if post is None or post.user_id != user.id:
+            raise Conflict("This post was removed in the meantime.")
+        if not post.editable:
+            raise Conflict("This post is being published or is already live.")
+        old_files: tuple[str | None, ...] = ()
+        if processed:
+            old_files = (post.filename, post.thumbnail)
+            post.filename, post.thumbnail = new_files
+            post.width, post.height = processed.width, processed.height
+        post.caption, post.alt_text = data.caption, data.alt_text
+        post.schedule(data.when)
+        wake_at = post.next_attempt_at
+        db.session.commit()
+    return old_files, wake_at
+
+
+def wake_saved(post_id: int, when: datetime) -> None:
+    """Wake the publisher for a post just committed.
+
+    The post is saved whatever happens here, so a failure must not turn the
+    response into an error; the publisher's sweep finds the post anyway.
+    """
+    try:
+        publisher.wake(post_id, when)
+    except Exception:
+        log.exception("could not wake the publisher for post %s", post_id)
 
 
 def get_own_post(post_id: int) -> Post:
@@ -235,6 +346,14 @@ def fail(message: str, status: int = 400, template: str | None = None, **ctx):
     return redirect(url_for("posts.index"))
 
 
+def busy(exc: images.Busy, template: str, **ctx):
+    """No room to process the image in time: 503 with Retry-After, nothing saved."""
+    log.warning("image decoding budget full; answered 503")
+    response = make_response(fail(BUSY_MESSAGE, 503, template, **ctx))
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 def done(message: str, target: str, warning: str | None = None):
     """Success: flash and go to ``target`` (fetch calls get the URL to go to)."""
     flash(message, "success")
@@ -318,17 +437,16 @@ def add():
         return render_template("post/add.html", form={})
     try:
         data = parse_post_form(request.form, g.user, now_utc())
+        release_connection()  # the quota check above was the last read
         processed = read_image(request.files)
+        post_id, wake_at = create_post(g.user, data, processed)
+    except Conflict as exc:
+        return fail(str(exc), 409, "post/add.html")
     except FormError as exc:
         return fail(str(exc), 400, "post/add.html")
-    filename, thumb = store_images(g.user, processed)
-    post = Post(user=g.user, caption=data.caption, alt_text=data.alt_text)
-    post.filename, post.thumbnail = filename, thumb
-    post.width, post.height = processed.width, processed.height
-    post.schedule(data.when)
-    db.session.add(post)
-    commit_or_cleanup(g.user, filename, thumb)
-    publisher.wake(post.id, post.next_attempt_at)
+    except images.Busy as exc:
+        return busy(exc, "post/add.html")
+    wake_saved(post_id, wake_at)
     return done("New post scheduled", url_for("posts.index"), data.warning)
 
 
@@ -344,20 +462,17 @@ def edit(post_id: int):
         return fail("This post is being published or is already live.", 409)
     try:
         data = parse_post_form(request.form, g.user, now_utc(), editing=post)
+        release_connection()  # the quota check above was the last read
         processed = read_image(request.files) if _has_file() else None
+        old_files, wake_at = update_post(g.user, post_id, data, processed)
+    except Conflict as exc:
+        return fail(str(exc), 409)
     except FormError as exc:
         return fail(str(exc), 400, "post/edit.html", post=post)
-    old_files = new_files = ()
-    if processed:
-        old_files = (post.filename, post.thumbnail)
-        new_files = store_images(g.user, processed)
-        post.filename, post.thumbnail = new_files
-        post.width, post.height = processed.width, processed.height
-    post.caption, post.alt_text = data.caption, data.alt_text
-    post.schedule(data.when)
-    commit_or_cleanup(g.user, *new_files)
+    except images.Busy as exc:
+        return busy(exc, "post/edit.html", post=post)
     delete_files(g.user, *old_files)
-    publisher.wake(post.id, post.next_attempt_at)
+    wake_saved(post_id, wake_at)
     return done("Post updated", url_for("posts.index"), data.warning)
 
 

@@ -9,15 +9,12 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import redis
@@ -25,95 +22,22 @@ import requests
 from sqlalchemy import select
 from sqlalchemy import update
 
-import simulator
 from models import Post
 from models import User
 from models import db
+from support import KEY
 from support import AuthActions
+from support import Cluster
 from support import create_post
+from support import free_port
 from support import image_bytes
 from support import soon
 from support import wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
-KEY = "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
 pytestmark = pytest.mark.slow
 # bench/kill_trials.py runs the full 20; CI runs a few of the same trials.
 KILL_TRIALS = int(os.environ.get("OSPOST_KILL_TRIALS", "3"))
 KILL_REPORT = os.environ.get("OSPOST_KILL_REPORT")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Cluster:
-    """A gunicorn master with N workers, each running its own scheduler."""
-
-    def __init__(self, app, sim, workers: int, port: int | None = None, extra_env=None):
-        self.port = port or free_port()
-        cfg = app.config
-        env = {
-            **os.environ,
-            "SECRET_KEY": "processes-test-secret-key-0123456789",
-            "FB_APP_ID": simulator.DEFAULT_APP_ID,
-            "FB_APP_SECRET": simulator.DEFAULT_APP_SECRET,
-            "FB_ENDPOINT": sim.graph_url,
-            "APP_URL": f"http://127.0.0.1:{self.port}",
-            "DATABASE_URL": cfg["SQLALCHEMY_DATABASE_URI"],
-            "TOKEN_ENCRYPTION_KEYS": KEY,
-            "OSPOST_UPLOAD_FOLDER": cfg["UPLOAD_FOLDER"],
-            "OSPOST_STAGING_FOLDER": cfg["STAGING_FOLDER"],
-            "OSPOST_PUBLISH_LEASE_SECONDS": "5",
-            "OSPOST_PUBLISH_SWEEP_SECONDS": "0.5",
-            "OSPOST_PUBLISH_FIRST_CHECK_SECONDS": "0.3",
-            "OSPOST_PUBLISH_CHECK_INTERVAL_SECONDS": "0.3",
-            "OSPOST_GRAPH_TIMEOUT": "[1, 2]",
-            **(extra_env or {}),
-        }
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-w",
-                str(workers),
-                "-b",
-                f"127.0.0.1:{self.port}",
-                "--log-level",
-                "warning",
-                "app:create_app()",
-            ],
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,  # so a crash can take the whole group down
-        )
-        wait_for(self._up, timeout=20)
-
-    def _up(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-
-    def workers(self) -> list[int]:
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        return [int(pid) for pid in children.read_text().split()]
-
-    def crash(self) -> None:
-        """SIGKILL the master and every worker at once, like a power cut."""
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 @pytest.fixture
@@ -308,7 +232,7 @@ def test_two_workers_share_login_limits_through_redis(make_app, sim, world, redi
         app,
         sim,
         workers=2,
-        extra_env={
+        env={
             "RATELIMIT_STORAGE_URI": redis_url,
             "OSPOST_RATELIMIT_LOGIN_PER_IP": "5 per minute",
             "OSPOST_SCHEDULER_ENABLED": "false",
