@@ -787,3 +787,13 @@ def test_non_seekable_stream_is_accepted():
     data = encode(Image.new("RGB", (640, 640), (5, 6, 7)), "PNG")
     with Pipe(data) as pipe:
         assert images.process_upload(pipe).width == 640
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_transparency_is_flattened_onto_the_chosen_colour(mode):
+    im = Image.new(mode, (800, 800), (0, 0) if mode == "LA" else (0, 0, 0, 0))
+    out = assert_compliant(
+        images.process_upload(io.BytesIO(encode(im, "PNG")), background=(20, 120, 220))
+    )
+    # A grey image on a coloured background comes out in colour.
+    assert close_to(out.getpixel((400, 400)), (20, 120, 220), tol=4)
