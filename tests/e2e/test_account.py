@@ -44,12 +44,15 @@ def test_change_time_zone_then_delete_account(ui, live_app, tmp_path):
         "In Asia/Tokyo your next post reads"
     )
     expect(page.locator("#keep-clock-help")).to_contain_text("09:30")
-    expect(page.locator("#keep-clock-help")).to_contain_text("hours earlier than it is due now")
+    expect(page.locator("#keep-clock-help")).to_contain_text(
+        "hours earlier than it is due now"
+    )
     ui.shot("account-timezone")
     keep_clock.check()
     page.get_by_role("button", name="Save time zone").click()
     expect(ui.flash()).to_contain_text("Times are now shown in Asia/Tokyo.")
     expect(ui.flash()).to_contain_text("1 scheduled post keeps its clock time")
+    ui.assert_accessible("account-saved")
     expect(zone).to_have_value("Asia/Tokyo")
     expect(hint).to_contain_text(f"Your browser is in {BROWSER_TZ}.")
     assert user_row(live_app).timezone == "Asia/Tokyo"

@@ -148,6 +148,7 @@ def test_drag_by_the_handle_then_undo_restores_every_date_and_job(
 
     toast.get_by_role("button", name="Undo").click()
     expect(toast).to_contain_text("Undone: the posts are back at their earlier times.")
+    ui.assert_accessible("home-undone")
     assert grid_alts(page) == ["Evening", "Noon", "Morning"]
     expect(ui.grid_times()).to_have_text(latest_first)
     assert schedule(live_app) == TIMES

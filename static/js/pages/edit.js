@@ -71,6 +71,7 @@ async function removePost(form) {
   button.disabled = true;
   try {
     const data = await fetchJson(form.action, { method: 'POST', body: new FormData(form) });
+    if (guard) guard.release(); // removed: its unsaved edits no longer matter
     window.location.assign(data.redirect);
   } catch (err) {
     button.disabled = false;
