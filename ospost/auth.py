@@ -9,6 +9,7 @@ accounts Meta lists for that token.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -22,6 +23,7 @@ from flask import render_template
 from flask import request
 from flask import session
 from flask import url_for
+from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -37,6 +39,9 @@ from ospost import signed_requests
 from ospost.graph import GraphError
 from ospost.graph import GraphNetworkError
 from ospost.graph import client_for
+from ospost.posts import FormError
+from ospost.posts import check_publish_time
+from ospost.posts import post_label
 from ospost.scheduler import publisher
 from ospost.sessions import end_user_sessions
 from ospost.storage import staged_name
@@ -149,6 +154,77 @@ def _choose_page(pages, chosen_ig_id: str | None):
             accounts=[{"ig_id": p.ig_user_id, "page": p.name} for p in pages],
         )
     return pages[0]
+
+
+def schedule_overview(user: User) -> tuple[int, datetime | None]:
+    """How many posts are scheduled and when the next one is due: what the
+    time zone choice on the account page is about."""
+    posts = user.scheduled_posts().subquery()
+    count, first = db.session.execute(
+        select(func.count(), func.min(posts.c.scheduled_at))
+    ).one()
+    return count, first
+
+
+def change_timezone(
+    user: User, tz: str, *, keep_clock: bool, now: datetime
+) -> tuple[list[tuple[int, datetime]], list[str]]:
+    """Read and show the user's times in ``tz`` from now on.
+
+    Scheduled posts keep their moments, or with ``keep_clock`` their clock
+    times: a post due at 09:00 stays due at 09:00, in the new zone. Returns the
+    (post id, new time) of each post that moved, and a sentence for each whose
+    clock time the new zone skips for daylight saving (it moves past the jump).
+    Raises FormError, leaving the caller to roll back, when a post would land
+    in the past or later than it may be scheduled.
+    """
+    old = user.timezone
+    user.timezone = tz
+    if not keep_clock or tz == old:
+        return [], []
+    moved, notes, refused = [], [], []
+    for post in db.session.scalars(user.scheduled_posts().with_for_update()):
+        when, shifted = helpers.same_clock_time(post.scheduled_at, old, tz)
+        try:
+            check_publish_time(when, user, now)
+        except FormError as exc:
+            refused.append(
+                f"{post_label(post)}, at {helpers.format_local(when, tz)}: {exc}"
+            )
+            continue
+        if shifted:
+            notes.append(
+                f"{post_label(post)} was due at "
+                f"{helpers.format_local(post.scheduled_at, old, '%b %d %H:%M')}, "
+                f"a time {tz} skips for daylight saving; it is now due at "
+                f"{helpers.format_local(when, tz, '%b %d %H:%M')}."
+            )
+        if when != post.scheduled_at:
+            post.schedule(when, content_changed=False)
+            moved.append((post.id, when))
+    if refused:
+        raise FormError(
+            "Nothing was changed: keeping the clock times in "
+            f"{tz} would move {len(refused)} post{'s' if len(refused) > 1 else ''} "
+            "out of reach: " + " ".join(refused) + " Keep the same moments "
+            "instead, or reschedule those posts first."
+        )
+    return moved, notes
+
+
+def timezone_message(tz: str, keep: str, moved: list, notes: list[str]) -> str:
+    """What changing the zone did, for the account page."""
+    said = [f"Times are now shown in {tz}."]
+    if keep == "clock" and moved:
+        said.append(
+            "1 scheduled post keeps its clock time and so goes out at a new moment."
+            if len(moved) == 1
+            else f"{len(moved)} scheduled posts keep their clock times and so go "
+            "out at new moments."
+        )
+    elif keep == "moments":
+        said.append("Scheduled posts go out at the same moments as before.")
+    return " ".join(said + notes)
 
 
 def start_session(user: User) -> None:
@@ -283,11 +359,14 @@ def logout():
 @helpers.login_required
 def account():
     """Show the connected Instagram account, its login expiry, zone and quota."""
+    scheduled, next_due = schedule_overview(g.user)
     return render_template(
         "account/index.html",
         zones=helpers.timezone_choices(),
         now=now_utc(),
         expiring=g.user.token_expires_soon(now_utc()),
+        scheduled=scheduled,
+        next_due=next_due,
     )
 
 
@@ -295,14 +374,25 @@ def account():
 @ratelimit.mutations
 @helpers.login_required
 def update_timezone():
-    """Change the zone Ospost uses to read and show times."""
+    """Change the zone Ospost uses to read and show times; scheduled posts keep
+    their moments, or their clock times when the person chose that."""
     tz = helpers.valid_timezone(request.form.get("timezone"))
-    if tz is None:
-        flash("Choose a time zone from the list.", "danger")
+    keep = request.form.get("keep", "moments")
+    if tz is None or keep not in ("moments", "clock"):
+        flash("Choose a time zone from the list, and what your posts keep.", "danger")
         return redirect(url_for("auth.account"))
-    g.user.timezone = tz
+    try:
+        moved, notes = change_timezone(
+            g.user, tz, keep_clock=keep == "clock", now=now_utc()
+        )
+    except FormError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return redirect(url_for("auth.account"))
     db.session.commit()
-    flash(f"Times are now shown in {tz}.", "success")
+    for post_id, when in moved:
+        publisher.wake(post_id, when)
+    flash(timezone_message(tz, keep, moved, notes), "success")
     return redirect(url_for("auth.account"))
 
 

@@ -121,7 +121,8 @@ _EXIF_ORIENTATION = 0x0112
 
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 _ICC_SPACE_TO_MODE = {"RGB": "RGB", "GRAY": "L", "CMYK": "CMYK"}
-_WHITE = {"RGB": (255, 255, 255), "L": 255}
+# What transparent areas become unless the person picked another colour.
+WHITE = (255, 255, 255)
 
 _ACCEPTED_NAMES = "JPEG, PNG, WebP or HEIC" if HEIF_SUPPORTED else "JPEG, PNG or WebP"
 MSG_EMPTY = "The uploaded file is empty. Choose a photo and try again."
@@ -264,14 +265,18 @@ def aspect_ratio_label(width: int, height: int) -> str:
 
 
 def process_upload(
-    stream: typing.BinaryIO, budget: DecodeBudget | None = None
+    stream: typing.BinaryIO,
+    budget: DecodeBudget | None = None,
+    *,
+    background: tuple[int, int, int] = WHITE,
 ) -> ProcessedImage:
     """Turn an uploaded photo into an Instagram-ready JPEG and thumbnail.
 
     The format is judged by the file's content.  The photo is turned upright
-    (EXIF orientation), converted to sRGB, flattened onto white, trimmed by a
-    pixel or two when its crop is a hair outside Instagram's aspect-ratio range,
-    scaled down to at most 1440 px wide and re-encoded as a baseline JPEG with
+    (EXIF orientation), flattened onto ``background`` (the RGB colour the
+    person chose for transparent areas), converted to sRGB, trimmed by a pixel
+    or two when its crop is a hair outside Instagram's aspect-ratio range, scaled
+    down to at most 1440 px wide and re-encoded as a baseline JPEG with
     no metadata at all (no EXIF, GPS, XMP, comments or colour profile).
 
     With a `budget`, the work waits for room in it (checked from the header,
@@ -290,7 +295,7 @@ def process_upload(
         # stream.)
         del im
         picture = _resize(upload.image, upload.plan)
-        picture = _to_srgb(_flatten(picture), upload.icc_profile)
+        picture = _to_srgb(_flatten(picture, background), upload.icc_profile)
         if upload.orientation in _TRANSPOSE_FOR_ORIENTATION:
             picture = picture.transpose(_TRANSPOSE_FOR_ORIENTATION[upload.orientation])
         return _finish(picture, upload.source_format)
@@ -593,12 +598,15 @@ def _resize(im: Image.Image, plan: _Plan) -> Image.Image:
     return im.resize(plan.size, Image.Resampling.LANCZOS, box=plan.box)
 
 
-def _flatten(im: Image.Image) -> Image.Image:
-    """Put any transparent areas onto a white background."""
+def _flatten(im: Image.Image, color: tuple[int, int, int]) -> Image.Image:
+    """Put any transparent areas onto the RGB ``color``."""
     if im.mode not in ("RGBA", "LA"):
         return im
+    if im.mode == "LA" and len(set(color)) > 1:
+        im = im.convert("RGBA")  # a grey image on a coloured background
     base_mode = im.mode[:-1]
-    background = Image.new(base_mode, im.size, _WHITE[base_mode])
+    fill = color if base_mode == "RGB" else color[0]
+    background = Image.new(base_mode, im.size, fill)
     background.paste(im, mask=im.getchannel("A"))
     return background
 

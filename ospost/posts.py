@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 
@@ -63,8 +64,21 @@ def _share_decoding(state) -> None:
     )
 
 
+# Set by the home page's "Details" switch: "1" shows every tile's status,
+# time and actions; otherwise the grid shows photos first.
+DETAILS_COOKIE = "ospost_grid_details"
+
+
 class FormError(ValueError):
-    """Input the person must correct; the message says how."""
+    """Input the person must correct; the message says how.
+
+    ``fields`` maps form fields to what is wrong with each, so the page can
+    show every problem at its own field at once; the message then joins them.
+    """
+
+    def __init__(self, message: str = "", fields: dict[str, str] | None = None):
+        self.fields = dict(fields or {})
+        super().__init__(message or " ".join(self.fields.values()))
 
 
 class Conflict(FormError):
@@ -85,22 +99,38 @@ class PostInput:
 def parse_post_form(
     form, user: User, now: datetime, editing: Post | None = None
 ) -> PostInput:
-    """Validate caption, alt text and local date of a post form for ``user``.
+    """Read caption, alt text and local date of a post form for ``user``.
 
-    ``editing`` is the post being changed (its old date does not count toward
-    the publishing quota).
+    Every field is checked, so the person learns all their mistakes at once:
+    the FormError raised names each problem's field. ``editing`` is the post
+    being changed (its old date does not count toward the publishing quota).
     """
+    errors = {}
     caption = helpers.normalize_newlines(form.get("caption", ""))
     alt_text = helpers.normalize_newlines(form.get("alt_text", "")).strip()
     problems = helpers.caption_stats(caption).problems()
     if problems:
-        raise FormError(" ".join(problems))
+        errors["caption"] = " ".join(problems)
     if len(alt_text) > helpers.ALT_TEXT_MAX_CHARS:
-        raise FormError(
+        errors["alt_text"] = (
             f"The alt text has {len(alt_text)} characters; Instagram allows "
             f"{helpers.ALT_TEXT_MAX_CHARS}."
         )
-    raw = form.get("date", "")
+    warning = None
+    try:
+        when = parse_publish_time(form.get("date", ""), user, now)
+        warning = quota.check_new_time(user, when, editing.id if editing else None)
+    except FormError as exc:
+        errors["date"] = str(exc)
+    except quota.QuotaFull as exc:
+        errors["date"] = str(exc)
+    if errors:
+        raise FormError(fields=errors)
+    return PostInput(caption=caption, alt_text=alt_text, when=when, warning=warning)
+
+
+def parse_publish_time(raw: str, user: User, now: datetime) -> datetime:
+    """The instant a person typed as local time, if they may schedule it."""
     if not raw:
         raise FormError("Choose when to publish the post.")
     try:
@@ -108,11 +138,37 @@ def parse_post_form(
     except helpers.LocalTimeError as exc:
         raise FormError(str(exc)) from exc
     check_publish_time(when, user, now)
+    return when
+
+
+def read_post(
+    user: User, now: datetime, *, image_required: bool, editing: Post | None = None
+):
+    """The post form and its image, checked together so every problem shows.
+
+    Returns (PostInput, ProcessedImage or None when no new image was sent);
+    raises FormError with the fields at fault, or images.Busy when there is
+    no room to decode the image in time. The request's database connection
+    goes back to the pool before the image is read (``release_connection``).
+    """
+    errors = {}
+    data = processed = None
     try:
-        warning = quota.check_new_time(user, when, editing.id if editing else None)
-    except quota.QuotaFull as exc:
-        raise FormError(str(exc)) from exc
-    return PostInput(caption=caption, alt_text=alt_text, when=when, warning=warning)
+        data = parse_post_form(request.form, user, now, editing)
+    except FormError as exc:
+        errors.update(exc.fields)
+    release_connection()  # the quota check was the last read
+    background = helpers.parse_hex_color(request.form.get("background") or "#ffffff")
+    if background is None:
+        errors["background"] = "Choose the background colour from the colour picker."
+    elif image_required or _has_file():
+        try:
+            processed = read_image(request.files, background)
+        except FormError as exc:
+            errors["image"] = str(exc)
+    if errors:
+        raise FormError(fields=errors)
+    return data, processed
 
 
 def check_publish_time(when: datetime, user: User, now: datetime) -> None:
@@ -138,18 +194,19 @@ def check_publish_time(when: datetime, user: User, now: datetime) -> None:
         )
 
 
-def read_image(files) -> images.ProcessedImage:
+def read_image(files, background=images.WHITE) -> images.ProcessedImage:
     """Normalise the uploaded image, or raise FormError saying what is wrong.
 
-    Waits for room in the app's decoding budget; raises images.Busy (nothing
-    done) when none frees up in time.
+    Transparent areas are flattened onto ``background``, the colour the person
+    saw behind them in the cropper. Waits for room in the app's decoding
+    budget; raises images.Busy (nothing done) when none frees up in time.
     """
     upload = files.get("image")
     if upload is None or not upload.filename:
         raise FormError("Choose an image to post.")
     budget = current_app.extensions["decode_budget"]
     try:
-        return images.process_upload(upload.stream, budget)
+        return images.process_upload(upload.stream, budget, background=background)
     except images.ImageRejected as exc:
         raise FormError(str(exc)) from exc
 
@@ -260,13 +317,34 @@ def get_own_post(post_id: int) -> Post:
     return post
 
 
-def reorder(user: User, order: list[int]) -> list[tuple[int, datetime]]:
+@dataclass(frozen=True)
+class Move:
+    """One post a schedule change moved, from ``before`` to ``after``."""
+
+    post: Post
+    post_id: int
+    before: datetime
+    after: datetime
+
+
+@dataclass(frozen=True)
+class Restore:
+    """Undo asks for post ``post_id`` to go back to ``when``; the page last saw
+    it as of ``updated_at``."""
+
+    post_id: int
+    when: datetime
+    updated_at: datetime
+
+
+def reorder(user: User, order: list[int]) -> list[Move]:
     """Give the user's scheduled posts the existing dates in a new visual order.
 
-    The grid shows the last post first, so the first id gets the latest date.
-    Returns (post id, new time) for each post whose date changed, read before
-    the commit so waking their jobs needs no reload. Raises FormError when
-    ``order`` is not exactly the current set of scheduled posts.
+    The posts keep the set of times and take them in the new order, so moving
+    one post shifts every post between its old and new place by one time. The
+    grid shows the last post first, so the first id gets the latest date.
+    Returns the posts whose date changed. Raises FormError when ``order`` is
+    not exactly the current set of scheduled posts.
     """
     lock_schedule(user)
     # populate_existing: a post loaded before the lock must show its dates now.
@@ -279,13 +357,129 @@ def reorder(user: User, order: list[int]) -> list[tuple[int, datetime]]:
         raise FormError("Your schedule changed in the meantime. Reload the page.")
     by_id = {p.id: p for p in posts}
     dates = sorted((p.scheduled_at for p in posts), reverse=True)
-    moved = []
+    moves = []
     for post_id, when in zip(order, dates, strict=True):
         post = by_id[post_id]
         if post.scheduled_at != when:
+            moves.append(Move(post, post.id, post.scheduled_at, when))
             post.schedule(when, content_changed=False)
-            moved.append((post.id, when))
-    return moved
+    return moves
+
+
+def restore(user: User, posts: list[Post], wanted: list[Restore], now: datetime):
+    """Put ``posts`` (the user's own, fetched for ``wanted``) back at the times
+    ``wanted`` gives, all or none, and return the moves.
+
+    Refused (FormError) when a post is no longer scheduled or changed since the
+    page saw it, or when a time is not one the person could pick now (never in
+    the past), so an undo never overwrites a newer change.
+    """
+    # Lock the rows (so the engine cannot claim one half-way through) and read
+    # them again under the lock: the check below must see the latest commit.
+    db.session.scalars(
+        select(Post)
+        .where(Post.user_id == user.id, Post.id.in_([p.id for p in posts]))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    changed = [
+        post_label(p)
+        for p, w in zip(posts, wanted, strict=True)
+        if p.status != PostStatus.SCHEDULED or p.updated_at != w.updated_at
+    ]
+    if changed:
+        raise FormError(
+            f"Not undone: {', '.join(changed)} changed since the move (edited, "
+            "moved again or being published). Nothing was changed."
+        )
+    moves = []
+    for post, w in zip(posts, wanted, strict=True):
+        try:
+            check_publish_time(w.when, user, now)
+        except FormError as exc:
+            raise FormError(f"Not undone: {post_label(post)}: {exc}") from exc
+        if post.scheduled_at != w.when:
+            moves.append(Move(post, post.id, post.scheduled_at, w.when))
+            post.schedule(w.when, content_changed=False)
+    return moves
+
+
+def parse_restore(body: schemas.RestoreRequest) -> list[Restore] | None:
+    """The posts an undo request names, or None when a time is not an ISO
+    instant with its offset or a post is named twice."""
+    wanted = []
+    for item in body.posts:
+        when = _aware(item.scheduled_at)
+        updated_at = _aware(item.updated_at)
+        if when is None or updated_at is None:
+            return None
+        wanted.append(Restore(item.id, when, updated_at))
+    if len({w.post_id for w in wanted}) != len(wanted):
+        return None
+    return wanted
+
+
+def _aware(value) -> datetime | None:
+    """An ISO 8601 instant with its offset, as aware UTC; None otherwise."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+
+
+def post_label(post: Post) -> str:
+    """A short name for a post in messages: its alt text or caption's start."""
+    text = " ".join((post.alt_text or post.caption or "").split())
+    if not text:
+        return f"post {post.id}"
+    return f"“{text[:37]}…”" if len(text) > 40 else f"“{text}”"
+
+
+def save_moves(moves: list[Move]) -> dict:
+    """Commit ``moves``, wake their jobs, and describe them for the page.
+
+    Each moved post is listed with its time before and after (for the toast
+    and its Undo) and the ``updated_at`` an undo must still find.
+    """
+    # One explicit stamp: what the ORM's onupdate hands back after a batched
+    # UPDATE is not always what each row got, and an undo must match exactly.
+    stamp = now_utc()
+    for m in moves:
+        m.post.updated_at = stamp
+    tz = g.user.timezone
+    upload = url_for("posts.upload", name="NAME")
+    moved = [
+        {
+            "id": m.post_id,
+            "label": post_label(m.post),
+            "thumbnail": upload.replace("NAME", m.post.thumbnail)
+            if m.post.thumbnail
+            else None,
+            "before": m.before.isoformat(),
+            "after": m.after.isoformat(),
+            "before_label": helpers.format_local(m.before, tz),
+            "after_label": helpers.format_local(m.after, tz),
+            "updated_at": stamp.isoformat(),
+        }
+        for m in moves
+    ]
+    db.session.commit()
+    for m in moves:
+        publisher.wake(m.post_id, m.after)
+    return {"ok": True, "moved": moved}
+
+
+def moves_summary(moved: list[dict]) -> str:
+    """One sentence for the page without JavaScript: what moved where."""
+    if not moved:
+        return "Nothing moved."
+    parts = [f"{m['label']} {m['before_label']} → {m['after_label']}" for m in moved]
+    return f"Moved {len(moved)} post{'s' if len(moved) > 1 else ''}: " + "; ".join(
+        parts
+    )
 
 
 def lock_schedule(user: User) -> None:
@@ -315,11 +509,6 @@ def neighbour_order(user: User, post: Post, direction: str) -> list[int]:
     return ids
 
 
-def wake_all(moved: list[tuple[int, datetime]]) -> None:
-    for post_id, when in moved:
-        publisher.wake(post_id, when)
-
-
 def status_payload(post: Post) -> dict:
     """What the page needs to show a post's progress."""
     tz = g.user.timezone
@@ -336,13 +525,27 @@ def status_payload(post: Post) -> dict:
     }
 
 
-def fail(message: str, status: int = 400, template: str | None = None, **ctx):
-    """A correctable error: JSON for fetch calls, else the form again (or home)."""
+def fail(
+    message: str,
+    status: int = 400,
+    template: str | None = None,
+    fields: dict[str, str] | None = None,
+    **ctx,
+):
+    """A correctable error: JSON for fetch calls, else the form again (or home).
+
+    ``fields`` (form field → problem) lets the page mark each field at fault.
+    """
     if helpers.wants_json():
-        return {"ok": False, "error": message}, status
+        body = {"ok": False, "error": message}
+        if fields:
+            body["fields"] = fields
+        return body, status
     flash(message, "danger")
     if template:
-        return render_template(template, form=request.form, **ctx), status
+        return render_template(
+            template, form=request.form, errors=fields or {}, **ctx
+        ), status
     return redirect(url_for("posts.index"))
 
 
@@ -381,28 +584,64 @@ def schedule_warning(moved: list[tuple[int, datetime]]) -> str | None:
 @helpers.login_required
 def index():
     """The grid that previews the Instagram profile."""
-    return render_home(home_grid(g.user), expiring=g.user.token_expires_soon(now_utc()))
+    return render_home(
+        home_grid(g.user),
+        expiring=g.user.token_expires_soon(now_utc()),
+        # The "Details" switch, remembered by this browser (static/js/pages/home.js).
+        details=request.cookies.get(DETAILS_COOKIE) == "1",
+    )
 
 
 @bp.post("/")
 @ratelimit.mutations
 @helpers.login_required
 def reorder_posts():
-    """Drag-and-drop reorder: swap dates so posts go out in the new order."""
+    """Drag-and-drop reorder: the scheduled posts take their times in the new order.
+
+    Answers with every moved post's time before and after, for the toast and
+    its Undo (``restore_times``).
+    """
     data = schemas.parse_json(
         schemas.ReorderRequest,
         what="the new order as a list of post ids",
         max_bytes=schemas.REORDER_MAX_BYTES,
     )
     try:
-        moved = reorder(g.user, data.order)
+        moves = reorder(g.user, data.order)
     except FormError as exc:
         db.session.rollback()
         return {"ok": False, "error": str(exc)}, 409
-    db.session.commit()
-    wake_all(moved)
-    moved_ids = [post_id for post_id, _ in moved]
-    return with_warning({"ok": True, "moved": moved_ids}, schedule_warning(moved))
+    return with_warning(save_moves(moves), schedule_warning(moves))
+
+
+@bp.post("/schedule/restore")
+@ratelimit.mutations
+@helpers.login_required
+def restore_times():
+    """Undo a move: put the posts back at their earlier times, if none changed since.
+
+    JSON body: ``{"posts": [{"id", "scheduled_at", "updated_at"}, ...]}`` as the
+    move's answer gave them (``before`` as ``scheduled_at``). All or nothing.
+    """
+    body = schemas.parse_json(
+        schemas.RestoreRequest,
+        what="the posts to restore as a list of {id, scheduled_at, updated_at}",
+        max_bytes=schemas.REORDER_MAX_BYTES,
+    )
+    wanted = parse_restore(body)
+    if wanted is None:
+        return {
+            "ok": False,
+            "error": "Send the posts to restore as a list of "
+            "{id, scheduled_at, updated_at}.",
+        }, 400
+    posts = [get_own_post(w.post_id) for w in wanted]
+    try:
+        moves = restore(g.user, posts, wanted, now_utc())
+    except FormError as exc:
+        db.session.rollback()
+        return {"ok": False, "error": str(exc)}, 409
+    return with_warning(save_moves(moves), schedule_warning(moves))
 
 
 @bp.post("/post/<int(max=2147483647):post_id>/move")
@@ -413,19 +652,18 @@ def move(post_id: int):
     post = get_own_post(post_id)
     try:
         order = neighbour_order(g.user, post, request.form.get("direction", ""))
-        moved = reorder(g.user, order)
+        moves = reorder(g.user, order)
     except FormError as exc:
         db.session.rollback()
         return fail(str(exc), 409)
-    db.session.commit()
-    wake_all(moved)
-    warning = schedule_warning(moved)
+    warning = schedule_warning(moves)
+    payload = save_moves(moves)
     if helpers.wants_json():
-        moved_ids = [post_id for post_id, _ in moved]
-        return with_warning({"ok": True, "moved": moved_ids}, warning)
+        return with_warning(payload, warning)
+    flash(moves_summary(payload["moved"]), "success")
     if warning:
         flash(warning, "warning")
-    return redirect(url_for("posts.index", _anchor=f"post-{post.id}"))
+    return redirect(url_for("posts.index", _anchor=f"post-{post_id}"))
 
 
 @bp.route("/post/add", methods=["GET", "POST"])
@@ -436,14 +674,12 @@ def add():
     if request.method == "GET":
         return render_template("post/add.html", form={})
     try:
-        data = parse_post_form(request.form, g.user, now_utc())
-        release_connection()  # the quota check above was the last read
-        processed = read_image(request.files)
+        data, processed = read_post(g.user, now_utc(), image_required=True)
         post_id, wake_at = create_post(g.user, data, processed)
     except Conflict as exc:
         return fail(str(exc), 409, "post/add.html")
     except FormError as exc:
-        return fail(str(exc), 400, "post/add.html")
+        return fail(str(exc), 400, "post/add.html", exc.fields)
     except images.Busy as exc:
         return busy(exc, "post/add.html")
     wake_saved(post_id, wake_at)
@@ -461,14 +697,14 @@ def edit(post_id: int):
     if not post.editable:
         return fail("This post is being published or is already live.", 409)
     try:
-        data = parse_post_form(request.form, g.user, now_utc(), editing=post)
-        release_connection()  # the quota check above was the last read
-        processed = read_image(request.files) if _has_file() else None
+        data, processed = read_post(
+            g.user, now_utc(), image_required=False, editing=post
+        )
         old_files, wake_at = update_post(g.user, post_id, data, processed)
     except Conflict as exc:
         return fail(str(exc), 409)
     except FormError as exc:
-        return fail(str(exc), 400, "post/edit.html", post=post)
+        return fail(str(exc), 400, "post/edit.html", exc.fields, post=post)
     except images.Busy as exc:
         return busy(exc, "post/edit.html", post=post)
     delete_files(g.user, *old_files)

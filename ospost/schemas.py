@@ -56,6 +56,21 @@ class ReorderRequest(msgspec.Struct):
     order: Annotated[list[PostId], msgspec.Meta(max_length=20_000)]
 
 
+class RestoreItem(msgspec.Struct):
+    """One post an undo puts back: its id, time and the ``updated_at`` the
+    page last saw (ISO 8601 with offsets, as the move's answer gave them)."""
+
+    id: PostId
+    scheduled_at: Annotated[str, msgspec.Meta(max_length=40)]
+    updated_at: Annotated[str, msgspec.Meta(max_length=40)]
+
+
+class RestoreRequest(msgspec.Struct):
+    """An undo of a move: the posts to put back, all or none."""
+
+    posts: Annotated[list[RestoreItem], msgspec.Meta(min_length=1, max_length=1000)]
+
+
 class InvalidJSON(BadRequest):
     """A JSON body that cannot be read as its schema; the description says why."""
 

@@ -50,7 +50,6 @@ VENDOR_FILES = {
     "cropper.min.css": "cropperjs/dist/cropper.min.css",
     "cropper.esm.js": "cropperjs/dist/cropper.esm.js",
     "sortable.complete.esm.js": "sortablejs/modular/sortable.complete.esm.js",
-    "long-press-event.min.js": "long-press-event/dist/long-press-event.min.js",
 }
 
 

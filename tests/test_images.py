@@ -902,3 +902,13 @@ def test_a_busy_budget_stops_an_upload_before_decoding(no_decoding):
             io.BytesIO(encode(Image.new("RGB", (800, 800)), "PNG")), budget
         )
     release.set()
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_transparency_is_flattened_onto_the_chosen_colour(mode):
+    im = Image.new(mode, (800, 800), (0, 0) if mode == "LA" else (0, 0, 0, 0))
+    out = assert_compliant(
+        images.process_upload(io.BytesIO(encode(im, "PNG")), background=(20, 120, 220))
+    )
+    # A grey image on a coloured background comes out in colour.
+    assert close_to(out.getpixel((400, 400)), (20, 120, 220), tol=4)

@@ -61,9 +61,9 @@ def connections_during_decoding(app, monkeypatch) -> list[int]:
     seen: list[int] = []
     original = images.process_upload
 
-    def watched(stream, budget=None):
+    def watched(stream, budget=None, **options):
         seen.append(db.engine.pool.checkedout())
-        return original(stream, budget)
+        return original(stream, budget, **options)
 
     monkeypatch.setattr(images, "process_upload", watched)
     return seen
@@ -170,14 +170,14 @@ def test_a_post_claimed_for_publishing_during_processing_is_not_overwritten(
     (before,), files = posts_and_files(app, user)
     original = images.process_upload
 
-    def publisher_claims_meanwhile(stream, budget=None):
+    def publisher_claims_meanwhile(stream, budget=None, **options):
         with db.engine.begin() as conn:
             conn.execute(
                 update(Post)
                 .where(Post.id == before.id)
                 .values(status=PostStatus.PUBLISHING)
             )
-        return original(stream, budget)
+        return original(stream, budget, **options)
 
     monkeypatch.setattr(images, "process_upload", publisher_claims_meanwhile)
     resp = edit_post(client, before.id, image=jpeg((1080, 1080)))

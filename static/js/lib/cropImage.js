@@ -1,9 +1,18 @@
 // The image picker with cropperjs: shows the chosen image, offers the shapes
-// Instagram accepts (4:5 to 1.91:1), and turns the crop into a JPEG for upload.
-// The shapes and the output size come from the server (data-limits' "image").
+// Instagram accepts (4:5 to 1.91:1), frames the part the profile grid shows
+// (3:4, centred), and turns the crop into a JPEG for upload. An image with
+// transparent areas gets a colour picker: the preview shows that colour
+// behind them, and the JPEG (and the server, for files sent as they are) is
+// flattened on it. The shapes and the output size come from the server
+// (data-limits' "image").
 
 // cropperjs's own ES module build, served by app.py's /vendor route (VENDOR_FILES).
 import Cropper from '/vendor/cropper.esm.js';
+
+// The profile grid's tiles are 3:4 and show the centre of each post.
+const GRID_RATIO = 3 / 4;
+// Transparency is looked for on a copy at most this many pixels wide or high.
+const ALPHA_SAMPLE = 256;
 
 export class CropImage {
   // `limits` is {min_ratio, max_ratio, max_width, max_height}; `onChange(hasFile)`
@@ -19,6 +28,10 @@ export class CropImage {
     this.ratioGroup = root.querySelector('[data-crop-ratios]');
     this.ratioButtons = [...root.querySelectorAll('[data-ratio]')];
     this.onChange = onChange || (() => {});
+    this.backgroundField = root.querySelector('[data-crop-background]');
+    this.colorInput = root.querySelector('[data-crop-color]');
+    this.gridCut = null;
+    this.transparent = false;
     this.cropper = null;
     this.file = null;
     this.ratio = 'free';
@@ -29,6 +42,7 @@ export class CropImage {
       button.addEventListener('click', () => this.setRatio(button.dataset.ratio));
     });
     root.querySelector('[data-crop-remove]').addEventListener('click', () => this.remove());
+    this.colorInput.addEventListener('input', () => this.paintBackground());
     // A file chosen before this script ran, or restored by the browser.
     if (this.input.files.length) this.load(this.input.files[0]);
   }
@@ -61,19 +75,82 @@ export class CropImage {
           dragMode: 'move',
           autoCropArea: 1,
           background: false,
-          restore: false,
+          // Keep the crop when the window resizes (a phone turned sideways).
+          restore: true,
           zoomOnWheel: false,
           toggleDragModeOnDblclick: false,
-          ready: () => this.applyDefaultRatio(),
-          crop: () => this.clampFreeCrop(),
+          ready: () => {
+            this.addGridCut();
+            this.paintBackground();
+            this.applyDefaultRatio();
+          },
+          crop: () => {
+            this.clampFreeCrop();
+            this.drawGridCut();
+          },
           cropend: () => this.describe(),
         });
       },
       { once: true },
     );
     image.addEventListener('error', () => this.showWithoutPreview(file), { once: true });
+    image.addEventListener('load', () => this.offerBackground(hasTransparency(image)), {
+      once: true,
+    });
     this.stage.replaceChildren(image);
     image.src = dataUrl;
+  }
+
+  // The colour picker, for images with see-through areas only (a JPEG has none).
+  offerBackground(transparent) {
+    this.transparent = transparent;
+    this.backgroundField.hidden = !transparent;
+    this.colorInput.disabled = !transparent;
+  }
+
+  // Show the chosen colour behind the image, as it will be posted.
+  paintBackground() {
+    const color = this.backgroundColor() || '';
+    this.stage.style.backgroundColor = color;
+    const view = this.stage.querySelector('.cropper-view-box');
+    if (view) view.style.backgroundColor = color;
+  }
+
+  // The colour chosen for see-through areas, or null when the image has none.
+  // (Not the input's disabled state: the form disables it while sending.)
+  backgroundColor() {
+    return this.transparent ? this.colorInput.value : null;
+  }
+
+  // The grid's 3:4 cut inside the crop box: a dashed frame, the rest shaded.
+  addGridCut() {
+    const box = this.stage.querySelector('.cropper-crop-box');
+    if (!box) return;
+    const cut = document.createElement('div');
+    cut.className = 'crop-grid-cut';
+    cut.setAttribute('aria-hidden', 'true');
+    const left = document.createElement('div');
+    left.className = 'crop-grid-shade crop-grid-shade-left';
+    const right = document.createElement('div');
+    right.className = 'crop-grid-shade crop-grid-shade-right';
+    const frame = document.createElement('div');
+    frame.className = 'crop-grid-frame';
+    cut.append(left, right, frame);
+    box.append(cut);
+    this.gridCut = { left, right, frame };
+  }
+
+  drawGridCut() {
+    if (!this.gridCut || !this.cropper) return;
+    const { width, height } = this.cropper.getData();
+    if (!width || !height) return;
+    // Every accepted shape is at least as wide as 3:4, so the grid cuts the sides.
+    const side = Math.max(0, (1 - (height * GRID_RATIO) / width) / 2) * 100;
+    const { left, right, frame } = this.gridCut;
+    left.style.width = `${side}%`;
+    right.style.width = `${side}%`;
+    frame.style.left = `${side}%`;
+    frame.style.right = `${side}%`;
   }
 
   // HEIC in most browsers: no preview, the server crops it to an accepted shape.
@@ -139,6 +216,8 @@ export class CropImage {
   remove() {
     this.destroyCropper();
     this.file = null;
+    this.offerBackground(false);
+    this.stage.style.backgroundColor = '';
     this.input.value = '';
     this.stage.replaceChildren();
     this.info.textContent = '';
@@ -152,6 +231,7 @@ export class CropImage {
   destroyCropper() {
     if (this.cropper) this.cropper.destroy();
     this.cropper = null;
+    this.gridCut = null;
   }
 
   // At most max_width x max_height (1440 x 1800), from the crop at full
@@ -165,7 +245,7 @@ export class CropImage {
     return {
       width: Math.round(width * scale),
       height: Math.round(height * scale),
-      fillColor: '#fff',
+      fillColor: this.backgroundColor() || '#fff',
       imageSmoothingQuality: 'high',
     };
   }
@@ -186,4 +266,21 @@ export class CropImage {
       );
     });
   }
+}
+
+// True when the image has at least one pixel that is not fully opaque.
+function hasTransparency(image) {
+  const scale = Math.min(1, ALPHA_SAMPLE / Math.max(image.naturalWidth, image.naturalHeight));
+  const width = Math.max(1, Math.round(image.naturalWidth * scale));
+  const height = Math.max(1, Math.round(image.naturalHeight * scale));
+  const canvas = document.createElement('canvas');
+  canvas.width = width;
+  canvas.height = height;
+  const context = canvas.getContext('2d', { willReadFrequently: true });
+  context.drawImage(image, 0, 0, width, height);
+  const { data } = context.getImageData(0, 0, width, height);
+  for (let i = 3; i < data.length; i += 4) {
+    if (data[i] < 255) return true;
+  }
+  return false;
 }

@@ -1,38 +1,103 @@
 // The New post and Edit post form: image picker with cropper, caption counters,
 // date limits, and sending the form with the cropped image and upload progress.
-// The limits come from the form's data-limits (helpers.client_limits()).
+// Problems show at their fields, all at once: the browser's own checks before
+// sending, then the server's ("fields" in its answer). Leaving with unsaved
+// changes asks first. The limits come from the form's data-limits
+// (helpers.client_limits()).
 
 import { clearAlerts, showAlert } from './alerts.js';
 import { setupCaptionCounter } from './caption.js';
 import { CropImage } from './cropImage.js';
-import { setupDateLimits } from './dateLimits.js';
+import { dateProblem, setupDateLimits } from './dateLimits.js';
+import { firstInvalid, setFieldError, showFieldErrors } from './fieldErrors.js';
 import { setFormBusy } from './forms.js';
 import { uploadForm } from './http.js';
+import { guardUnsavedChanges } from './unsavedChanges.js';
+
+const LABELS = {
+  image: 'Image',
+  caption: 'Caption',
+  alt_text: 'Alt text',
+  date: 'Publish at',
+  background: 'Background colour',
+};
 
 // Wire up a [data-post-form]. `onImageChange(hasFile)` is told when an image is
 // chosen or removed (the edit page hides the current image meanwhile).
+// Returns the unsaved-changes guard ({ isDirty(), release() }).
 export function setupPostForm(form, { onImageChange } = {}) {
   const limits = JSON.parse(form.dataset.limits);
   const cropRoot = form.querySelector('[data-crop-image]');
   const cropImage = cropRoot
-    ? new CropImage(cropRoot, { limits: limits.image, onChange: onImageChange })
+    ? new CropImage(cropRoot, {
+        limits: limits.image,
+        onChange: (hasFile) => {
+          if (hasFile) setFieldError(form, 'image', '');
+          if (onImageChange) onImageChange(hasFile);
+        },
+      })
     : null;
-  setupCaptionCounter(form.querySelector('[data-caption-input]'), limits.caption);
-  setupDateLimits(form.querySelector('[data-date-input]'));
+  const caption = form.querySelector('[data-caption-input]');
+  setupCaptionCounter(caption, limits.caption);
+  const date = form.querySelector('[data-date-input]');
+  setupDateLimits(date);
+  // A passed time is pointed out as soon as the person leaves the field.
+  date.addEventListener('change', () => setFieldError(form, 'date', dateProblem(date)));
+  // caption.js keeps the caption's own validity up to date as it is typed.
+  caption.addEventListener('input', () =>
+    setFieldError(form, 'caption', caption.validationMessage),
+  );
+  const guard = guardUnsavedChanges(form, {
+    extraDirty: () => Boolean(cropImage && cropImage.file),
+  });
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    submitPostForm(form, cropImage);
+    const problems = browserProblems(form, cropImage);
+    if (Object.keys(problems).length) {
+      reportProblems(form, problems);
+      return;
+    }
+    submitPostForm(form, cropImage, guard);
   });
+  return guard;
+}
+
+// Everything the browser can tell is wrong before sending, by field.
+function browserProblems(form, cropImage) {
+  const problems = {};
+  const image = form.querySelector('[data-crop-input]');
+  if (image && image.required && !(cropImage && cropImage.file)) {
+    problems.image = 'Choose an image to post.';
+  }
+  const caption = form.querySelector('[data-caption-input]');
+  if (caption.validationMessage) problems.caption = caption.validationMessage;
+  const dateMessage = dateProblem(form.querySelector('[data-date-input]'));
+  if (dateMessage) problems.date = dateMessage;
+  return problems;
+}
+
+// Mark every field at fault, sum them up above the button, and take the
+// person to the first.
+function reportProblems(form, problems) {
+  const alerts = form.querySelector('[data-form-alerts]');
+  showFieldErrors(form, problems);
+  clearAlerts(alerts);
+  const names = Object.keys(problems).map((name) => LABELS[name] || name);
+  const count = names.length === 1 ? '1 field needs' : `${names.length} fields need`;
+  showAlert(`${count} your attention: ${names.join(', ')}.`, 'danger', alerts);
+  const first = firstInvalid(form);
+  if (first) first.focus();
 }
 
 // Send an add/edit post form as the server expects, with the cropped image.
-async function submitPostForm(form, cropImage) {
+async function submitPostForm(form, cropImage, guard) {
   const button = form.querySelector('[data-submit]');
   const progress = form.querySelector('[data-upload-progress]');
   const bar = progress.querySelector('.progress-bar');
   const alerts = form.querySelector('[data-form-alerts]');
   const data = new FormData(form);
   clearAlerts(alerts);
+  showFieldErrors(form, {});
   setFormBusy(form, true);
   button.setAttribute('aria-busy', 'true');
   try {
@@ -49,11 +114,14 @@ async function submitPostForm(form, cropImage) {
     setProgress(0);
     progress.hidden = false;
     const result = await uploadForm(form.action, data, setProgress);
+    guard.release();
     window.location.assign(result.redirect);
   } catch (err) {
     progress.hidden = true;
     setFormBusy(form, false);
     button.removeAttribute('aria-busy');
-    showAlert(err.message, 'danger', alerts);
+    const fields = (err.data && err.data.fields) || null;
+    if (fields && Object.keys(fields).length) reportProblems(form, fields);
+    else showAlert(err.message, 'danger', alerts);
   }
 }
