@@ -139,6 +139,9 @@ def _configure(app: Flask, overrides: dict) -> None:
         # status answers "was it published?" for sure.
         PUBLISH_VERIFY_HOURS=26,
         PUBLISH_SWEEP_SECONDS=30,
+        # Wake-up jobs are kept for posts due within this many seconds; later
+        # ones get theirs as time passes (0: a job for every pending post).
+        PUBLISH_HORIZON_SECONDS=3600,
         PUBLISH_THREADS=16,
         SIGNED_REQUEST_MAX_AGE_SECONDS=600,
         SCHEDULE_QUOTA_DEFAULT=100,
