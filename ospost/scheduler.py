@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 from datetime import datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -212,6 +213,7 @@ class Scheduler:
         Two bounded statements, whatever the backlog: posts outside the horizon
         are never read.
         """
+        started = time.perf_counter()
         with self.app.app_context():
             now = now_utc()
             missed = db.session.execute(
@@ -237,10 +239,11 @@ class Scheduler:
                     rows = conn.execute(_WITHIN_HORIZON, {"until": now + horizon}).all()
         self._wake_rows(rows, now)
         log.info(
-            "publisher %s started with %d posts due %s",
+            "publisher %s started in %.3f s with %d wake-ups (posts due %s)",
             self.owner,
+            time.perf_counter() - started,
             len(rows),
-            "pending" if horizon is None else f"within {horizon}",
+            "at any time" if horizon is None else f"within {horizon}",
         )
 
     def advance_horizon(self) -> None:
