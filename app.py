@@ -36,6 +36,7 @@ from models import token_cipher
 from ospost import auth
 from ospost import posts
 from ospost import ratelimit
+from ospost import reachability
 from ospost import schemas
 from ospost import storage
 from ospost import web
@@ -92,6 +93,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.exempt(auth.deauthorize)
     csrf.exempt(auth.data_deletion)
     app.register_blueprint(posts.bp)
+    # Can Meta fetch the images? Checked in the background, logged, shown on
+    # the account page (tests run the checks themselves).
+    reachability.init_app(app, check_now=_is_serving(app) and not app.config["TESTING"])
     _register_commands(app)
 
     if _should_start_scheduler(app):
@@ -147,6 +151,9 @@ def _configure(app: Flask, overrides: dict) -> None:
         SCHEDULE_QUOTA_DEFAULT=100,
         SCHEDULE_QUOTA_WARN_PERCENT=90,
         DEMO_SIMULATOR=None,
+        # At start-up, check in the background that Meta can fetch images
+        # through APP_URL (the account page can always check again).
+        APP_URL_CHECK=True,
         # Proxies (nginx, a load balancer) between the internet and gunicorn
         # whose X-Forwarded-* headers are believed; 0 believes none.
         TRUSTED_PROXY_COUNT=0,
