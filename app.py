@@ -37,6 +37,7 @@ from ospost import auth
 from ospost import feed
 from ospost import posts
 from ospost import ratelimit
+from ospost import reachability
 from ospost import schemas
 from ospost import storage
 from ospost import web
@@ -94,6 +95,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.exempt(auth.deauthorize)
     csrf.exempt(auth.data_deletion)
     app.register_blueprint(posts.bp)
+    # Can Meta fetch the images? Checked in the background, logged, shown on
+    # the account page (tests run the checks themselves).
+    reachability.init_app(app, check_now=_is_serving(app) and not app.config["TESTING"])
     _register_commands(app)
 
     if _should_start_scheduler(app):
@@ -147,11 +151,17 @@ def _configure(app: Flask, overrides: dict) -> None:
         # status answers "was it published?" for sure.
         PUBLISH_VERIFY_HOURS=26,
         PUBLISH_SWEEP_SECONDS=30,
+        # Wake-up jobs are kept for posts due within this many seconds; later
+        # ones get theirs as time passes (0: a job for every pending post).
+        PUBLISH_HORIZON_SECONDS=3600,
         PUBLISH_THREADS=16,
         SIGNED_REQUEST_MAX_AGE_SECONDS=600,
         SCHEDULE_QUOTA_DEFAULT=100,
         SCHEDULE_QUOTA_WARN_PERCENT=90,
         DEMO_SIMULATOR=None,
+        # At start-up, check in the background that Meta can fetch images
+        # through APP_URL (the account page can always check again).
+        APP_URL_CHECK=True,
         # Proxies (nginx, a load balancer) between the internet and gunicorn
         # whose X-Forwarded-* headers are believed; 0 believes none.
         TRUSTED_PROXY_COUNT=0,

@@ -190,6 +190,12 @@ class User(db.Model):
 
 class Post(db.Model):
     __tablename__ = "posts"
+    __table_args__ = (
+        # Pending posts by due time: the sweep, start-up and the horizon step
+        # read a time range of them. With only the one-column indexes, SQLite
+        # picked ix_posts_status and read every pending post.
+        Index("ix_posts_status_next_attempt_at", "status", "next_attempt_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(

@@ -34,6 +34,10 @@ TRANSIENT_SUBCODES = {2207001, 2207003, 2207008, 2207032, 2207052}
 NOT_READY_SUBCODES = {2207027}
 RECREATE_SUBCODES = {2207020, 2207053}
 QUOTA_SUBCODES = {2207042}
+# Meta could not download the media from the URL it was given (9004/2207052).
+MEDIA_FETCH_CODE, MEDIA_FETCH_SUBCODE = 9004, 2207052
+FETCH_HELP_SECTION = "Meta must be able to fetch your images"
+FETCH_HELP_LINK = "README.md#meta-must-be-able-to-fetch-your-images"
 # Subcodes that must never be retried even though their code (e.g. 4) usually
 # is: 2207051 means Meta suspects the action is spam.
 PERMANENT_SUBCODES = {2207051}
@@ -83,6 +87,8 @@ class GraphError(Exception):
         self.fbtrace_id = fbtrace_id
         self.error_type = error_type
         self.usage = usage
+        # The image URL Meta was asked to fetch, when the call gave it one.
+        self.media_url: str | None = None
 
     @property
     def rate_limited(self) -> bool:
@@ -95,12 +101,20 @@ class GraphError(Exception):
         )
 
     @property
+    def media_fetch_failed(self) -> bool:
+        """Meta could not download the image (9004 / subcode 2207052)."""
+        return self.code == MEDIA_FETCH_CODE or self.subcode == MEDIA_FETCH_SUBCODE
+
+    @property
     def kind(self) -> ErrorKind:
         """What a scheduler should do about this error."""
         return classify(self.code, self.subcode, self.http_status, self.error_type)
 
     def user_message(self) -> str:
-        """The best sentence to show a person: Meta's own text when it gives one."""
+        """The best sentence to show a person: Meta's own text when it gives one,
+        and for an image Meta could not download, which URL and what to do."""
+        if self.media_fetch_failed:
+            return media_fetch_message(self.media_url, self.user_msg or self.message)
         return self.user_msg or self.message
 
     def __str__(self) -> str:
@@ -110,6 +124,25 @@ class GraphError(Exception):
                 f"(code {self.code}" + (f"/{self.subcode})" if self.subcode else ")")
             )
         return " ".join(parts)
+
+
+def media_fetch_message(url: str | None, meta_says: str) -> str:
+    """Why Meta could not download a post's image, naming the URL it tried, and
+    where the person finds how to fix it (the README section and the account
+    page's check, next to APP_URL)."""
+    if url is None:
+        what = f"Meta could not download the image ({meta_says})"
+        account = ""
+    else:
+        what = f"Meta could not download the image from {url}"
+        base = url.split("/static/tmp/", 1)[0]
+        account = f" The account page checks it: {base}/account#app-url"
+    return (
+        f"{what}. Meta's servers fetch every image through APP_URL, so that "
+        "address must be reachable from the internet, over https and without "
+        f"login: see “{FETCH_HELP_SECTION}” in Ospost's {FETCH_HELP_LINK}."
+        f"{account}"
+    )
 
 
 class GraphNetworkError(GraphError):

@@ -118,16 +118,33 @@ class MediaStore:
         source = self.path(ig_account_id, name)
         if not source.is_file():
             raise FileNotFoundError(name)
-        if not self.staging_root.is_dir():
-            self.staging_root.mkdir(parents=True, exist_ok=True)
-            # An existing folder keeps the mode its admin gave it (e.g. 0750
-            # with nginx's group); a new one must be readable by nginx.
-            self.staging_root.chmod(PUBLIC_DIR)
+        self._make_staging_root()
         partial = target.with_suffix(".part")
         shutil.copyfile(source, partial)  # the copy does not take the 0600 mode
         partial.chmod(PUBLIC_FILE)
         os.replace(partial, target)  # the crawler never sees half a file
         return staged_name
+
+    def stage_bytes(self, staged_name: str, data: bytes) -> None:
+        """Put ``data`` in the public staging folder as ``staged_name``, served
+        like a post's copy (the APP_URL reachability probe uses it)."""
+        if not STAGED_NAME.fullmatch(staged_name):
+            raise ValueError("not a staged file name")
+        self._make_staging_root()
+        target = self.staging_root / staged_name
+        partial = target.with_suffix(".part")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PUBLIC_FILE)
+        with open(fd, "wb") as fh:
+            fh.write(data)
+        partial.chmod(PUBLIC_FILE)  # whatever the umask
+        os.replace(partial, target)
+
+    def _make_staging_root(self) -> None:
+        if not self.staging_root.is_dir():
+            self.staging_root.mkdir(parents=True, exist_ok=True)
+            # An existing folder keeps the mode its admin gave it (e.g. 0750
+            # with nginx's group); a new one must be readable by nginx.
+            self.staging_root.chmod(PUBLIC_DIR)
 
     def unstage(self, staged_name: str | None) -> None:
         if staged_name:

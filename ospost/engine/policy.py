@@ -162,7 +162,11 @@ class ErrorPolicy:
             final=True,
             attempts=attempts,
             next_attempt_at=now_utc() + timedelta(seconds=delay),
-            waiting_reason=f"Instagram had a problem; retry {attempts} is queued.",
+            waiting_reason=(
+                f"Meta could not download the image; retry {attempts} is queued."
+                if exc.media_fetch_failed
+                else f"Instagram had a problem; retry {attempts} is queued."
+            ),
         )
 
     def fail(

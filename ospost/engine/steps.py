@@ -107,14 +107,18 @@ class Steps:
         )
         image_url = f"{self.app.config['APP_URL'].rstrip('/')}/static/tmp/{staged}"
         self.leases.keep(step)
-        container_id = step.call(
-            "create_container",
-            user.ig_account_id,
-            step.token,
-            image_url=image_url,
-            caption=post.caption,
-            alt_text=post.alt_text,
-        )
+        try:
+            container_id = step.call(
+                "create_container",
+                user.ig_account_id,
+                step.token,
+                image_url=image_url,
+                caption=post.caption,
+                alt_text=post.alt_text,
+            )
+        except GraphError as exc:
+            exc.media_url = image_url  # named in the reason if Meta could not fetch it
+            raise
         self.leases.save(
             step,
             final=True,
