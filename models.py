@@ -18,6 +18,7 @@ from cryptography.fernet import InvalidToken
 from cryptography.fernet import MultiFernet
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import Boolean
+from sqlalchemy import CheckConstraint
 from sqlalchemy import DateTime
 from sqlalchemy import ForeignKey
 from sqlalchemy import Integer
@@ -25,6 +26,7 @@ from sqlalchemy import LargeBinary
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import TypeDecorator
+from sqlalchemy import UniqueConstraint
 from sqlalchemy import select
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
@@ -201,6 +203,8 @@ class Post(db.Model):
     alt_text: Mapped[str] = mapped_column(Text, default="")
     filename: Mapped[str | None] = mapped_column(String(64))
     thumbnail: Mapped[str | None] = mapped_column(String(64))
+    # SHA-256 of the stored JPEG, to warn when one image is scheduled twice.
+    image_sha256: Mapped[str | None] = mapped_column(String(64))
     width: Mapped[int] = mapped_column(Integer, default=0)
     height: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
@@ -337,6 +341,37 @@ class WebSession(db.Model):
     )
     data: Mapped[bytes] = mapped_column(LargeBinary)
     expiry: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class PostingSlot(db.Model):
+    """A weekly posting time of a user: a weekday and a minute on their clock."""
+
+    __tablename__ = "posting_slots"
+    __table_args__ = (
+        UniqueConstraint("user_id", "weekday", "minute"),
+        CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),
+        CheckConstraint("minute BETWEEN 0 AND 1439", name="minute_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    weekday: Mapped[int] = mapped_column(Integer)  # 0 is Monday
+    minute: Mapped[int] = mapped_column(Integer)  # minutes after local midnight
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+
+class CalendarFeed(db.Model):
+    """A user's private calendar-feed address, kept only as a hash of its token."""
+
+    __tablename__ = "calendar_feeds"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
 
 def new_confirmation_code() -> str:
