@@ -30,6 +30,7 @@ from models import User
 from models import db
 from models import token_cipher
 from ospost import auth
+from ospost import calendar
 from ospost import posts
 from ospost import storage
 from ospost import web
@@ -79,6 +80,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.exempt(auth.deauthorize)
     csrf.exempt(auth.data_deletion)
     app.register_blueprint(posts.bp)
+    app.register_blueprint(calendar.bp)
     _register_commands(app)
 
     if _should_start_scheduler(app):

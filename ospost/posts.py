@@ -4,6 +4,7 @@ removing posts, publishing now, and serving a user's own images.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
@@ -270,6 +271,7 @@ def add():
     post = Post(user=g.user, caption=data.caption, alt_text=data.alt_text)
     post.filename, post.thumbnail = filename, thumb
     post.width, post.height = processed.width, processed.height
+    post.image_sha256 = hashlib.sha256(processed.jpeg).hexdigest()
     post.schedule(data.when)
     db.session.add(post)
     commit_or_cleanup(g.user, filename, thumb)
@@ -297,6 +299,7 @@ def edit(post_id: int):
         new_files = store_images(g.user, processed)
         post.filename, post.thumbnail = new_files
         post.width, post.height = processed.width, processed.height
+        post.image_sha256 = hashlib.sha256(processed.jpeg).hexdigest()
     post.caption, post.alt_text = data.caption, data.alt_text
     post.schedule(data.when)
     commit_or_cleanup(g.user, *new_files)

@@ -1,0 +1,278 @@
+"""Planning pages: the calendar, queue actions with Undo, posting slots on the
+account page, and the private calendar feed (.ics).
+
+Queue and calendar actions answer fetch() calls with JSON: ``{"ok": true,
+"moves": [...], "undo": token}``, ``{"ok": false, "error": ...}``, or for a
+likely mistake ``{"ok": false, "warning": ..., "confirm": true}`` (409), which
+the page may send again with ``confirm`` set to go ahead anyway.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from flask import Response
+from flask import abort
+from flask import current_app
+from flask import flash
+from flask import g
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+
+import helpers
+from models import PostingSlot
+from models import db
+from models import now_utc
+from ospost import calendar_view
+from ospost import feed
+from ospost import planning
+from ospost import slots as slot_math
+from ospost.posts import FormError
+from ospost.posts import get_own_post
+
+bp = Blueprint("calendar", __name__)
+POST_ID = "<int(max=2147483647):post_id>"
+
+
+@bp.app_context_processor
+def _planning_globals() -> dict:
+    """Lazy lookups for the account page's planning partial."""
+    return {
+        "posting_slots": _slot_listing,
+        "calendar_feed_on": lambda: feed.has_feed(g.user),
+    }
+
+
+def _slot_listing() -> list[tuple[str, list[tuple[int, slot_math.Slot]]]]:
+    """The user's slots by weekday: [("Monday", [(row id, slot), ...]), ...]."""
+    grouped: dict[int, list] = {}
+    for row in planning.slot_rows(g.user):
+        slot = slot_math.Slot(row.weekday, row.minute)
+        grouped.setdefault(row.weekday, []).append((row.id, slot))
+    return [(slot_math.WEEKDAY_NAMES[day], items) for day, items in grouped.items()]
+
+
+# -- helpers -----------------------------------------------------------------
+
+
+def _data() -> dict:
+    data = request.get_json(silent=True) if request.is_json else request.form
+    return data if hasattr(data, "get") else {}
+
+
+def _confirmed(data) -> bool:
+    return data.get("confirm") in (True, 1, "1", "true", "on")
+
+
+def _fail(message: str, status: int = 400, **extra):
+    db.session.rollback()
+    if helpers.wants_json():
+        return {"ok": False, "error": message, **extra}, status
+    flash(message, "warning" if extra else "danger")
+    return redirect(url_for("calendar.index"))
+
+
+def _change(make_moves, message: str):
+    """Run a schedule change: refuse, warn, or apply it and wake the jobs."""
+    data = _data()
+    try:
+        moves = make_moves()
+        if not _confirmed(data):
+            planning.check_clashes(g.user, moves)
+    except planning.Conflict as exc:
+        return _fail(str(exc), 409)
+    except FormError as exc:
+        return _fail(str(exc))
+    except planning.ClashWarning as exc:
+        text = f"{exc} Go ahead anyway?"
+        return _fail(text, 409, warning=text, confirm=True)
+    planning.apply(moves)
+    db.session.commit()
+    planning.wake(moves)
+    tz = g.user.timezone
+    if moves:
+        when = moves[0].payload(tz)["after_label"]
+        message = message.format(when=when, count=len(moves))
+    else:
+        message = "Nothing to change: the post is already there."
+    if helpers.wants_json():
+        return {
+            "ok": True,
+            "message": message,
+            "moves": [m.payload(tz) for m in moves],
+            "undo": planning.undo_token(g.user, moves) if moves else None,
+        }
+    flash(message, "success")
+    return redirect(url_for("calendar.index"))
+
+
+# -- the calendar ------------------------------------------------------------
+
+
+@bp.get("/calendar")
+@helpers.login_required
+def index():
+    """Month or week of posts on the user's clock (an agenda list on phones)."""
+    now = now_utc()
+    zone = planning.zone_of(g.user)
+    try:
+        kind, anchor = calendar_view.parse_request(
+            request.args.get("view"),
+            request.args.get("date"),
+            now.astimezone(zone).date(),
+        )
+    except calendar_view.ViewError as exc:
+        return render_template("error.html", code=400, message=str(exc)), 400
+    limit = planning.schedule_limit(g.user, now)
+    view = calendar_view.build_view(g.user, kind, anchor, zone, now, limit)
+    bounds = {
+        "min": (now + planning.QUEUE_LEAD).astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
+        "max": limit.astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
+    }
+    has_slots = bool(planning.user_slots(g.user))
+    return render_template(
+        "calendar/index.html", view=view, bounds=bounds, has_slots=has_slots
+    )
+
+
+@bp.post(f"/calendar/post/{POST_ID}/move")
+@helpers.login_required
+def move(post_id: int):
+    """Drag, drop or arrow keys: reschedule a post to a local date and time."""
+    post = get_own_post(post_id)
+    local = _data().get("local")
+    if not isinstance(local, str):
+        return _fail("Send the new time as local, like 2026-12-01T09:30.")
+    return _change(
+        lambda: planning.move_to(g.user, post, local, now_utc()), "Moved to {when}."
+    )
+
+
+@bp.post(f"/calendar/post/{POST_ID}/queue")
+@helpers.login_required
+def add_to_queue(post_id: int):
+    """Give a post the next free posting slot."""
+    post = get_own_post(post_id)
+    return _change(
+        lambda: planning.add_to_queue(g.user, post, now_utc()),
+        "Added to the queue: {when}.",
+    )
+
+
+@bp.post(f"/calendar/post/{POST_ID}/shift")
+@helpers.login_required
+def shift(post_id: int):
+    """Make room: this post and every later one move one posting slot later."""
+    post = get_own_post(post_id)
+    return _change(
+        lambda: planning.shift_from(g.user, post, now_utc()),
+        "Moved {count} posts one slot later; this one is now at {when}.",
+    )
+
+
+@bp.post("/calendar/shuffle")
+@helpers.login_required
+def shuffle():
+    """Deal the queued posts' times out again in a random order."""
+    return _change(
+        lambda: planning.shuffle(g.user, now_utc()), "Shuffled {count} posts."
+    )
+
+
+@bp.post("/calendar/undo")
+@helpers.login_required
+def undo():
+    """Put the posts of the last change back exactly where they were."""
+    token = _data().get("undo")
+    if not isinstance(token, str) or not token:
+        return _fail("Nothing to undo.")
+    try:
+        restored = planning.undo(g.user, token, now_utc())
+    except planning.Conflict as exc:
+        return _fail(str(exc), 409)
+    except FormError as exc:
+        return _fail(str(exc))
+    db.session.commit()
+    planning.wake_restored(restored)
+    return {"ok": True, "message": "Undone.", "restored": [p.id for p in restored]}
+
+
+# -- posting slots (account page) --------------------------------------------
+
+
+@bp.post("/account/slots")
+@helpers.login_required
+def add_slots():
+    """Add a posting time on one or more weekdays."""
+    try:
+        minute = slot_math.parse_clock(request.form.get("time"))
+        days = slot_math.parse_weekdays(request.form.getlist("weekday"))
+        added = planning.add_slots(g.user, days, minute)
+    except (slot_math.SlotError, FormError) as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return redirect(url_for("auth.account", _anchor="posting-slots"))
+    db.session.commit()
+    flash(f"Added posting slots: {', '.join(s.label for s in added)}.", "success")
+    return redirect(url_for("auth.account", _anchor="posting-slots"))
+
+
+@bp.post("/account/slots/<int(max=2147483647):slot_id>/remove")
+@helpers.login_required
+def remove_slot(slot_id: int):
+    """Remove one weekly posting time (posts already scheduled keep theirs)."""
+    row = db.session.get(PostingSlot, slot_id)
+    if row is None or row.user_id != g.user.id:
+        abort(404)
+    label = slot_math.Slot(row.weekday, row.minute).label
+    db.session.delete(row)
+    db.session.commit()
+    flash(f"Removed the posting slot {label}.", "success")
+    return redirect(url_for("auth.account", _anchor="posting-slots"))
+
+
+# -- the calendar feed -------------------------------------------------------
+
+
+@bp.post("/account/calendar-feed")
+@helpers.login_required
+def reset_feed():
+    """Make a new private feed address (the old one stops working) and show it once."""
+    token = feed.reset_feed(g.user)
+    db.session.commit()
+    path = url_for("calendar.feed_ics", token=token)
+    url = current_app.config["APP_URL"].rstrip("/") + path
+    response = Response(render_template("calendar/feed.html", feed_url=url))
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@bp.post("/account/calendar-feed/off")
+@helpers.login_required
+def feed_off():
+    """Turn the feed off: every copy of its address stops working."""
+    feed.turn_off(g.user)
+    db.session.commit()
+    flash("The calendar feed is off; its address no longer works.", "success")
+    return redirect(url_for("auth.account", _anchor="calendar-feed"))
+
+
+@bp.get("/calendar/feed/<token>.ics")
+def feed_ics(token: str):
+    """The subscribed calendar app's view: scheduled posts, no login needed."""
+    user = feed.feed_owner(token)
+    if user is None:
+        abort(404)
+    body = feed.build_calendar(
+        user,
+        now_utc(),
+        current_app.config["APP_URL"],
+        lambda post_id: url_for("posts.edit", post_id=post_id),
+    )
+    response = Response(body, mimetype="text/calendar")
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Content-Disposition"] = 'inline; filename="ospost.ics"'
+    return response
