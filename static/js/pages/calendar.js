@@ -65,8 +65,10 @@ async function send(url, body = {}) {
   }
 }
 
-// Load the page again and swap in its calendar, keeping focus and selection.
+// Load the page again and swap in its calendar, keeping focus (and the
+// selection, when the panel was open for that post).
 async function refresh(focusId) {
+  const keepPanel = !panel.hidden && selectedId === focusId;
   const response = await fetch(window.location.href, {
     headers: { Accept: 'text/html' },
     credentials: 'same-origin',
@@ -79,12 +81,9 @@ async function refresh(focusId) {
   root.dataset.min = fresh.dataset.min;
   root.dataset.max = fresh.dataset.max;
   const post = visiblePost(focusId);
-  if (post) {
-    select(post);
-    post.focus();
-  } else {
-    closePanel();
-  }
+  if (post && keepPanel) select(post);
+  else if (!panel.hidden) closePanel();
+  if (post) post.focus();
 }
 
 async function change(url, body, focusId) {
