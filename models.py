@@ -120,10 +120,16 @@ class EncryptedText(TypeDecorator):
 
 
 class PostStatus(enum.StrEnum):
+    # Kept but never published: the engine only claims scheduled posts.
+    DRAFT = "draft"
     SCHEDULED = "scheduled"
     PUBLISHING = "publishing"
     PUBLISHED = "published"
     FAILED = "failed"
+
+
+# Statuses of posts a person may still change (and move on the calendar).
+EDITABLE = (PostStatus.DRAFT, PostStatus.SCHEDULED, PostStatus.FAILED)
 
 
 class User(db.Model):
@@ -198,7 +204,8 @@ class Post(db.Model):
     status: Mapped[str] = mapped_column(
         String(16), default=PostStatus.SCHEDULED, index=True
     )
-    scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # None only for a draft that has no date yet.
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     caption: Mapped[str] = mapped_column(Text, default="")
     alt_text: Mapped[str] = mapped_column(Text, default="")
     filename: Mapped[str | None] = mapped_column(String(64))
@@ -244,8 +251,17 @@ class Post(db.Model):
 
     @property
     def editable(self) -> bool:
-        """Scheduled and failed posts can change; publishing or live ones cannot."""
-        return self.status in (PostStatus.SCHEDULED, PostStatus.FAILED)
+        """Drafts, scheduled and failed posts can change; publishing or live ones
+        cannot."""
+        return self.status in EDITABLE
+
+    def make_draft(self, when: datetime | None) -> None:
+        """Keep the post unpublished, with ``when`` as a date to think about."""
+        self.scheduled_at = when
+        self.status = PostStatus.DRAFT
+        for key, value in self.failed_values(None).items():
+            if key != "status":
+                setattr(self, key, value)
 
     def schedule(self, when: datetime, *, content_changed: bool = True) -> None:
         """(Re)schedule the post for ``when`` and forget any earlier failure.

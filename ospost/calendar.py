@@ -25,11 +25,17 @@ from models import PostingSlot
 from models import db
 from models import now_utc
 from ospost import calendar_view
+from ospost import drafts
 from ospost import feed
 from ospost import planning
 from ospost import slots as slot_math
 from ospost.posts import FormError
+from ospost.posts import commit_or_cleanup
+from ospost.posts import delete_files
+from ospost.posts import done
+from ospost.posts import fail
 from ospost.posts import get_own_post
+from ospost.scheduler import publisher
 
 bp = Blueprint("calendar", __name__)
 POST_ID = "<int(max=2147483647):post_id>"
@@ -130,9 +136,14 @@ def index():
         "min": (now + planning.QUEUE_LEAD).astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
         "max": limit.astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
     }
-    has_slots = bool(planning.user_slots(g.user))
+    slots = planning.user_slots(g.user)
     return render_template(
-        "calendar/index.html", view=view, bounds=bounds, has_slots=has_slots
+        "calendar/index.html",
+        view=view,
+        bounds=bounds,
+        has_slots=bool(slots),
+        first_slots={s.weekday: s.clock for s in reversed(slots)},
+        shelf=calendar_view.shelf(g.user, zone),
     )
 
 
@@ -196,6 +207,43 @@ def undo():
     db.session.commit()
     planning.wake_restored(restored)
     return {"ok": True, "message": "Undone.", "restored": [p.id for p in restored]}
+
+
+# -- drafts ------------------------------------------------------------------
+
+
+@bp.post("/drafts")
+@helpers.login_required
+def save_new_draft():
+    """Save draft on the New post page: keep whatever the form has."""
+    try:
+        data = drafts.parse_draft_form(request.form, g.user)
+        processed = drafts.read_optional_image(request.files)
+    except FormError as exc:
+        return fail(str(exc), 400, "post/add.html")
+    post, new_files, _ = drafts.save_draft(g.user, None, data, processed)
+    commit_or_cleanup(g.user, *new_files)
+    return done("Draft saved", url_for("calendar.index", _anchor="drafts"))
+
+
+@bp.post(f"/post/{POST_ID}/draft")
+@helpers.login_required
+def save_draft(post_id: int):
+    """Save draft on the Edit page: keep the changes, take the post off the
+    schedule."""
+    post = get_own_post(post_id)
+    if not post.editable:
+        return fail("This post is being published or is already live.", 409)
+    try:
+        data = drafts.parse_draft_form(request.form, g.user)
+        processed = drafts.read_optional_image(request.files)
+    except FormError as exc:
+        return fail(str(exc), 400, "post/edit.html", post=post)
+    _, new_files, old_files = drafts.save_draft(g.user, post, data, processed)
+    commit_or_cleanup(g.user, *new_files)
+    delete_files(g.user, *old_files)
+    publisher.cancel(post.id)
+    return done("Draft saved", url_for("calendar.index", _anchor="drafts"))
 
 
 # -- posting slots (account page) --------------------------------------------

@@ -20,6 +20,7 @@ from models import Post
 from models import PostStatus
 from models import User
 from models import db
+from ospost.drafts import user_drafts
 from ospost.feed import first_line
 from ospost.planning import MOVABLE
 from ospost.slots import wall_time_to_utc
@@ -37,7 +38,7 @@ class Item:
     """One post as the calendar shows it."""
 
     post: Post
-    local: datetime  # its time on the user's clock
+    local: datetime | None  # its time on the user's clock (None: an undated draft)
     label: str  # the caption's first line
 
     @property
@@ -46,7 +47,20 @@ class Item:
 
     @property
     def local_input(self) -> str:
-        return self.local.strftime(LOCAL_INPUT)
+        return self.local.strftime(LOCAL_INPUT) if self.local else ""
+
+    @property
+    def abilities(self) -> str:
+        """What the page may do with it: moves need a time, "one slot later" a
+        scheduled post."""
+        can = []
+        if self.movable:
+            can.append("movable")
+            if self.local is not None:
+                can.append("dated")
+        if self.post.status == PostStatus.SCHEDULED:
+            can.append("scheduled")
+        return " ".join(can)
 
 
 @dataclass
@@ -152,3 +166,15 @@ def _items(user: User, zone: ZoneInfo, start: date, end: date) -> list[Item]:
         local = (when or post.scheduled_at).astimezone(zone)
         items.append(Item(post, local, first_line(post.caption, 60)))
     return sorted(items, key=lambda item: (item.local, item.post.id))
+
+
+def shelf(user: User, zone: ZoneInfo) -> list[Item]:
+    """The user's drafts for the Drafts shelf, newest first."""
+    return [
+        Item(
+            post,
+            post.scheduled_at.astimezone(zone) if post.scheduled_at else None,
+            first_line(post.caption, 60),
+        )
+        for post in user_drafts(user)
+    ]

@@ -23,12 +23,14 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
 import helpers
+from models import EDITABLE
 from models import Post
 from models import PostingSlot
 from models import PostStatus
 from models import User
 from models import db
 from ospost import slots as slot_math
+from ospost.drafts import check_ready
 from ospost.posts import FormError
 from ospost.posts import check_publish_time
 from ospost.scheduler import publisher
@@ -39,8 +41,8 @@ UNDO_SECONDS = 15 * 60
 MAX_SLOTS = 70  # ten a day is already more than Instagram's daily quota of 50/7
 # Posts that occupy their time: a clash with them is worth a warning.
 OCCUPYING = (PostStatus.SCHEDULED, PostStatus.PUBLISHING)
-# What a person may move around the calendar.
-MOVABLE = (PostStatus.SCHEDULED, PostStatus.FAILED)
+# What a person may move around the calendar (a draft moved gets scheduled).
+MOVABLE = EDITABLE
 
 
 class Conflict(FormError):
@@ -219,6 +221,8 @@ def shift_from(user: User, post: Post, now: datetime) -> list[Move]:
 def _check_movable(post: Post) -> None:
     if post.status not in MOVABLE:
         raise Conflict("This post is being published or is already live.")
+    if post.status == PostStatus.DRAFT:  # the others were checked when scheduled
+        check_ready(post)
 
 
 def _moves(user: User, placements: list[tuple[Post, datetime]]) -> list[Move]:
@@ -370,6 +374,8 @@ def _restore(post: Post, before: dict, now: datetime, tz: str) -> None:
         message, code, subcode, trace = before.get("error") or [None] * 4
         post.fail(message, code=code, subcode=subcode, fbtrace_id=trace)
         post.scheduled_at = at
+    elif before["status"] == PostStatus.DRAFT:
+        post.make_draft(at)
     else:
         raise FormError("That change cannot be undone.")
 

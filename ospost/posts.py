@@ -291,6 +291,8 @@ def edit(post_id: int):
     try:
         data = parse_post_form(request.form, g.user, now_utc())
         processed = read_image(request.files) if _has_file() else None
+        if processed is None and not post.filename:  # a draft saved without one
+            raise FormError("Choose an image to post.")
     except FormError as exc:
         return fail(str(exc), 400, "post/edit.html", post=post)
     old_files = new_files = ()
@@ -339,6 +341,8 @@ def publish_now(post_id: int):
         return fail("This post is already being published or is live.", 409)
     if g.user.needs_reauth:
         return fail("Log in again to reconnect Instagram, then retry.", 409)
+    if not post.filename:  # a draft saved without one
+        return fail("Add an image to this draft before publishing it.", 409)
     post.retry(now_utc())
     db.session.commit()
     publisher.wake(post.id)

@@ -189,3 +189,76 @@ def test_keyboard_moves_and_shuffle_in_the_week_view(ui, live_app, tmp_path):
     toast.get_by_role("button", name="Undo").click()
     expect(toast).to_contain_text("Undone.")
     assert time_of(live_app, "Keyboard") == later
+
+
+@BOTH_SIZES
+def test_save_a_draft_with_no_date_then_give_it_a_time(ui, live_app, tmp_path):
+    page = ui.page
+    ui.login_with_facebook()
+    ui.nav("Account")
+    add_slots(ui, ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], "10:00")
+
+    # No image, no date: the draft is kept anyway.
+    ui.goto("/post/add")
+    ui.fill_post(caption="Draft idea\nfinish later")
+    page.get_by_role("button", name="Save draft").click()
+    ui.expect_path("/calendar#drafts")
+    expect(ui.flash()).to_contain_text("Draft saved")
+    shelf = page.get_by_role("region", name="Drafts")
+    draft = shelf.locator("[data-post]")
+    expect(draft).to_contain_text("No date")
+    expect(draft).to_contain_text("No image")
+    expect(draft).to_contain_text("Draft idea")
+    ui.assert_fits()
+    ui.shot("calendar-drafts")
+    [post] = posts_of(live_app)
+    assert (post.status, post.scheduled_at, post.filename) == ("draft", None, None)
+
+    # The queue refuses a draft without an image, saying why.
+    draft.click()
+    panel = page.locator("[data-panel]")
+    expect(panel.get_by_role("button", name="Day later")).to_be_hidden()
+    ui.problems.expect_http_error(ui.url(f"/calendar/post/{post.id}/queue"), 400)
+    panel.get_by_role("button", name="Add to queue").click()
+    expect(ui.flash().last).to_contain_text(
+        "Add an image to this draft before scheduling"
+    )
+
+    # Add the image on the edit page, still as a draft.
+    panel.get_by_role("link", name="Open post").click()
+    expect(page.locator(".post-status")).to_contain_text("Not scheduled")
+    ui.pick_image(landscape_jpeg(tmp_path / "draft.jpg", 1600, 1000))
+    page.get_by_role("button", name="Save draft").click()
+    ui.expect_path("/calendar#drafts")
+    [post] = posts_of(live_app)
+    assert post.status == "draft" and post.filename
+
+    # Give it a time: drag it onto a day (desktop) or Add to queue (phone).
+    slot = upcoming_slots_daily(10)
+    if ui.viewport == "phone":
+        shelf.locator("[data-post]").click()
+        panel.get_by_role("button", name="Add to queue").click()
+        expect(page.locator(".undo-toast")).to_contain_text(
+            f"Added to the queue: {shown(slot)}."
+        )
+    else:
+        calendar_at(ui, slot.date())
+        cell = page.locator(f'.cal-month td[data-day="{slot.date().isoformat()}"]')
+        shelf.locator("[data-post]").drag_to(cell)
+        expect(page.locator(".undo-toast")).to_contain_text(f"Moved to {shown(slot)}.")
+    [post] = posts_of(live_app)
+    assert (post.status, post.scheduled_at) == ("scheduled", slot)
+    expect(shelf).to_contain_text("No drafts.")
+    ui.shot("calendar-draft-scheduled")
+    page.locator(".undo-toast").get_by_role("button", name="Undo").click()
+    expect(page.locator(".undo-toast")).to_contain_text("Undone.")
+    expect(shelf.locator("[data-post]")).to_contain_text("No date")
+    [post] = posts_of(live_app)
+    assert (post.status, post.scheduled_at) == ("draft", None)
+
+
+def upcoming_slots_daily(hour: int) -> datetime:
+    """The next hour:00 on the browser's clock that is more than a minute away."""
+    now = now_utc().astimezone(ZONE) + timedelta(minutes=1)
+    today = datetime(now.year, now.month, now.day, hour, tzinfo=ZONE)
+    return today if today > now else today + timedelta(days=1)

@@ -21,13 +21,16 @@ export function setupPostForm(form, { onImageChange } = {}) {
   setupDateLimits(form.querySelector('[data-date-input]'));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    submitPostForm(form, cropImage);
+    submitPostForm(form, cropImage, event.submitter);
   });
 }
 
-// Send an add/edit post form as the server expects, with the cropped image.
-async function submitPostForm(form, cropImage) {
-  const button = form.querySelector('[data-submit]');
+// Send an add/edit post form as the server expects, with the cropped image, to
+// the pressed button's formaction if it has one ("Save draft").
+async function submitPostForm(form, cropImage, submitter) {
+  const own = submitter && submitter.hasAttribute('formaction');
+  const button = own ? submitter : form.querySelector('[data-submit]');
+  const url = own ? submitter.formAction : form.action;
   const progress = form.querySelector('[data-upload-progress]');
   const bar = progress.querySelector('.progress-bar');
   const alerts = form.querySelector('[data-form-alerts]');
@@ -48,7 +51,7 @@ async function submitPostForm(form, cropImage) {
     };
     setProgress(0);
     progress.hidden = false;
-    const result = await uploadForm(form.action, data, setProgress);
+    const result = await uploadForm(url, data, setProgress);
     window.location.assign(result.redirect);
   } catch (err) {
     progress.hidden = true;

@@ -144,10 +144,10 @@ function select(post) {
   post.classList.add('is-selected');
   post.setAttribute('aria-pressed', 'true');
   selectedId = post.dataset.id;
-  const movable = post.hasAttribute('data-movable');
-  panel.querySelector('[data-panel-title]').textContent = `Post of ${post.dataset.label}`;
-  panel.querySelectorAll('[data-move-only]').forEach((el) => {
-    el.hidden = !movable;
+  const can = post.dataset.can.split(' ');
+  panel.querySelector('[data-panel-title]').textContent = post.dataset.label;
+  panel.querySelectorAll('[data-needs]').forEach((el) => {
+    el.hidden = !el.dataset.needs.split(' ').every((need) => can.includes(need));
   });
   panel.querySelector('[data-panel-open]').href = urlFor('editUrl', selectedId);
   panel.hidden = false;
@@ -191,7 +191,11 @@ function onKeyDown(event) {
   if (!post || !step || event.altKey || event.ctrlKey || event.metaKey) return;
   event.preventDefault();
   if (!post.hasAttribute('data-movable')) {
-    showAlert('Only scheduled or failed posts can be moved.', 'warning');
+    showAlert('Only scheduled, failed or draft posts can be moved.', 'warning');
+    return;
+  }
+  if (!post.dataset.local) {
+    showAlert('Give this draft a time first: drag it onto a day, or Add to queue.', 'warning');
     return;
   }
   select(post);
@@ -201,12 +205,16 @@ function onKeyDown(event) {
 // -- drag and drop ---------------------------------------------------------------------
 
 // Where a drop on `cell` puts the dragged post: the cell's day (and hour, in the
-// week view) at the post's own minutes.
+// week view) at the post's own minutes. A draft without a time takes the day's
+// first posting slot, or noon.
 function dropTime(cell) {
-  const time = dragging.local.split('T')[1];
+  const slots = JSON.parse(root.dataset.firstSlots || '{}');
+  const weekday = (new Date(`${cell.dataset.day}T00:00Z`).getUTCDay() + 6) % 7; // 0 is Monday
+  const time = dragging.local ? dragging.local.split('T')[1] : slots[weekday] || '12:00';
   if (cell.dataset.hour === undefined) return `${cell.dataset.day}T${time}`;
   const hour = String(cell.dataset.hour).padStart(2, '0');
-  return `${cell.dataset.day}T${hour}:${time.split(':')[1]}`;
+  const minutes = dragging.local ? time.split(':')[1] : '00';
+  return `${cell.dataset.day}T${hour}:${minutes}`;
 }
 
 function setupDrag() {
