@@ -132,10 +132,8 @@ def index():
         return render_template("error.html", code=400, message=str(exc)), 400
     limit = planning.schedule_limit(g.user, now)
     view = calendar_view.build_view(g.user, kind, anchor, zone, now, limit)
-    bounds = {
-        "min": (now + planning.QUEUE_LEAD).astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
-        "max": limit.astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
-    }
+    # The page's own check of drops: from a minute ahead to the limit.
+    bounds = calendar_view.drop_bounds(now + planning.QUEUE_LEAD, limit, zone)
     slots = planning.user_slots(g.user)
     return render_template(
         "calendar/index.html",

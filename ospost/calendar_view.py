@@ -140,6 +140,14 @@ def build_view(
     return View(kind, anchor, title, list(days.values()), prev, nxt, today)
 
 
+def drop_bounds(first: datetime, last: datetime, zone: ZoneInfo) -> dict:
+    """The earliest and latest local times the page lets a post be dropped at."""
+    return {
+        "min": first.astimezone(zone).strftime(LOCAL_INPUT),
+        "max": last.astimezone(zone).strftime(LOCAL_INPUT),
+    }
+
+
 def _add_months(first: date, n: int) -> date:
     month = first.month - 1 + n
     return date(first.year + month // 12, month % 12 + 1, 1)

@@ -5,6 +5,12 @@
 const DEFAULT_MS = 10000;
 let current = null;
 
+// Make the (empty) live region now: screen readers announce changes to a live
+// region that already exists more reliably than a region inserted with its text.
+export function prepareUndoToasts() {
+  region();
+}
+
 function region() {
   let host = document.querySelector('[data-undo-toasts]');
   if (!host) {

@@ -6,7 +6,7 @@
 
 import { showAlert } from '../lib/alerts.js';
 import { fetchJson } from '../lib/http.js';
-import { showUndoToast } from '../lib/undoToast.js';
+import { prepareUndoToasts, showUndoToast } from '../lib/undoToast.js';
 
 const ID = '2147483647';
 const DAY_MS = 24 * 3600 * 1000;
@@ -76,6 +76,8 @@ async function refresh(focusId) {
   if (!response.ok) throw new Error('The calendar could not be reloaded. Reload the page.');
   const doc = new DOMParser().parseFromString(await response.text(), 'text/html');
   const fresh = doc.querySelector('[data-calendar]');
+  // Not the calendar: the session ended and the login page came back.
+  if (!fresh) throw new Error('Your session ended. Reload the page and log in again.');
   const body = root.querySelector('[data-calendar-body]');
   body.replaceWith(fresh.querySelector('[data-calendar-body]'));
   root.dataset.min = fresh.dataset.min;
@@ -139,7 +141,7 @@ function visiblePost(id) {
 function select(post) {
   root.querySelectorAll('[data-post].is-selected').forEach((el) => {
     el.classList.remove('is-selected');
-    el.removeAttribute('aria-pressed');
+    el.setAttribute('aria-pressed', 'false');
   });
   post.classList.add('is-selected');
   post.setAttribute('aria-pressed', 'true');
@@ -158,7 +160,7 @@ function closePanel() {
   panel.hidden = true;
   if (post) {
     post.classList.remove('is-selected');
-    post.removeAttribute('aria-pressed');
+    post.setAttribute('aria-pressed', 'false');
     post.focus();
   }
   selectedId = null;
@@ -252,6 +254,7 @@ function setupDrag() {
 }
 
 if (root && panel) {
+  prepareUndoToasts();
   root.addEventListener('click', (event) => {
     const post = event.target.closest('[data-post]');
     if (post) select(post);
