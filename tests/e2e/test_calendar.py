@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 from datetime import datetime
 from datetime import timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,6 +23,18 @@ from .support import posts_of
 from .support import shown
 
 pytestmark = pytest.mark.browser
+# axe-core comes with another change; until it is installed the checks pass.
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+AXE_RUN = """async () => {
+  const result = await axe.run(document, {
+    runOnly: {
+      type: 'tag',
+      values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'],
+    },
+  });
+  return result.violations.map((v) => `${v.id} (${v.impact}): ` +
+    v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', '));
+}"""
 ZONE = ZoneInfo(BROWSER_TZ)
 SLOTS = {0: (9, 0), 2: (9, 0), 4: (9, 0), 5: (11, 30)}  # Mon, Wed, Fri 09:00; Sat 11:30
 
@@ -38,6 +51,14 @@ def upcoming_slots(count: int) -> list[datetime]:
                 found.append(when)
         day += timedelta(days=1)
     return found
+
+
+def assert_axe_clean(ui) -> None:
+    """No WCAG 2.2 A/AA violations axe-core can find on the page as it is now."""
+    if not AXE.exists():
+        return
+    ui.page.evaluate(AXE.read_text())  # DevTools evaluation: the CSP allows it
+    assert ui.page.evaluate(AXE_RUN) == []
 
 
 def calendar_at(ui, day: date, view: str = "month") -> None:
@@ -89,6 +110,7 @@ def test_slots_queue_then_move_a_post_and_undo(ui, live_app, tmp_path):
     expect(section.get_by_role("button", name="Remove Saturday 11:30")).to_be_visible()
     ui.assert_fits()
     section.scroll_into_view_if_needed()
+    assert_axe_clean(ui)
     ui.shot("calendar-slots")
 
     # Two posts with dates of their own, then both go to the queue.
@@ -124,6 +146,7 @@ def test_slots_queue_then_move_a_post_and_undo(ui, live_app, tmp_path):
     if ui.viewport == "phone":
         expect(page.locator(".cal-grid-wrap")).to_be_hidden()
         expect(page.get_by_role("region", name="Agenda")).to_be_visible()
+        assert_axe_clean(ui)
         ui.shot("calendar-agenda")
         market.click()
         step = (target_day - second_slot.date()).days
@@ -132,6 +155,7 @@ def test_slots_queue_then_move_a_post_and_undo(ui, live_app, tmp_path):
             page.locator("[data-panel]").get_by_role("button", name=name).click()
             expect(page.locator("[data-calendar-body]")).not_to_have_class("is-busy")
     else:
+        assert_axe_clean(ui)
         ui.shot("calendar-month")
         cell = page.locator(f'.cal-month td[data-day="{target_day.isoformat()}"]')
         market.drag_to(cell)
@@ -139,6 +163,7 @@ def test_slots_queue_then_move_a_post_and_undo(ui, live_app, tmp_path):
     expect(toast).to_contain_text(f"Moved to {shown(moved)}.")
     assert time_of(live_app, "Market") == moved
     ui.assert_fits()
+    assert_axe_clean(ui)  # with the action panel and the Undo toast showing
     ui.shot("calendar-moved")
     toast.get_by_role("button", name="Undo").click()
     expect(toast).to_contain_text("Undone.")
@@ -180,6 +205,7 @@ def test_keyboard_moves_and_shuffle_in_the_week_view(ui, live_app, tmp_path):
     page.keyboard.press("Control+z")
     expect(toast).to_contain_text("Undone.")
     assert time_of(live_app, "Keyboard") == later
+    assert_axe_clean(ui)
     ui.shot("calendar-week")
 
     page.get_by_role("button", name="Shuffle queue").click()
@@ -210,6 +236,7 @@ def test_save_a_draft_with_no_date_then_give_it_a_time(ui, live_app, tmp_path):
     expect(draft).to_contain_text("No image")
     expect(draft).to_contain_text("Draft idea")
     ui.assert_fits()
+    assert_axe_clean(ui)
     ui.shot("calendar-drafts")
     [post] = posts_of(live_app)
     assert (post.status, post.scheduled_at, post.filename) == ("draft", None, None)
