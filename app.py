@@ -34,6 +34,7 @@ from models import User
 from models import db
 from models import token_cipher
 from ospost import auth
+from ospost import calendar
 from ospost import feed
 from ospost import posts
 from ospost import ratelimit
@@ -98,6 +99,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     # Can Meta fetch the images? Checked in the background, logged, shown on
     # the account page (tests run the checks themselves).
     reachability.init_app(app, check_now=_is_serving(app) and not app.config["TESTING"])
+    app.register_blueprint(calendar.bp)
     _register_commands(app)
 
     if _should_start_scheduler(app):

@@ -18,6 +18,7 @@ from cryptography.fernet import InvalidToken
 from cryptography.fernet import MultiFernet
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import Boolean
+from sqlalchemy import CheckConstraint
 from sqlalchemy import DateTime
 from sqlalchemy import ForeignKey
 from sqlalchemy import Index
@@ -120,10 +121,16 @@ class EncryptedText(TypeDecorator):
 
 
 class PostStatus(enum.StrEnum):
+    # Kept but never published: the engine only claims scheduled posts.
+    DRAFT = "draft"
     SCHEDULED = "scheduled"
     PUBLISHING = "publishing"
     PUBLISHED = "published"
     FAILED = "failed"
+
+
+# Statuses of posts a person may still change (and move on the calendar).
+EDITABLE = (PostStatus.DRAFT, PostStatus.SCHEDULED, PostStatus.FAILED)
 
 
 class User(db.Model):
@@ -204,11 +211,14 @@ class Post(db.Model):
     status: Mapped[str] = mapped_column(
         String(16), default=PostStatus.SCHEDULED, index=True
     )
-    scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # None only for a draft that has no date yet.
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     caption: Mapped[str] = mapped_column(Text, default="")
     alt_text: Mapped[str] = mapped_column(Text, default="")
     filename: Mapped[str | None] = mapped_column(String(64))
     thumbnail: Mapped[str | None] = mapped_column(String(64))
+    # SHA-256 of the stored JPEG, to warn when one image is scheduled twice.
+    image_sha256: Mapped[str | None] = mapped_column(String(64))
     width: Mapped[int] = mapped_column(Integer, default=0)
     height: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
@@ -259,8 +269,17 @@ class Post(db.Model):
 
     @property
     def editable(self) -> bool:
-        """Scheduled and failed posts can change; publishing or live ones cannot."""
-        return self.status in (PostStatus.SCHEDULED, PostStatus.FAILED)
+        """Drafts, scheduled and failed posts can change; publishing or live ones
+        cannot."""
+        return self.status in EDITABLE
+
+    def make_draft(self, when: datetime | None) -> None:
+        """Keep the post unpublished, with ``when`` as a date to think about."""
+        self.scheduled_at = when
+        self.status = PostStatus.DRAFT
+        for key, value in self.failed_values(None).items():
+            if key != "status":
+                setattr(self, key, value)
 
     def schedule(self, when: datetime, *, content_changed: bool = True) -> None:
         """(Re)schedule the post for ``when`` and forget any earlier failure.
@@ -423,6 +442,37 @@ class WebSession(db.Model):
     )
     data: Mapped[bytes] = mapped_column(LargeBinary)
     expiry: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class PostingSlot(db.Model):
+    """A weekly posting time of a user: a weekday and a minute on their clock."""
+
+    __tablename__ = "posting_slots"
+    __table_args__ = (
+        UniqueConstraint("user_id", "weekday", "minute"),
+        CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),
+        CheckConstraint("minute BETWEEN 0 AND 1439", name="minute_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    weekday: Mapped[int] = mapped_column(Integer)  # 0 is Monday
+    minute: Mapped[int] = mapped_column(Integer)  # minutes after local midnight
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+
+class CalendarFeed(db.Model):
+    """A user's private calendar-feed address, kept only as a hash of its token."""
+
+    __tablename__ = "calendar_feeds"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
 
 def new_confirmation_code() -> str:

@@ -137,7 +137,11 @@ def grid_posts(user: User) -> tuple[list[Post], list[Post]]:
     the cached Instagram feed does not show yet."""
     upcoming = db.session.scalars(
         select(Post)
-        .where(Post.user_id == user.id, Post.status != PostStatus.PUBLISHED)
+        .where(
+            Post.user_id == user.id,
+            # Drafts are not going to Instagram: they sit on the calendar's shelf.
+            Post.status.not_in((PostStatus.PUBLISHED, PostStatus.DRAFT)),
+        )
         .order_by(Post.scheduled_at.desc(), Post.id.desc())
     ).all()
     in_feed = (

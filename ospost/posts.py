@@ -4,6 +4,7 @@ removing posts, publishing now, and serving a user's own images.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Iterator
@@ -258,6 +259,7 @@ def create_post(
         post = Post(user_id=user.id, caption=data.caption, alt_text=data.alt_text)
         post.filename, post.thumbnail = filename, thumb
         post.width, post.height = processed.width, processed.height
+        post.image_sha256 = hashlib.sha256(processed.jpeg).hexdigest()
         post.schedule(data.when)
         db.session.add(post)
         db.session.flush()
@@ -290,6 +292,7 @@ def update_post(
             old_files = (post.filename, post.thumbnail)
             post.filename, post.thumbnail = new_files
             post.width, post.height = processed.width, processed.height
+            post.image_sha256 = hashlib.sha256(processed.jpeg).hexdigest()
         post.caption, post.alt_text = data.caption, data.alt_text
         post.schedule(data.when)
         wake_at = post.next_attempt_at
@@ -698,7 +701,7 @@ def edit(post_id: int):
         return fail("This post is being published or is already live.", 409)
     try:
         data, processed = read_post(
-            g.user, now_utc(), image_required=False, editing=post
+            g.user, now_utc(), image_required=not post.filename, editing=post
         )
         old_files, wake_at = update_post(g.user, post_id, data, processed)
     except Conflict as exc:
@@ -745,6 +748,8 @@ def publish_now(post_id: int):
         return fail("This post is already being published or is live.", 409)
     if g.user.needs_reauth:
         return fail("Log in again to reconnect Instagram, then retry.", 409)
+    if not post.filename:  # a draft saved without one
+        return fail("Add an image to this draft before publishing it.", 409)
     post.retry(now_utc())
     db.session.commit()
     publisher.wake(post.id)

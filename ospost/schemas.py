@@ -71,6 +71,16 @@ class RestoreRequest(msgspec.Struct):
     posts: Annotated[list[RestoreItem], msgspec.Meta(min_length=1, max_length=1000)]
 
 
+class CalendarAction(msgspec.Struct):
+    """A calendar or queue action sent by the calendar page: a new local time
+    (``move``), the person's go-ahead after a clash warning (``confirm``), or
+    the signed token of the change to undo."""
+
+    local: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+    confirm: bool | int | Annotated[str, msgspec.Meta(max_length=10)] | None = None
+    undo: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
+
+
 class InvalidJSON(BadRequest):
     """A JSON body that cannot be read as its schema; the description says why."""
 

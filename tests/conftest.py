@@ -124,6 +124,17 @@ def scheduled_app(make_app):
 
 
 @pytest.fixture
+def all_jobs_app(make_app, app):
+    """A running scheduler whose horizon covers every post (up to 60 days), so
+    tests can look at the job of a post days away.
+
+    Built after ``app`` (which the ``auth`` fixture uses): the scheduler takes
+    its settings from the app built last.
+    """
+    return make_app(start_scheduler=True, PUBLISH_HORIZON_SECONDS=60 * 86400)
+
+
+@pytest.fixture
 def auth(client, world):
     return AuthActions(client, world)
 

@@ -65,9 +65,8 @@ def test_keeping_moments_changes_no_post(app, client, user):
     assert user_zone(app) == "Asia/Tokyo"
 
 
-def test_keeping_clock_times_moves_posts_and_their_jobs(make_app, auth):
-    # A horizon past every post here, so each one has its job to look at.
-    app = make_app(start_scheduler=True, PUBLISH_HORIZON_SECONDS=60 * 86400)
+def test_keeping_clock_times_moves_posts_and_their_jobs(all_jobs_app, auth):
+    app = all_jobs_app
     client = app.test_client()
     AuthActions(client, auth.world).login(tz="Europe/Paris")
     first = next_local(9, 0, "Europe/Paris")

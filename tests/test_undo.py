@@ -77,9 +77,8 @@ def test_a_drag_reports_every_moved_post_and_undo_restores_them(app, client, use
     assert {m["id"] for m in resp.get_json()["moved"]} == set(by_id)
 
 
-def test_undo_restores_the_scheduler_jobs(make_app, auth):
-    # A horizon past every post here, so each one has its job to look at.
-    app = make_app(start_scheduler=True, PUBLISH_HORIZON_SECONDS=60 * 86400)
+def test_undo_restores_the_scheduler_jobs(all_jobs_app, auth):
+    app = all_jobs_app
     client = app.test_client()
     AuthActions(client, auth.world).login()
     a, b, c = make_posts(app, client, [300, 600, 900])

@@ -37,11 +37,12 @@ class PostSnapshot(_Row):
     id: int
     user_id: int
     status: str
-    scheduled_at: datetime
+    scheduled_at: datetime  # only drafts lack one, and drafts are never claimed
     caption: str
     alt_text: str
     filename: str | None
     thumbnail: str | None
+    image_sha256: str | None
     width: int
     height: int
     created_at: datetime

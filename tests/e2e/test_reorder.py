@@ -24,6 +24,14 @@ from .support import shown
 
 pytestmark = pytest.mark.browser
 
+
+@pytest.fixture
+def live_app(serve_app):
+    """The usual app, with a scheduler horizon past these posts (a day away),
+    so each has a job and Undo can be seen restoring it."""
+    return serve_app(start_scheduler=True, PUBLISH_HORIZON_SECONDS=60 * 86400)
+
+
 TIMES = {
     "Morning": local_at(1, 9, 30),
     "Noon": local_at(1, 12, 0),

@@ -52,12 +52,14 @@ export function setupPostForm(form, { onImageChange } = {}) {
   });
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    const problems = browserProblems(form, cropImage);
+    // "Save draft" keeps whatever the form has: no date or image is required.
+    const draft = event.submitter && event.submitter.hasAttribute('formaction');
+    const problems = draft ? {} : browserProblems(form, cropImage);
     if (Object.keys(problems).length) {
       reportProblems(form, problems);
       return;
     }
-    submitPostForm(form, cropImage, guard);
+    submitPostForm(form, cropImage, guard, event.submitter);
   });
   return guard;
 }
@@ -89,9 +91,12 @@ function reportProblems(form, problems) {
   if (first) first.focus();
 }
 
-// Send an add/edit post form as the server expects, with the cropped image.
-async function submitPostForm(form, cropImage, guard) {
-  const button = form.querySelector('[data-submit]');
+// Send an add/edit post form as the server expects, with the cropped image, to
+// the pressed button's formaction if it has one ("Save draft").
+async function submitPostForm(form, cropImage, guard, submitter) {
+  const own = submitter && submitter.hasAttribute('formaction');
+  const button = own ? submitter : form.querySelector('[data-submit]');
+  const url = own ? submitter.formAction : form.action;
   const progress = form.querySelector('[data-upload-progress]');
   const bar = progress.querySelector('.progress-bar');
   const alerts = form.querySelector('[data-form-alerts]');
@@ -113,7 +118,7 @@ async function submitPostForm(form, cropImage, guard) {
     };
     setProgress(0);
     progress.hidden = false;
-    const result = await uploadForm(form.action, data, setProgress);
+    const result = await uploadForm(url, data, setProgress);
     guard.release();
     window.location.assign(result.redirect);
   } catch (err) {
