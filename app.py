@@ -34,6 +34,7 @@ from models import User
 from models import db
 from models import token_cipher
 from ospost import auth
+from ospost import notify
 from ospost import posts
 from ospost import ratelimit
 from ospost import schemas
@@ -85,6 +86,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     _trust_proxies(app)
     app.extensions["grid_cache"] = GridCache(app.config["GRID_CACHE_MB"] * 1024 * 1024)
     publisher.init_app(app)
+    notify.init_app(app)  # after csrf and publisher: it exempts a route, adds a job
     token_cipher.configure(app.config["TOKEN_ENCRYPTION_KEYS"])
 
     app.register_blueprint(auth.bp)

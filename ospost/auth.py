@@ -37,12 +37,14 @@ from ospost import signed_requests
 from ospost.graph import GraphError
 from ospost.graph import GraphNetworkError
 from ospost.graph import client_for
+from ospost.notify import events as notify_events
 from ospost.scheduler import publisher
 from ospost.sessions import end_user_sessions
 from ospost.storage import staged_name
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
+DEAUTHORIZED = "Ospost was removed from your Facebook settings."
 
 
 class LoginError(Exception):
@@ -334,6 +336,7 @@ def deauthorize():
         return {"ok": False, "error": str(exc)}, 400
     users = _users_of(payload.fb_user_id)
     for user in users:
+        notify_events.record(db.session, notify_events.needs_reauth(user, DEAUTHORIZED))
         user.disconnect()
         end_user_sessions(user.id)
     db.session.commit()

@@ -2,6 +2,7 @@
 // one, and ask before deleting the account (its form has data-confirm).
 
 import { confirmBeforeSubmit } from '../lib/forms.js';
+import { initPush } from '../lib/push.js';
 
 function offerBrowserZone() {
   const select = document.querySelector('[data-timezone-select]');
@@ -25,3 +26,4 @@ function offerBrowserZone() {
 
 confirmBeforeSubmit();
 offerBrowserZone();
+initPush();
