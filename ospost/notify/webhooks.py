@@ -59,7 +59,7 @@ class Answer:
     excerpt: str
 
 
-def check_url(url: str, *, allow_private: bool, resolve=socket.getaddrinfo) -> Target:
+def check_url(url: str, *, allow_private: bool, resolve=None) -> Target:
     """The URL as a ``Target`` to connect to, or ``UnsafeURL`` saying what is wrong.
 
     Every address the host resolves to must be allowed: a name with one public
@@ -82,7 +82,7 @@ def check_url(url: str, *, allow_private: bool, resolve=socket.getaddrinfo) -> T
     host = parts.hostname
     port = port or (443 if parts.scheme == "https" else 80)
     try:
-        infos = resolve(host, port, type=socket.SOCK_STREAM)
+        infos = (resolve or socket.getaddrinfo)(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError, OSError):
         raise WebhookNetworkError(f"The name {host} could not be resolved.") from None
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
