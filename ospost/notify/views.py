@@ -45,14 +45,8 @@ ACCOUNT = "/account#notifications"
 _EMAIL = re.compile(
     r"^[^@\s<>,;:\"()\[\]\\]+@[^@\s<>,;:\"()\[\]\\]+\.[^@\s<>,;:\"()\[\]\\]+$"
 )
-PREF_FIELDS = (
-    "email_failed",
-    "email_reauth",
-    "email_expiring",
-    "email_summary",
-    "push_failed",
-    "push_published",
-)
+EMAIL_FIELDS = ("email_failed", "email_reauth", "email_expiring", "email_summary")
+PUSH_FIELDS = ("push_failed", "push_published")
 _SHOW_SECRET = "notify_show_webhook_secret"
 
 
@@ -128,7 +122,9 @@ def save_settings():
         return redirect(ACCOUNT)
     prefs = _own_settings()
     prefs.email = address or None
-    for name in PREF_FIELDS:
+    # Push choices are on the form only where push is set up.
+    fields = EMAIL_FIELDS + (PUSH_FIELDS if request.form.get("push_prefs") else ())
+    for name in fields:
         setattr(prefs, name, request.form.get(name) == "on")
     db.session.commit()
     flash("Notification settings saved.", "success")
