@@ -752,3 +752,19 @@ def test_demo_mode_shows_notifications_in_the_outbox_instead_of_sending(
     )
     real = make_app(**config(port))
     assert log_in(real, world).get("/notifications/outbox").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"SMTP_HOST": "mail.test", "SMTP_SECURITY": "ssl3"}, "SMTP_SECURITY"),
+        ({"VAPID_PRIVATE_KEY": "not-a-key", "VAPID_SUBJECT": "mailto:a@b.c"}, "VAPID"),
+        (
+            {"VAPID_PRIVATE_KEY": new_private_key(), "VAPID_SUBJECT": "me"},
+            "VAPID_SUBJECT",
+        ),
+    ],
+)
+def test_malformed_settings_refuse_to_start(make_app, setting, message):
+    with pytest.raises(RuntimeError, match=message):
+        make_app(**setting)

@@ -72,6 +72,12 @@ def init_app(app: Flask) -> None:
             "true",
             "yes",
         )
+    # A malformed SMTP_SECURITY or VAPID key stops the start, not every send.
+    from ospost.notify.mailer import SmtpSettings
+    from ospost.notify.push import VapidSettings
+
+    SmtpSettings.from_config(app.config)
+    VapidSettings.from_config(app.config)
     outbox.init_app(app)
     publisher.jobs["notify"] = outbox.schedule
     app.register_blueprint(views.bp)
