@@ -112,3 +112,24 @@ def test_failure_email_shows_in_the_demo_outbox(
     page.goto(ui.url("/account"))
     expect(emails.get_by_label("A post failed")).not_to_be_checked()
     expect(panel.get_by_label("Email address")).to_have_value("me@example.com")
+
+
+def test_push_opt_in_registers_the_service_worker(open_browser, serve_app):
+    from ospost.notify.push import new_private_key
+
+    app = serve_app(
+        DEMO=True, VAPID_PRIVATE_KEY=new_private_key(), VAPID_SUBJECT="mailto:a@b.test"
+    )
+    ui = open_browser().use(app)
+    page = ui.page
+    ui.goto("/login")
+    page.get_by_role("button", name="Continue with demo account").click()
+    ui.expect_path("/")
+    ui.nav("Account")
+    expect(page.get_by_role("button", name="Turn on for this browser")).to_be_visible()
+    expect(page.get_by_text("0 browsers get notifications")).to_be_visible()
+    scopes = page.evaluate(
+        "navigator.serviceWorker.getRegistrations()"
+        ".then((all) => all.map((r) => r.scope))"
+    )
+    assert scopes == [ui.url("/static/")]
