@@ -26,7 +26,7 @@ run: db
 
 # Front-end checks with the versions locked in package-lock.json (never a download).
 JS_LINT := npx --no-install eslint static/js && \
-	npx --no-install prettier --check static/js static/css eslint.config.js
+	npx --no-install prettier --check static/js static/css static/sw.js eslint.config.js
 
 # The whole suite on SQLite, then again on a throwaway PostgreSQL server
 # (browser tests run once: they exercise the pages, not the database).

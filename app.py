@@ -36,6 +36,7 @@ from models import token_cipher
 from ospost import auth
 from ospost import calendar
 from ospost import feed
+from ospost import notify
 from ospost import posts
 from ospost import ratelimit
 from ospost import reachability
@@ -89,6 +90,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["grid_cache"] = GridCache(app.config["GRID_CACHE_MB"] * 1024 * 1024)
     publisher.init_app(app)
     feed.init_app(app)
+    notify.init_app(app)  # after csrf and publisher: it exempts a route, adds a job
     token_cipher.configure(app.config["TOKEN_ENCRYPTION_KEYS"])
 
     app.register_blueprint(auth.bp)

@@ -27,6 +27,15 @@ export default defineConfig([
     },
   },
   {
+    // The push service worker: a classic script with the worker's globals.
+    files: ['static/sw.js'],
+    languageOptions: {
+      ecmaVersion: 'latest',
+      sourceType: 'script',
+      globals: globals.serviceworker,
+    },
+  },
+  {
     files: ['eslint.config.js'],
     languageOptions: { sourceType: 'module', globals: globals.node },
   },

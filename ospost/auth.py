@@ -39,6 +39,7 @@ from ospost import signed_requests
 from ospost.graph import GraphError
 from ospost.graph import GraphNetworkError
 from ospost.graph import client_for
+from ospost.notify import events as notify_events
 from ospost.posts import FormError
 from ospost.posts import check_publish_time
 from ospost.posts import post_label
@@ -48,6 +49,7 @@ from ospost.storage import staged_name
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
+DEAUTHORIZED = "Ospost was removed from your Facebook settings."
 
 
 class LoginError(Exception):
@@ -424,6 +426,7 @@ def deauthorize():
         return {"ok": False, "error": str(exc)}, 400
     users = _users_of(payload.fb_user_id)
     for user in users:
+        notify_events.record(db.session, notify_events.needs_reauth(user, DEAUTHORIZED))
         user.disconnect()
         end_user_sessions(user.id)
     db.session.commit()

@@ -17,6 +17,7 @@ import atexit
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -37,8 +38,10 @@ from ospost.engine.lease import ACTIVE
 from ospost.engine.lease import POSTS
 from ospost.engine.lease import claimable_now
 from ospost.engine.lease import connect
+from ospost.notify import events as notify_events
 
 log = logging.getLogger(__name__)
+MISSED_REASON = "Missed while the server was down. Reschedule it."
 
 # The sweep asks for the same posts a claim would take.
 _DUE = (
@@ -73,6 +76,8 @@ class Scheduler:
         self.engine: Engine | None = None  # set by init_app
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        # Other periodic work (name -> add_jobs(scheduler)), added at each start.
+        self.jobs: dict[str, Callable[[BackgroundScheduler], None]] = {}
 
     # -- wiring -----------------------------------------------------------------
 
@@ -133,6 +138,8 @@ class Scheduler:
                     executor="sweep",
                     max_instances=1,
                 )
+            for add_jobs in self.jobs.values():
+                add_jobs(self.scheduler)
             self.scheduler.start()
             atexit.register(self.shutdown, wait=False)
         self.recover()
@@ -222,15 +229,22 @@ class Scheduler:
                     Post.status == PostStatus.SCHEDULED,
                     Post.next_attempt_at < now - self.settings.missed_window,
                 )
-                .values(
-                    Post.failed_values(
-                        "Missed while the server was down. Reschedule it."
+                .values(Post.failed_values(MISSED_REASON))
+                .returning(Post.id, Post.user_id, Post.caption, Post.scheduled_at)
+            ).all()
+            # The failure notices commit with the failures (notification outbox).
+            notify_events.record(
+                db.session,
+                *(
+                    notify_events.post_failed(
+                        row, MISSED_REASON, occurrence=f"missed:{row.scheduled_at}"
                     )
-                )
-            ).rowcount
+                    for row in missed
+                ),
+            )
             db.session.commit()
             if missed:
-                log.warning("marked %d long-overdue posts as missed", missed)
+                log.warning("marked %d long-overdue posts as missed", len(missed))
             horizon = self.settings.horizon
             with connect() as conn:
                 if horizon is None:

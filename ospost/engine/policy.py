@@ -23,6 +23,7 @@ from ospost.engine.settings import Settings
 from ospost.engine.state import Step
 from ospost.graph import ErrorKind
 from ospost.graph import GraphError
+from ospost.notify import events as notify
 from ospost.storage import MediaStore
 from ospost.storage import staged_name
 
@@ -89,6 +90,9 @@ class ErrorPolicy:
             self.verify_later(step, exc)
         elif kind is ErrorKind.REAUTH:
             step.pending.append((_NEEDS_REAUTH, {"user_id": step.user.id}))
+            step.pending.append(
+                notify.pending(notify.needs_reauth(step.user, REAUTH_REASON))
+            )
             self.fail(step, REAUTH_REASON, exc)
         elif kind is ErrorKind.QUOTA:
             self.wait_for_quota(step, now_utc() + self.settings.quota_wait)
@@ -184,6 +188,11 @@ class ErrorPolicy:
             {"code": exc.code, "subcode": exc.subcode, "fbtrace_id": exc.fbtrace_id}
             if exc
             else {"code": code}
+        )
+        # The person is told through the outbox, in the commit that fails the post.
+        occurrence = step.post.updated_at.isoformat()
+        step.pending.append(
+            notify.pending(notify.post_failed(step.post, reason, occurrence=occurrence))
         )
         self.leases.save(
             step, final=True, **Post.failed_values(reason, **meta), staged_name=None

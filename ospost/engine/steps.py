@@ -65,6 +65,7 @@ from ospost.engine.state import UserSnapshot
 from ospost.graph import ErrorKind
 from ospost.graph import GraphError
 from ospost.graph import GraphNetworkError
+from ospost.notify import events as notify
 from ospost.storage import MediaStore
 from ospost.storage import staged_name
 
@@ -247,10 +248,15 @@ class Steps:
                 )
         self.store.unstage(staged_name(post, self.app.config["SECRET_KEY"]))
         self.store.delete(user.ig_account_id, post.filename)
+        when = now_utc()
+        # The announcement commits with the status, or neither does.
+        step.pending.append(
+            notify.pending(notify.post_published(post, permalink=permalink, when=when))
+        )
         self.leases.save(
             step,
             final=True,
-            **Post.published_values(now_utc()),
+            **Post.published_values(when),
             permalink=permalink,
             filename=None,
             staged_name=None,

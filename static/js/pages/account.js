@@ -3,6 +3,7 @@
 // same clock time), and ask before deleting the account (data-confirm).
 
 import { confirmBeforeSubmit } from '../lib/forms.js';
+import { initPush } from '../lib/push.js';
 
 function offerBrowserZone() {
   const select = document.querySelector('[data-timezone-select]');
@@ -100,3 +101,4 @@ function explainZoneChange() {
 confirmBeforeSubmit();
 offerBrowserZone();
 explainZoneChange();
+initPush();
