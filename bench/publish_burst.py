@@ -393,7 +393,9 @@ class Gunicorn(GunicornProcess):
         if self.exited():
             raise RuntimeError(f"gunicorn exited; see {self.log_path}")
         text = self.log_path.read_text(errors="replace")
-        return len(re.findall(r"publisher \S+ started with \d+ pending", text))
+        return len(
+            re.findall(r"publisher \S+ started in \S+ s with \d+ wake-ups", text)
+        )
 
     def log_summary(self, start: int = 0) -> dict:
         """Counts of notable lines, and the commonest error messages, from
