@@ -232,7 +232,7 @@ def rss(figures: dict[str, float]) -> str:
 # -- parallel worst-case uploads against real servers --------------------------
 
 BURST_TARGET_MIB = 400
-BURST_SECRET = "upload-burst-bench"
+BURST_SECRET = "upload-burst-bench-secret-key-0123456789"
 TZ = "Europe/Paris"
 # 4:5 at just under 25 megapixels, the cap.
 CAP_PORTRAIT = (4472, 5590)
@@ -377,7 +377,9 @@ def run_burst(kind: str, sim, files: list[Path], tmp: Path) -> dict:
     port = free_port()
     db_url = f"sqlite:///{home / 'ospost.db'}"
     create_schema(
-        seeding_app(sim.graph_url, f"http://127.0.0.1:{port}", db_url, home, "x")
+        seeding_app(
+            sim.graph_url, f"http://127.0.0.1:{port}", db_url, home, BURST_SECRET
+        )
     )
     env = server_env(sim, port, db_url, home, ["SCHEDULER_ENABLED=true"])
     env["SECRET_KEY"] = BURST_SECRET
