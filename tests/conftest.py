@@ -1,11 +1,14 @@
 """Shared fixtures: a real app on a real database, the Graph API simulator as a
-real HTTP server, a live server Meta's (simulated) crawler can fetch from, and
-helpers to log in through the real login code.
+real HTTP server, a live server Meta's (simulated) crawler can fetch from,
+helpers to log in through the real login code, and the SMTP server and HTTP
+receiver the notification tests deliver to.
 """
 
 from __future__ import annotations
 
 import pytest
+from notify_servers import Receiver
+from notify_servers import smtp_server
 
 import simulator
 from app import create_app
@@ -153,3 +156,20 @@ def live_server(app):
     """Serve ``app`` over HTTP so the simulator's crawler can fetch staged images."""
     with serve_app(app) as url:
         yield url
+
+
+# -- servers the notification tests deliver to -----------------------------------
+
+
+@pytest.fixture
+def mail():
+    """A real SMTP server (aiosmtpd) that keeps what it receives."""
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def receiver():
+    """A real HTTP receiver for webhooks and Web Push."""
+    with Receiver() as r:
+        yield r

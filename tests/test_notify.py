@@ -10,7 +10,6 @@ import threading
 from datetime import timedelta
 
 import pytest
-from notify_servers import Receiver
 from notify_servers import free_port
 from notify_servers import password_checker
 from notify_servers import self_signed_cert
@@ -48,19 +47,6 @@ from ospost.notify.push import new_private_key
 from ospost.scheduler import publisher
 from support import create_post
 from support import wait_for
-
-
-@pytest.fixture
-def mail():
-    with smtp_server() as server:
-        yield server
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as r:
-        yield r
-
 
 # -- email through a real SMTP server ------------------------------------------------
 

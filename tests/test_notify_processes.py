@@ -13,8 +13,6 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from notify_servers import Receiver
-from notify_servers import smtp_server
 from sqlalchemy import select
 from sqlalchemy import update
 from test_processes import KEY
@@ -33,18 +31,6 @@ from support import soon
 from support import wait_for
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def mail():
-    with smtp_server() as server:
-        yield server
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as r:
-        yield r
 
 
 def notify_env(smtp_port: int) -> dict:

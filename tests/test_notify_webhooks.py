@@ -8,8 +8,6 @@ import socket
 
 import pytest
 from notify_servers import BrowserKeys
-from notify_servers import Receiver
-from notify_servers import smtp_server
 from notify_servers import verify_signature
 from notify_support import JSON
 from notify_support import config
@@ -30,18 +28,6 @@ from ospost.notify import webhooks
 from ospost.notify.models import NotificationSettings
 from ospost.notify.models import PushSubscription
 from ospost.notify.push import new_private_key
-
-
-@pytest.fixture
-def mail():
-    with smtp_server() as server:
-        yield server
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as r:
-        yield r
 
 
 def test_webhooks_are_signed_shown_once_and_logged(make_app, world, receiver):

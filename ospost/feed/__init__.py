@@ -2,7 +2,9 @@
 
 ``refresh.py`` reads the profile and the newest posts from Meta into
 ``ig_profiles`` and ``feed_items`` (thumbnails through ``MediaStore``), within
-Meta's rate limits; ``background.py`` does it periodically on the publishing
+Meta's rate limits, with ``meta.py`` (reading Meta's pages), ``pictures.py``
+(thumbnails), ``rows.py`` (storing rows) and ``pacing.py`` (back-off);
+``background.py`` does it periodically on the publishing
 scheduler; ``views.py`` has the Refresh button's route and serves thumbnails.
 The home grid (``ospost.grid``) renders the cached feed; it never calls Meta.
 

@@ -7,10 +7,11 @@ Each tick it
    conditional UPDATE (one winner across workers) and inserts its deliveries,
    one per channel and target (unique, so a second try adds nothing);
 2. claims due deliveries with a lease, the way the engine claims posts (a
-   conditional UPDATE: one winner), sends each, and records the outcome in
-   the very next write. A worker killed between sending and that write leaves
-   a lease that runs out, and the delivery is sent again, carrying the same
-   ``Message-ID`` or ``Idempotency-Key``, so the receiver can tell;
+   conditional UPDATE: one winner), sends each (``senders.py``, one function
+   per channel), and records the outcome in the very next write. A worker
+   killed between sending and that write leaves a lease that runs out, and
+   the delivery is sent again, carrying the same ``Message-ID`` or
+   ``Idempotency-Key``, so the receiver can tell;
 3. now and then records the events that come from time passing (a login about
    to expire, the daily summary) and prunes what is older than a month.
 
@@ -43,13 +44,14 @@ from ospost.notify import events
 from ospost.notify import mailer
 from ospost.notify import push
 from ospost.notify import render
-from ospost.notify import webhooks
+from ospost.notify import senders
 from ospost.notify.models import Delivery
 from ospost.notify.models import DeliveryStatus
 from ospost.notify.models import NotificationEvent
 from ospost.notify.models import PushSubscription
 from ospost.notify.models import settings_for
-from ospost.notify.models import subscription_info
+from ospost.notify.senders import Outcome
+from ospost.notify.senders import detach as _detach
 
 log = logging.getLogger(__name__)
 EVENTS = NotificationEvent.__table__
@@ -73,15 +75,6 @@ _CLAIM = (
         attempts=DELIVERIES.c.attempts + 1,
     )
 )
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one try went; ``status`` None means "try again later"."""
-
-    status: str | None
-    note: str | None = None
-    code: int | None = None
 
 
 @dataclass(frozen=True)
@@ -280,10 +273,7 @@ class Outbox:
         self.finish(delivery, event, outcome)
 
     def send(self, delivery: Delivery, event: NotificationEvent, user: User) -> Outcome:
-        if self.app.config["DEMO"]:
-            return Outcome(DeliveryStatus.DEMO, "demo mode: shown on the Outbox page")
-        sender = {"email": self._email, "webhook": self._webhook, "push": self._push}
-        return sender[delivery.channel](delivery, event, user)
+        return senders.send(self.app.config, delivery, event, user)
 
     def finish(self, delivery: Delivery, event: NotificationEvent, outcome: Outcome):
         """Record the outcome under our lease, or schedule the next try."""
@@ -327,80 +317,6 @@ class Outbox:
             values.get("status", "retry later"),
         )
 
-    def _email(self, delivery, event, user) -> Outcome:
-        smtp = mailer.SmtpSettings.from_config(self.app.config)
-        if smtp is None:
-            return Outcome(None, "email is not set up (SMTP_HOST)")
-        message = render.email_message(
-            event,
-            delivery,
-            user,
-            sender=smtp.sender,
-            links=render.Links(self.app.config["APP_URL"]),
-            secret_key=self.app.config["SECRET_KEY"],
-        )
-        try:
-            mailer.send(smtp, message)
-        except mailer.MailError as exc:
-            return Outcome(None if exc.temporary else DeliveryStatus.FAILED, str(exc))
-        return Outcome(DeliveryStatus.SENT)
-
-    def _webhook(self, delivery, event, user) -> Outcome:
-        prefs = settings_for(db.session, user.id)
-        _detach(db.session, prefs)
-        if prefs.webhook_url != delivery.target or not prefs.webhook_secret:
-            return Outcome(DeliveryStatus.CANCELLED, "the webhook URL was changed")
-        body = render.webhook_body(
-            event, user, render.Links(self.app.config["APP_URL"])
-        )
-        headers = render.webhook_headers(
-            event, prefs.webhook_secret, body, int(time.time())
-        )
-        timeout = tuple(self.app.config["WEBHOOK_TIMEOUT"])
-        try:
-            answer = webhooks.post(
-                delivery.target,
-                body,
-                headers,
-                allow_private=self.app.config["WEBHOOK_ALLOW_PRIVATE"],
-                timeout=timeout,
-            )
-        except webhooks.WebhookError as exc:
-            return Outcome(None if exc.temporary else DeliveryStatus.FAILED, str(exc))
-        if 200 <= answer.status < 300:
-            return Outcome(DeliveryStatus.SENT, answer.excerpt or None, answer.status)
-        note = f"HTTP {answer.status}" + (
-            f": {answer.excerpt}" if answer.excerpt else ""
-        )
-        return Outcome(None, note, answer.status)
-
-    def _push(self, delivery, event, user) -> Outcome:
-        vapid = push.VapidSettings.from_config(self.app.config)
-        sub_id = int(delivery.target)
-        info = subscription_info(db.session.get(PushSubscription, sub_id))
-        db.session.rollback()
-        if info is None:
-            return Outcome(DeliveryStatus.CANCELLED, "the browser unsubscribed")
-        if vapid is None:
-            return Outcome(None, "push is not set up (VAPID_PRIVATE_KEY)")
-        try:
-            webhooks.check_url(
-                info["endpoint"], allow_private=self.app.config["WEBHOOK_ALLOW_PRIVATE"]
-            )
-            payload = render.push_payload(
-                event, user, render.Links(self.app.config["APP_URL"])
-            )
-            code = push.send(info, payload, vapid)
-        except push.PushGone as exc:
-            db.session.execute(
-                delete(PushSubscription).where(PushSubscription.id == sub_id)
-            )
-            db.session.commit()
-            return Outcome(DeliveryStatus.FAILED, str(exc), 410)
-        except (push.PushError, webhooks.WebhookError) as exc:
-            return Outcome(None if exc.temporary else DeliveryStatus.FAILED, str(exc))
-        return Outcome(DeliveryStatus.SENT, None, code)
-
     # -- 3. time-based events and housekeeping -------------------------------
 
     def scan(self) -> None:
@@ -428,14 +344,6 @@ class Outbox:
             )
         )
         session.commit()
-
-
-def _detach(session, *objects) -> None:
-    """Keep these rows' loaded values readable and end the transaction."""
-    for obj in objects:
-        if obj in session:
-            session.expunge(obj)
-    session.rollback()
 
 
 # The app's one delivery worker (like ``publisher``).
