@@ -1,43 +1,36 @@
 """Ospost: schedule image posts to Instagram.
 
 ``create_app()`` builds the Flask app from the environment (``.env`` is read by
-python-dotenv): configuration and its production checks live here; the database,
-sessions, CSRF protection, the shared web layer (``ospost.web``), media storage
-(``ospost.storage``), the publishing scheduler and the blueprints
-(``ospost.auth``, ``ospost.posts``) are wired in from the ``ospost`` package.
+python-dotenv): the configuration lives here; its production checks
+(``ospost.production``), the database (``ospost.database``), sessions, CSRF,
+the shared web layer (``ospost.web``), media storage (``ospost.storage``), the
+publishing scheduler and the blueprints are wired in from the ``ospost`` package.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import logging
 import os
 from pathlib import Path
 
 import click
-from cryptography.fernet import Fernet
 from dotenv import load_dotenv
 from flask import Flask
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import event
-from sqlalchemy import select
-from sqlalchemy import text
-from sqlalchemy.engine import Engine
-from sqlalchemy.engine import make_url
-from sqlalchemy.orm.attributes import flag_modified
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from models import User
 from models import db
 from models import token_cipher
 from ospost import auth
 from ospost import calendar
+from ospost import database
 from ospost import feed
 from ospost import notify
 from ospost import posts
+from ospost import production
 from ospost import ratelimit
 from ospost import reachability
 from ospost import schemas
@@ -49,8 +42,6 @@ from ospost.scheduler import publisher
 from ospost.sessions import DatabaseSessionInterface
 
 ROOT = Path(__file__).resolve().parent
-DEV_SECRET = "dev-only-secret-change-me"
-SECRET_KEY_MIN_LENGTH = 32
 log = logging.getLogger("ospost")
 
 csrf = CSRFProtect()
@@ -75,7 +66,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     _configure(app, test_config or {})
     web.configure_logging(app)
-    _private_sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"])
+    database.init_app(app)  # before the first connection: the file is private
     if app.config["DEMO_SIMULATOR"]:
         log.info("demo mode: Graph API simulator at %s", app.config["FB_ENDPOINT"])
 
@@ -104,7 +95,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     # the account page (tests run the checks themselves).
     reachability.init_app(app, check_now=_is_serving(app) and not app.config["TESTING"])
     app.register_blueprint(calendar.bp)
-    _register_commands(app)
 
     if _should_start_scheduler(app):
         publisher.start()
@@ -119,7 +109,7 @@ def _configure(app: Flask, overrides: dict) -> None:
     env = {k: os.environ[k] for k in ENV_SETTINGS if os.environ.get(k)}
     port = os.environ.get("PORT", "5000")
     app.config.from_mapping(
-        SECRET_KEY=DEV_SECRET,
+        SECRET_KEY=production.DEV_SECRET,
         SQLALCHEMY_DATABASE_URI=os.environ.get("DATABASE_URL")
         or f"sqlite:///{ROOT / 'tmp' / 'ospost.db'}",
         FB_VERSION="v21.0",
@@ -183,12 +173,12 @@ def _configure(app: Flask, overrides: dict) -> None:
         )
     if cfg["DEMO"]:
         _configure_demo(app)
-    _require_production_settings(app)
+    production.require_production_settings(app)
     if isinstance(cfg.get("TOKEN_ENCRYPTION_KEYS"), str):
         cfg["TOKEN_ENCRYPTION_KEYS"] = [
             k.strip() for k in cfg["TOKEN_ENCRYPTION_KEYS"].split(",") if k.strip()
         ]
-    _check_token_keys(cfg.get("TOKEN_ENCRYPTION_KEYS") or [])
+    production.check_token_keys(cfg.get("TOKEN_ENCRYPTION_KEYS") or [])
     if not cfg.get("TOKEN_ENCRYPTION_KEYS"):
         # Development only (production refuses to start without real keys).
         digest = hashlib.sha256(cfg["SECRET_KEY"].encode()).digest()
@@ -245,105 +235,6 @@ def _configure_demo(app: Flask) -> None:
         cfg["FB_ENDPOINT"] = server.graph_url
 
 
-def _require_production_settings(app: Flask) -> None:
-    """Refuse to run for real with development secrets or no Facebook app."""
-    cfg = app.config
-    if cfg.get("TESTING") or cfg["DEMO"] or app.debug:
-        return
-    missing = [
-        name
-        for name in ("FB_APP_ID", "FB_APP_SECRET", "APP_URL", "TOKEN_ENCRYPTION_KEYS")
-        if not cfg.get(name)
-    ]
-    if cfg["SECRET_KEY"] in (None, "", DEV_SECRET):
-        missing.insert(0, "SECRET_KEY")
-    if missing:
-        raise RuntimeError(
-            "Ospost refuses to start in production without: " + ", ".join(missing)
-        )
-    if not _strong_secret(cfg["SECRET_KEY"]):
-        # Anyone who guesses the key can forge a session cookie, i.e. log in as
-        # anyone. The message never repeats the key (it ends up in logs).
-        raise RuntimeError(
-            "SECRET_KEY is too weak: use at least 32 random characters, e.g. "
-            'python -c "import secrets; print(secrets.token_hex(32))"'
-        )
-
-
-def _strong_secret(key) -> bool:
-    """True for a key that looks random and long enough to sign sessions with.
-
-    Length and variety catch the keys people type ("a", "changeme", "aaaa…",
-    the development default); a key from ``secrets.token_hex(32)`` always passes.
-    """
-    return (
-        isinstance(key, str)
-        and key != DEV_SECRET
-        and len(key) >= SECRET_KEY_MIN_LENGTH
-        and len(set(key)) >= 8
-    )
-
-
-def _check_token_keys(keys: list[str]) -> None:
-    """Refuse to start when a token key is not a Fernet key, saying which one.
-
-    Caught here, a bad key is a clear start-up error instead of a failure at
-    the first login or publish; the keys themselves are never repeated.
-    """
-    for number, key in enumerate(keys, start=1):
-        try:
-            Fernet(key.encode())
-        except (ValueError, binascii.Error):
-            raise RuntimeError(
-                f"TOKEN_ENCRYPTION_KEYS: key #{number} of {len(keys)} is not a valid "
-                "Fernet key (32 url-safe base64-encoded bytes). Generate one with "
-                'python -c "from cryptography.fernet import Fernet; '
-                'print(Fernet.generate_key().decode())"'
-            ) from None
-
-
-def _private_sqlite_file(uri: str) -> None:
-    """Create the SQLite database file (and its folder) readable by its owner only.
-
-    It holds sessions and encrypted tokens. SQLite creates a missing file with
-    the umask's mode (usually 0644) and gives its -wal and -shm files the mode
-    of the database file, so a 0600 file keeps all three private. A file an
-    older version created readable by others is tightened.
-    """
-    url = make_url(uri)
-    path = url.database
-    if not url.drivername.startswith("sqlite") or not path or path == ":memory:":
-        return
-    if path.startswith("file:"):
-        return  # an SQLite URI filename: the operator manages it
-    db_file = Path(path)
-    try:
-        if not db_file.parent.is_dir():
-            storage.private_dir(db_file.parent)
-        os.close(os.open(db_file, os.O_WRONLY | os.O_CREAT, 0o600))
-        for name in ("", "-wal", "-shm", "-journal"):
-            part = db_file.with_name(db_file.name + name)
-            if part.exists() and part.stat().st_mode & 0o077:
-                log.info("making the database file %s private (mode 0600)", part)
-                part.chmod(0o600)
-    except OSError as exc:
-        # SQLite reports a database it cannot open with its own error later.
-        log.warning("could not make the database %s private: %s", db_file, exc)
-
-
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_conn, _record):
-    """Make SQLite enforce foreign keys and let readers work during writes."""
-    if type(dbapi_conn).__module__.startswith("sqlite3"):
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA journal_mode=WAL")
-        # Safe with WAL (a power cut may lose the last commits, never corrupt).
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=30000")
-        cur.close()
-
-
 def _should_start_scheduler(app: Flask) -> bool:
     return bool(app.config["SCHEDULER_ENABLED"]) and _is_serving(app)
 
@@ -357,26 +248,3 @@ def _is_serving(app: Flask) -> bool:
         return False
     # With the reloader only the child process serves (and publishes).
     return os.environ.get("WERKZEUG_RUN_MAIN") == "true" or not app.debug
-
-
-# -- commands ----------------------------------------------------------------
-
-
-def _register_commands(app: Flask) -> None:
-    @app.cli.command("rotate-tokens")
-    def rotate_tokens():
-        """Re-encrypt every stored access token with the newest key."""
-        users = db.session.scalars(
-            select(User).where(User.access_token.is_not(None))
-        ).all()
-        for user in users:
-            # Loading decrypted with any key; a forced write encrypts with key #1.
-            flag_modified(user, "access_token")
-        db.session.commit()
-        click.echo(f"re-encrypted {len(users)} tokens")
-
-    @app.cli.command("check-db")
-    def check_db():
-        """Exit non-zero when the database cannot be reached."""
-        db.session.execute(text("SELECT 1"))
-        click.echo("database ok")
