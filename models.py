@@ -17,6 +17,7 @@ from cryptography.fernet import Fernet
 from cryptography.fernet import InvalidToken
 from cryptography.fernet import MultiFernet
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import JSON
 from sqlalchemy import Boolean
 from sqlalchemy import DateTime
 from sqlalchemy import ForeignKey
@@ -25,6 +26,7 @@ from sqlalchemy import LargeBinary
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import TypeDecorator
+from sqlalchemy import UniqueConstraint
 from sqlalchemy import select
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
@@ -124,6 +126,21 @@ class PostStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+class MediaType(enum.StrEnum):
+    """What Instagram is asked to make: one image, or a carousel of 2-10."""
+
+    IMAGE = "IMAGE"
+    CAROUSEL = "CAROUSEL"
+
+
+class CommentStatus(enum.StrEnum):
+    """Where a post's first comment is (None on the post: it has none)."""
+
+    PENDING = "pending"
+    POSTED = "posted"
+    FAILED = "failed"
+
+
 class User(db.Model):
     __tablename__ = "users"
 
@@ -198,11 +215,11 @@ class Post(db.Model):
     )
     scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime)
     caption: Mapped[str] = mapped_column(Text, default="")
-    alt_text: Mapped[str] = mapped_column(Text, default="")
-    filename: Mapped[str | None] = mapped_column(String(64))
-    thumbnail: Mapped[str | None] = mapped_column(String(64))
-    width: Mapped[int] = mapped_column(Integer, default=0)
-    height: Mapped[int] = mapped_column(Integer, default=0)
+    media_type: Mapped[str] = mapped_column(String(16), default=MediaType.IMAGE)
+    # Instagram usernames invited as collaborators (set on the post or the
+    # carousel parent, never on a carousel item).
+    collaborators: Mapped[list[str]] = mapped_column(JSON, default=list)
+    first_comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=now_utc, onupdate=now_utc
@@ -235,8 +252,131 @@ class Post(db.Model):
     error_subcode: Mapped[int | None] = mapped_column(Integer)
     error_message: Mapped[str | None] = mapped_column(Text)
     fbtrace_id: Mapped[str | None] = mapped_column(String(64))
+    # The first comment, posted after the media is live; its failure never
+    # fails the post (see ospost/engine/comment.py).
+    comment_status: Mapped[str | None] = mapped_column(String(16))
+    comment_id: Mapped[str | None] = mapped_column(String(64))
+    # Set before the comment request: a crash after it means "look for our
+    # comment before posting again".
+    comment_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    comment_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    comment_error: Mapped[str | None] = mapped_column(Text)
 
     user: Mapped[User] = relationship(back_populates="posts")
+    # Every post has 1-10 items in order; selectin: the grid shows 200 posts'
+    # first images with one extra query.
+    media: Mapped[list[PostMedia]] = relationship(
+        back_populates="post",
+        order_by="PostMedia.position",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="selectin",
+    )
+    events: Mapped[list[PostEvent]] = relationship(
+        order_by="PostEvent.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="select",
+    )
+
+    # -- the first image stands for the post: the grid tile, and the fields
+    # of a single-image post (setting one on a post without media makes its
+    # one item, so code that writes posts as single images keeps working) --
+
+    @property
+    def cover(self) -> PostMedia | None:
+        return self.media[0] if self.media else None
+
+    def _writable_cover(self) -> PostMedia:
+        if not self.media:
+            self.set_media([PostMedia()])
+        return self.media[0]
+
+    @property
+    def filename(self) -> str | None:
+        return self.cover.filename if self.cover else None
+
+    @filename.setter
+    def filename(self, value: str | None) -> None:
+        self._writable_cover().filename = value
+
+    @property
+    def thumbnail(self) -> str | None:
+        return self.cover.thumbnail if self.cover else None
+
+    @thumbnail.setter
+    def thumbnail(self, value: str | None) -> None:
+        self._writable_cover().thumbnail = value
+
+    @property
+    def alt_text(self) -> str:
+        return self.cover.alt_text if self.cover else ""
+
+    @alt_text.setter
+    def alt_text(self, value: str) -> None:
+        self._writable_cover().alt_text = value
+
+    @property
+    def width(self) -> int:
+        return self.cover.width if self.cover else 0
+
+    @width.setter
+    def width(self, value: int) -> None:
+        self._writable_cover().width = value
+
+    @property
+    def height(self) -> int:
+        return self.cover.height if self.cover else 0
+
+    @height.setter
+    def height(self, value: int) -> None:
+        self._writable_cover().height = value
+
+    @property
+    def is_carousel(self) -> bool:
+        return self.media_type == MediaType.CAROUSEL
+
+    def file_names(self) -> list[str]:
+        """Every file of this post's items (uploads and thumbnails)."""
+        return [n for m in self.media for n in (m.filename, m.thumbnail) if n]
+
+    def set_media(self, items: list[PostMedia]) -> None:
+        """Make ``items`` the post's media, in this order (1 is an image post,
+        2-10 a carousel). Items that stay keep their files and rows."""
+        for item in self.media:
+            if item not in items:
+                item.position = None  # freed before the new order is written
+        # Positions are unique per post: park the kept items out of the way
+        # first, so a reorder never collides with itself mid-flush.
+        for i, item in enumerate(items):
+            if item.position is not None:
+                item.position = -1 - i
+        if self.id is not None:
+            db.session.flush()
+        for i, item in enumerate(items):
+            item.position = i
+        self.media = items
+        self.media_type = MediaType.CAROUSEL if len(items) > 1 else MediaType.IMAGE
+
+    def set_first_comment(self, text: str) -> None:
+        """Keep ``text`` to post as the first comment once the post is live."""
+        self.first_comment = text
+        self.comment_status = CommentStatus.PENDING if text else None
+        self.comment_id = None
+        self.comment_requested_at = None
+        self.comment_attempts = 0
+        self.comment_error = None
+
+    @property
+    def comment_failed(self) -> bool:
+        return self.comment_status == CommentStatus.FAILED
+
+    def retry_comment(self, when: datetime) -> None:
+        """Queue the first comment again (the post itself stays live)."""
+        self.comment_status = CommentStatus.PENDING
+        self.comment_attempts = 0
+        self.comment_error = None
+        self.next_attempt_at = when
 
     @property
     def editable(self) -> bool:
@@ -252,7 +392,13 @@ class Post(db.Model):
         """
         self.scheduled_at = when
         self.retry(when)
-        if content_changed and self.container_id:
+        if not content_changed:
+            return
+        # Carousel items are never published on their own: made for the old
+        # content, they are simply forgotten (Meta expires them in 24 h).
+        for item in self.media:
+            item.forget_container()
+        if self.container_id:
             if self.publish_requested_at is None:
                 self.container_id = None
                 self.container_created_at = None
@@ -315,6 +461,67 @@ class Post(db.Model):
         for key, value in self.published_values(when).items():
             setattr(self, key, value)
         self.ig_media_id = media_id or self.ig_media_id
+
+
+class PostMedia(db.Model):
+    """One image of a post, in its place: the whole post, or a carousel item.
+
+    The engine records the item's carousel container here the moment Meta
+    returns its id, so no retry, crash or second worker ever makes another.
+    """
+
+    __tablename__ = "post_media"
+    __table_args__ = (UniqueConstraint("post_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), index=True
+    )
+    # None only while a reorder or removal is being written.
+    position: Mapped[int | None] = mapped_column(Integer)
+    filename: Mapped[str | None] = mapped_column(String(64))
+    thumbnail: Mapped[str | None] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer, default=0)
+    height: Mapped[int] = mapped_column(Integer, default=0)
+    alt_text: Mapped[str] = mapped_column(Text, default="")
+    # [{"username": "jane.doe", "x": 0.5, "y": 0.8}], x/y from the top left.
+    user_tags: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    # Carousel items only (a single image's container lives on the post).
+    container_id: Mapped[str | None] = mapped_column(String(64))
+    container_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Meta's status_code as last seen: IN_PROGRESS, FINISHED, ERROR, EXPIRED.
+    container_status: Mapped[str | None] = mapped_column(String(16))
+    containers_created: Mapped[int] = mapped_column(Integer, default=0)
+
+    post: Mapped[Post] = relationship(back_populates="media")
+
+    def __init__(self, **values) -> None:
+        # Column defaults only apply on INSERT; a new item reads right at once.
+        for name, value in (("alt_text", ""), ("width", 0), ("height", 0)):
+            values.setdefault(name, value)
+        values.setdefault("user_tags", [])
+        values.setdefault("containers_created", 0)
+        super().__init__(**values)
+
+    def forget_container(self) -> None:
+        self.container_id = None
+        self.container_created_at = None
+        self.container_status = None
+        self.containers_created = 0
+
+
+class PostEvent(db.Model):
+    """A line of a post's history the person should know about (a container
+    made again after it expired, the first comment failing...)."""
+
+    __tablename__ = "post_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    message: Mapped[str] = mapped_column(Text)
 
 
 # A finished post (live or failed) has no wake-up, lease or wait pending.

@@ -39,7 +39,7 @@ from ospost.graph import GraphNetworkError
 from ospost.graph import client_for
 from ospost.scheduler import publisher
 from ospost.sessions import end_user_sessions
-from ospost.storage import staged_name
+from ospost.storage import staged_names
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
@@ -156,7 +156,8 @@ def delete_account(user: User) -> list[str]:
     staged = []
     for post in user.posts:
         publisher.cancel(post.id)
-        staged.append(staged_name(post, current_app.config["SECRET_KEY"]))
+        filenames = [item.filename for item in post.media]
+        staged += staged_names(post, filenames, current_app.config["SECRET_KEY"])
     end_user_sessions(user.id)
     current_app.extensions["grid_cache"].forget(user.id)
     db.session.delete(user)

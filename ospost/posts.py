@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 import helpers
 from models import Post
+from models import PostMedia
 from models import PostStatus
 from models import User
 from models import db
@@ -31,7 +32,7 @@ from ospost import images
 from ospost.grid import home_grid
 from ospost.grid import render_home
 from ospost.scheduler import publisher
-from ospost.storage import staged_name
+from ospost.storage import staged_names
 
 bp = Blueprint("posts", __name__)
 
@@ -317,13 +318,15 @@ def remove(post_id: int):
     post = get_own_post(post_id)
     if post.status == PostStatus.PUBLISHING:
         return fail("This post is being published right now; wait a moment.", 409)
-    files = (post.filename, post.thumbnail)
-    staged = staged_name(post, current_app.config["SECRET_KEY"])
+    files = post.file_names()
+    secret = current_app.config["SECRET_KEY"]
+    staged = staged_names(post, [m.filename for m in post.media], secret)
     publisher.cancel(post.id)
     db.session.delete(post)
     db.session.commit()
     delete_files(g.user, *files)
-    current_app.extensions["media_store"].unstage(staged)
+    for name in staged:
+        current_app.extensions["media_store"].unstage(name)
     return done("Post removed", url_for("posts.index"))
 
 
@@ -357,9 +360,11 @@ def status(post_id: int):
 def upload(name: str):
     """Serve one of the current user's images (404 for anyone else's)."""
     owned = db.session.scalar(
-        select(Post.id).where(
+        select(PostMedia.id)
+        .join(Post)
+        .where(
             Post.user_id == g.user.id,
-            or_(Post.filename == name, Post.thumbnail == name),
+            or_(PostMedia.filename == name, PostMedia.thumbnail == name),
         )
     )
     if owned is None:

@@ -11,8 +11,10 @@ from datetime import datetime
 import pytest
 
 from models import Post
+from models import PostMedia
 from models import User
 from ospost.engine.state import BudgetExhausted
+from ospost.engine.state import ItemSnapshot
 from ospost.engine.state import LeaseNotKept
 from ospost.engine.state import PostSnapshot
 from ospost.engine.state import Step
@@ -46,7 +48,8 @@ def a_step(graph_calls=0, budget=3) -> Step:
 
 
 @pytest.mark.parametrize(
-    ("snapshot", "model"), [(PostSnapshot, Post), (UserSnapshot, User)]
+    ("snapshot", "model"),
+    [(PostSnapshot, Post), (UserSnapshot, User), (ItemSnapshot, PostMedia)],
 )
 def test_snapshots_carry_exactly_the_tables_columns(snapshot, model):
     """A new column must be added to the engine's snapshot too (or this fails),
@@ -95,7 +98,7 @@ def test_a_wake_up_runs_the_first_step_that_applies(post, user, expected):
 
 
 def test_the_last_step_applies_to_any_post():
-    assert STEPS[-1].applies(blank(PostSnapshot), blank(UserSnapshot))
+    assert STEPS[-1].applies(blank(PostSnapshot), blank(UserSnapshot), [])
 
 
 def test_a_step_calls_meta_only_right_after_keeping_its_lease():

@@ -39,11 +39,9 @@ class PostSnapshot(_Row):
     status: str
     scheduled_at: datetime
     caption: str
-    alt_text: str
-    filename: str | None
-    thumbnail: str | None
-    width: int
-    height: int
+    media_type: str
+    collaborators: list[str]
+    first_comment: str
     created_at: datetime
     updated_at: datetime
     next_attempt_at: datetime | None
@@ -67,6 +65,30 @@ class PostSnapshot(_Row):
     error_subcode: int | None
     error_message: str | None
     fbtrace_id: str | None
+    comment_status: str | None
+    comment_id: str | None
+    comment_requested_at: datetime | None
+    comment_attempts: int
+    comment_error: str | None
+
+
+@dataclass(slots=True)
+class ItemSnapshot(_Row):
+    """A ``post_media`` row as claimed (saved through ``Leases.save_item``)."""
+
+    id: int
+    post_id: int
+    position: int | None
+    filename: str | None
+    thumbnail: str | None
+    width: int
+    height: int
+    alt_text: str
+    user_tags: list[dict]
+    container_id: str | None
+    container_created_at: datetime | None
+    container_status: str | None
+    containers_created: int
 
 
 @dataclass(slots=True)
@@ -107,6 +129,8 @@ class Step:
     token: str
     now: datetime
     client: GraphClient | None = None
+    # The post's media items in order (one for a single image).
+    items: list[ItemSnapshot] = field(default_factory=list)
     # Graph calls the post may make in all its wake-ups (PUBLISH_MAX_GRAPH_CALLS).
     budget: int = 0
     calls: int = 0
@@ -119,6 +143,15 @@ class Step:
 
     def __post_init__(self) -> None:
         self.base_calls = self.post.graph_calls
+
+    @property
+    def is_carousel(self) -> bool:
+        return self.post.media_type == "CAROUSEL"
+
+    @property
+    def cover(self) -> ItemSnapshot | None:
+        """The first item: a single-image post's image."""
+        return self.items[0] if self.items else None
 
     def call(self, method: str, *args, **kwargs):
         """Call ``method`` of the Graph client, counted against the post's budget.

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
@@ -54,6 +55,7 @@ from ospost.engine.policy import ErrorPolicy
 from ospost.engine.quota import Quota
 from ospost.engine.settings import Settings
 from ospost.engine.state import BudgetExhausted
+from ospost.engine.state import ItemSnapshot
 from ospost.engine.state import PostSnapshot
 from ospost.engine.state import Step
 from ospost.engine.state import UserSnapshot
@@ -62,6 +64,7 @@ from ospost.graph import GraphError
 from ospost.graph import GraphNetworkError
 from ospost.storage import MediaStore
 from ospost.storage import staged_name
+from ospost.storage import staged_names
 
 log = logging.getLogger(__name__)
 
@@ -87,28 +90,37 @@ class Steps:
     def store(self) -> MediaStore:
         return self.app.extensions["media_store"]
 
+    @property
+    def secret(self) -> str:
+        return self.app.config["SECRET_KEY"]
+
+    def image_url(self, staged: str) -> str:
+        """Where Meta's crawler fetches a staged copy."""
+        return f"{self.app.config['APP_URL'].rstrip('/')}/static/tmp/{staged}"
+
     def fail_disconnected(self, step: Step) -> None:
         self.policy.fail(step, REAUTH_REASON, code=190)
 
     def create_container(self, step: Step) -> None:
-        post, user = step.post, step.user
+        post, user, image = step.post, step.user, step.cover
         if self.quota.full(step):
             self.policy.wait_for_quota(step, step.now + self.settings.quota_wait)
             return
+        if image is None or not image.filename:
+            raise FileNotFoundError("post has no image")
         staged = self.store.stage(
             user.ig_account_id,
-            post.filename,
-            staged_name(post, self.app.config["SECRET_KEY"]),
+            image.filename,
+            post.staged_name or staged_name(post, image.filename, self.secret),
         )
-        image_url = f"{self.app.config['APP_URL'].rstrip('/')}/static/tmp/{staged}"
         self.leases.keep(step)
         container_id = step.call(
             "create_container",
             user.ig_account_id,
             step.token,
-            image_url=image_url,
+            image_url=self.image_url(staged),
             caption=post.caption,
-            alt_text=post.alt_text,
+            alt_text=image.alt_text,
         )
         self.leases.save(
             step,
@@ -194,8 +206,8 @@ class Steps:
             raise
         # The quota count goes up in the same commit as the media id.
         self.quota.count_publish(step)
-        self.leases.save(step, ig_media_id=media_id)
-        self.finalize(step)
+        self.leases.save(step, ig_media_id=media_id, published_at=now_utc())
+        self.after_media(step)
 
     def recover_published(self, step: Step) -> None:
         """The container is live though we never heard back: find it, never repost."""
@@ -212,15 +224,21 @@ class Steps:
                 extra={"post_id": post.id},
             )
         if media_id:
-            self.leases.save(step, ig_media_id=media_id)
+            self.leases.save(step, ig_media_id=media_id, published_at=now_utc())
+            self.after_media(step)
+        else:
+            self.finalize(step)
+
+    def after_media(self, step: Step) -> None:
+        """The post is live: finalize it."""
         self.finalize(step)
 
-    def finalize(self, step: Step) -> None:
+    def finalize(self, step: Step, *, read_link: bool = True) -> None:
         """The post is live: read its link, delete its files, mark it published."""
         post, user = step.post, step.user
         media_id = post.ig_media_id
         permalink = post.permalink
-        if media_id and not permalink:
+        if media_id and not permalink and read_link:
             self.leases.keep(step)
             try:
                 body = step.call("media", media_id, step.token)
@@ -233,14 +251,16 @@ class Steps:
                     exc,
                     extra={"post_id": post.id},
                 )
-        self.store.unstage(staged_name(post, self.app.config["SECRET_KEY"]))
-        self.store.delete(user.ig_account_id, post.filename)
+        filenames = [item.filename for item in step.items]
+        for name in staged_names(post, filenames, self.secret):
+            self.store.unstage(name)
+        self.store.delete(user.ig_account_id, *filenames)
+        self.leases.forget_files(step)
         self.leases.save(
             step,
             final=True,
-            **Post.published_values(now_utc()),
+            **Post.published_values(post.published_at or now_utc()),
             permalink=permalink,
-            filename=None,
             staged_name=None,
         )
         log.info(
@@ -251,39 +271,53 @@ class Steps:
         )
 
 
+Applies = Callable[[PostSnapshot, UserSnapshot, Sequence[ItemSnapshot]], bool]
+
+
 @dataclass(frozen=True)
 class Rule:
     """One row of the step table."""
 
     name: str
-    applies: Callable[[PostSnapshot, UserSnapshot], bool]
+    applies: Applies
     action: Callable[[Steps, Step], None]
 
 
 STEPS: tuple[Rule, ...] = (
     Rule(
         "account disconnected",
-        lambda post, user: user.needs_reauth or not user.access_token,
+        lambda post, user, items: user.needs_reauth or not user.access_token,
         Steps.fail_disconnected,
     ),
-    Rule("finalize", lambda post, user: bool(post.ig_media_id), Steps.finalize),
+    Rule("finalize", lambda post, user, items: bool(post.ig_media_id), Steps.finalize),
     Rule(
         "publish",
-        lambda post, user: bool(post.container_id) and known_ready(post),
+        lambda post, user, items: bool(post.container_id) and known_ready(post),
         Steps.publish,
     ),
     Rule(
         "check container",
-        lambda post, user: bool(post.container_id),
+        lambda post, user, items: bool(post.container_id),
         Steps.check_container,
     ),
-    Rule("create container", lambda post, user: True, Steps.create_container),
+    Rule(
+        "create container",
+        lambda post, user, items: True,
+        Steps.create_container,
+    ),
 )
 
 
-def next_step(post: PostSnapshot, user: UserSnapshot) -> Rule:
-    """The step a wake-up runs for this post and account as claimed."""
-    return next(rule for rule in STEPS if rule.applies(post, user))
+def next_step(
+    post: PostSnapshot, user: UserSnapshot, items: Sequence[ItemSnapshot] = ()
+) -> Rule:
+    """The step a wake-up runs for this post, account and items as claimed."""
+    return next(rule for rule in STEPS if rule.applies(post, user, items))
+
+
+def call_budget(settings: Settings, post: PostSnapshot, items: list) -> int:
+    """Graph calls a post may make in all its wake-ups."""
+    return settings.max_graph_calls
 
 
 def known_ready(post: PostSnapshot) -> bool:
@@ -301,13 +335,14 @@ def match_media(recent: list[dict], post: PostSnapshot) -> str | None:
     for item in recent:
         if (item.get("caption") or "") != post.caption:
             continue
-        stamp = _parse_meta_time(item.get("timestamp"))
+        stamp = parse_meta_time(item.get("timestamp"))
         if stamp is None or stamp >= since:
             return str(item.get("id"))
     return None
 
 
-def _parse_meta_time(value: str | None) -> datetime | None:
+def parse_meta_time(value: str | None) -> datetime | None:
+    """Meta's ``2026-12-01T09:30:00+0000`` as an aware datetime (None if odd)."""
     if not value:
         return None
     try:
