@@ -101,6 +101,54 @@ def test_the_last_step_applies_to_any_post():
     assert STEPS[-1].applies(blank(PostSnapshot), blank(UserSnapshot), [])
 
 
+CAROUSEL = {**NEW, "media_type": "CAROUSEL", "comment_status": None}
+
+
+def items(*states):
+    """Carousel items: None (no container yet), "made" or a status_code."""
+    return [
+        blank(
+            ItemSnapshot,
+            container_id=None if state is None else f"c{i}",
+            container_status=state if state != "made" else None,
+        )
+        for i, state in enumerate(states)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("post", "media", "expected"),
+    [
+        (CAROUSEL, items(None, None, None), "create carousel items"),
+        # A crash between two item containers: only the missing one is made.
+        (CAROUSEL, items("FINISHED", None, "made"), "create carousel items"),
+        (CAROUSEL, items("FINISHED", "made", "IN_PROGRESS"), "check carousel items"),
+        (CAROUSEL, items("FINISHED", "FINISHED"), "create carousel"),
+        # The carousel container exists: check and publish it like an image.
+        ({**CAROUSEL, "container_id": "p1"}, items("FINISHED"), "check container"),
+        ({**READY, "media_type": "CAROUSEL"}, items("FINISHED"), "publish"),
+        # Live with a first comment to post: the comment before finalizing.
+        (
+            {**READY, "ig_media_id": "m1", "comment_status": "pending"},
+            items(None),
+            "first comment",
+        ),
+        (
+            {**READY, "ig_media_id": "m1", "comment_status": "failed"},
+            items(None),
+            "finalize",
+        ),
+        # A single image never takes the carousel rows.
+        ({**NEW, "media_type": "IMAGE"}, items(None), "create container"),
+    ],
+)
+def test_carousels_and_comments_take_their_rows(post, media, expected):
+    rule = next_step(
+        blank(PostSnapshot, **post), blank(UserSnapshot, **CONNECTED), media
+    )
+    assert rule.name == expected
+
+
 def test_a_step_calls_meta_only_right_after_keeping_its_lease():
     step = a_step()
     with pytest.raises(LeaseNotKept):

@@ -1,41 +1,54 @@
 """The steps that take a claimed post to Instagram, and which one runs when.
 
 A wake-up runs one step: the first row of ``STEPS`` whose "applies when" holds
-for the post and account as claimed. Each step calls Meta a few times at most,
-keeping its lease before each call, and ends with a save that gives the lease
-back and sets ``next_attempt_at`` for the next wake-up:
+for the post, account and media items as claimed. Each step calls Meta a few
+times at most, keeping its lease before each call, and ends with a save that
+gives the lease back and sets ``next_attempt_at`` for the next wake-up:
 
     step                  applies when (first match runs)      does
     account disconnected  needs_reauth, or no access token     fail: log in again
+                                                               (a live post ends)
+    first comment         ig_media_id known, comment pending   look, then comment
     finalize              ig_media_id is known                 permalink, clean up
     publish               container ready, no publish request  media_publish
                           possibly under way, not stale
     check container       container_id is set                  status_code, then go on
+    create carousel items a carousel, an item has no container POST /media per item
+    check carousel items  a carousel, an item not FINISHED     status_code per item
+    create carousel       a carousel (every item FINISHED)     POST /media CAROUSEL
     create container      anything else                        stage image, POST /media
+
+For a carousel, ``container_id`` is the carousel (parent) container: once it
+exists the single-image rows check and publish it. Item containers live on the
+items (``post_media``); every container id is saved the moment Meta returns it.
 
 How a post moves. Double lines go on in the same wake-up; single lines between
 steps wait for the next one, booked by the step's last save:
 
     SCHEDULED ─claim─► PUBLISHING ─(account disconnected)─► FAILED
                            │
-                           ▼
-                    create container ◄────────────┐ errored or expired: a new one
-                           │ wait first_check     │ (only once, then FAILED);
-                           ▼                      │ stale: made for old content
-           ┌──────► check container ──────────────┘
+          ┌────────────────┴─────────────┐ a carousel
+          ▼                              ▼
+   create container        create carousel items ◄─┐ expired (24 h) or
+          │                              │         │ errored: only those
+          │                              ▼         │
+          │      ┌──► check carousel items ────────┘
+          │      └IN_PROGRESS─╢ all FINISHED
+          │                   ▼
+          │ wait first_check  create carousel
+          ▼                   │ wait first_check
+           ┌──────► check container ◄──── errored or expired: a new one
            │ backoff    ║      ║ FINISHED, or the check failed transiently;
            └IN_PROGRESS─╢      ▼ ready at the claim: publish with no check
-                        ║    publish ══(media id)══► finalize ──► PUBLISHED
-         PUBLISHED: a   ║                               ▲
-         publish answer ▼                               ║
-         was lost    find media id ═════════════════════╝
+                        ║    publish ══(media id)══► first comment ══► finalize
+         PUBLISHED: a   ║                 ▲ (when there is one)       ║
+         publish answer ▼                 ║                           ▼
+         was lost    find media id ═══════╝                       PUBLISHED
 
 A Meta error in any step goes to ``policy.py`` (retry later, wait for the
-quota, new container, or FAILED). A new kind of media joins by adding rows:
-carousel items, say, as ("create carousel item", a carousel with items left to
-make, Steps.create_carousel_item) above "create container". A step after
-publishing (a first comment) goes above "finalize"; publish then ends its
-wake-up at the media id instead of going on to finalize.
+quota, new container, or FAILED). A first comment's errors never fail the
+post (``comment.py``); "Retry comment" makes a live post claimable again for
+the first-comment step alone. Carousel steps live in ``carousel.py``.
 """
 
 from __future__ import annotations
@@ -47,8 +60,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
 
+from models import CommentStatus
+from models import MediaType
 from models import Post
 from models import now_utc
+from ospost.engine.carousel import CarouselSteps
+from ospost.engine.comment import COMMENT_REAUTH_REASON
+from ospost.engine.comment import CommentStep
 from ospost.engine.lease import Leases
 from ospost.engine.policy import REAUTH_REASON
 from ospost.engine.policy import ErrorPolicy
@@ -85,6 +103,8 @@ class Steps:
         self.leases = leases
         self.quota = quota
         self.policy = policy
+        self.carousel = CarouselSteps(self)
+        self.comment = CommentStep(self)
 
     @property
     def store(self) -> MediaStore:
@@ -99,6 +119,11 @@ class Steps:
         return f"{self.app.config['APP_URL'].rstrip('/')}/static/tmp/{staged}"
 
     def fail_disconnected(self, step: Step) -> None:
+        if step.post.ig_media_id:
+            # Live already: the post is published, only its comment cannot be.
+            self.comment.give_up(step, COMMENT_REAUTH_REASON)
+            self.finalize(step, read_link=False)
+            return
         self.policy.fail(step, REAUTH_REASON, code=190)
 
     def create_container(self, step: Step) -> None:
@@ -121,6 +146,8 @@ class Steps:
             image_url=self.image_url(staged),
             caption=post.caption,
             alt_text=image.alt_text,
+            user_tags=image.user_tags,
+            collaborators=post.collaborators,
         )
         self.leases.save(
             step,
@@ -171,8 +198,9 @@ class Steps:
             self.policy.check_again(step, counted_check=True)
         else:
             why = " ".join(filter(None, [status, detail]))
+            what = "the carousel" if step.is_carousel else "the image"
             self.policy.recreate_or_fail(
-                step, f"Instagram could not process the image ({why})."
+                step, f"Instagram could not process {what} ({why})."
             )
 
     def _may_try_publish(self, step: Step) -> bool:
@@ -230,8 +258,14 @@ class Steps:
             self.finalize(step)
 
     def after_media(self, step: Step) -> None:
-        """The post is live: finalize it."""
-        self.finalize(step)
+        """The post is live: its first comment (if any), then finalize."""
+        if step.post.comment_status == CommentStatus.PENDING:
+            self.comment.post(step)
+        else:
+            self.finalize(step)
+
+    def first_comment(self, step: Step) -> None:
+        self.comment.post(step)
 
     def finalize(self, step: Step, *, read_link: bool = True) -> None:
         """The post is live: read its link, delete its files, mark it published."""
@@ -251,6 +285,10 @@ class Steps:
                     exc,
                     extra={"post_id": post.id},
                 )
+        if post.comment_status == CommentStatus.PENDING:
+            self.comment.give_up(
+                step, "Ospost could not find the live post to comment on."
+            )
         filenames = [item.filename for item in step.items]
         for name in staged_names(post, filenames, self.secret):
             self.store.unstage(name)
@@ -283,11 +321,22 @@ class Rule:
     action: Callable[[Steps, Step], None]
 
 
+def _carousel(post: PostSnapshot) -> bool:
+    return post.media_type == MediaType.CAROUSEL and not post.container_id
+
+
 STEPS: tuple[Rule, ...] = (
     Rule(
         "account disconnected",
         lambda post, user, items: user.needs_reauth or not user.access_token,
         Steps.fail_disconnected,
+    ),
+    Rule(
+        "first comment",
+        lambda post, user, items: (
+            bool(post.ig_media_id) and post.comment_status == CommentStatus.PENDING
+        ),
+        Steps.first_comment,
     ),
     Rule("finalize", lambda post, user, items: bool(post.ig_media_id), Steps.finalize),
     Rule(
@@ -299,6 +348,26 @@ STEPS: tuple[Rule, ...] = (
         "check container",
         lambda post, user, items: bool(post.container_id),
         Steps.check_container,
+    ),
+    Rule(
+        "create carousel items",
+        lambda post, user, items: (
+            _carousel(post) and any(not item.container_id for item in items)
+        ),
+        lambda steps, step: steps.carousel.create_items(step),
+    ),
+    Rule(
+        "check carousel items",
+        lambda post, user, items: (
+            _carousel(post)
+            and any(item.container_status != "FINISHED" for item in items)
+        ),
+        lambda steps, step: steps.carousel.check_items(step),
+    ),
+    Rule(
+        "create carousel",
+        lambda post, user, items: _carousel(post),
+        lambda steps, step: steps.carousel.create_parent(step),
     ),
     Rule(
         "create container",
@@ -316,8 +385,19 @@ def next_step(
 
 
 def call_budget(settings: Settings, post: PostSnapshot, items: list) -> int:
-    """Graph calls a post may make in all its wake-ups."""
-    return settings.max_graph_calls
+    """Graph calls a post may make in all its wake-ups: the configured budget,
+    plus room for each carousel item (create, check) and the first comment
+    (look, post)."""
+    budget = settings.max_graph_calls
+    if post.media_type == MediaType.CAROUSEL:
+        budget += CALLS_PER_ITEM * len(items)
+    if post.comment_status == CommentStatus.PENDING:
+        budget += CALLS_FOR_COMMENT
+    return budget
+
+
+CALLS_PER_ITEM = 3
+CALLS_FOR_COMMENT = 3
 
 
 def known_ready(post: PostSnapshot) -> bool:
