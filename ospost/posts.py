@@ -4,9 +4,7 @@ removing posts, publishing now, and serving a user's own images.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from datetime import timedelta
 
 from flask import Blueprint
 from flask import abort
@@ -28,96 +26,19 @@ from models import PostStatus
 from models import User
 from models import db
 from models import now_utc
-from ospost import images
 from ospost.grid import home_grid
 from ospost.grid import render_home
+from ospost.post_form import FormError
+from ospost.post_form import apply
+from ospost.post_form import parse_post_form
+from ospost.post_form import store_new_images
 from ospost.scheduler import publisher
 from ospost.storage import staged_names
 
 bp = Blueprint("posts", __name__)
 
 
-class FormError(ValueError):
-    """Input the person must correct; the message says how."""
-
-
-@dataclass(frozen=True)
-class PostInput:
-    caption: str
-    alt_text: str
-    when: datetime
-
-
-# -- services ----------------------------------------------------------------
-
-
-def parse_post_form(form, user: User, now: datetime) -> PostInput:
-    """Validate caption, alt text and local date of a post form for ``user``."""
-    caption = helpers.normalize_newlines(form.get("caption", ""))
-    alt_text = helpers.normalize_newlines(form.get("alt_text", "")).strip()
-    problems = helpers.caption_stats(caption).problems()
-    if problems:
-        raise FormError(" ".join(problems))
-    if len(alt_text) > helpers.ALT_TEXT_MAX_CHARS:
-        raise FormError(
-            f"The alt text has {len(alt_text)} characters; Instagram allows "
-            f"{helpers.ALT_TEXT_MAX_CHARS}."
-        )
-    raw = form.get("date", "")
-    if not raw:
-        raise FormError("Choose when to publish the post.")
-    try:
-        when = helpers.parse_local_datetime(raw, user.timezone)
-    except helpers.LocalTimeError as exc:
-        raise FormError(str(exc)) from exc
-    check_publish_time(when, user, now)
-    return PostInput(caption=caption, alt_text=alt_text, when=when)
-
-
-def check_publish_time(when: datetime, user: User, now: datetime) -> None:
-    """Refuse times in the past, too far ahead, or after the login runs out."""
-    tz = user.timezone
-    if when <= now:
-        raise FormError(
-            f"Pick a time in the future (it is now {helpers.format_local(now, tz)})."
-        )
-    max_days = current_app.config["MAX_SCHEDULE_DAYS"]
-    if when > now + timedelta(days=max_days):
-        raise FormError(
-            f"Posts can be scheduled at most {max_days} days ahead, until "
-            f"{helpers.format_local(now + timedelta(days=max_days), tz)}."
-        )
-    limit = user.schedule_limit(now, max_days)
-    if when > limit:
-        raise FormError(
-            "Your Instagram login expires on "
-            f"{helpers.format_local(user.token_expires_at, tz)}, so posts can be "
-            f"scheduled until {helpers.format_local(limit, tz)}. Log in again to "
-            "extend it."
-        )
-
-
-def read_image(files) -> images.ProcessedImage:
-    """Normalise the uploaded image, or raise FormError saying what is wrong."""
-    upload = files.get("image")
-    if upload is None or not upload.filename:
-        raise FormError("Choose an image to post.")
-    try:
-        return images.process_upload(upload.stream)
-    except images.ImageRejected as exc:
-        raise FormError(str(exc)) from exc
-
-
-def store_images(user: User, processed: images.ProcessedImage) -> tuple[str, str]:
-    store = current_app.extensions["media_store"]
-    return store.save(user.ig_account_id, processed.jpeg, processed.thumbnail)
-
-
-def delete_files(user: User, *names: str | None) -> None:
-    current_app.extensions["media_store"].delete(user.ig_account_id, *names)
-
-
-def commit_or_cleanup(user: User, *new_files: str | None) -> None:
+def commit_or_cleanup(user: User, new_files: list[str]) -> None:
     """Commit; if the database refuses, remove the files this request wrote."""
     try:
         db.session.commit()
@@ -125,6 +46,10 @@ def commit_or_cleanup(user: User, *new_files: str | None) -> None:
         db.session.rollback()
         delete_files(user, *new_files)
         raise
+
+
+def delete_files(user: User, *names: str | None) -> None:
+    current_app.extensions["media_store"].delete(user.ig_account_id, *names)
 
 
 def get_own_post(post_id: int) -> Post:
@@ -259,21 +184,19 @@ def move(post_id: int):
 @bp.route("/post/add", methods=["GET", "POST"])
 @helpers.login_required
 def add():
-    """Create a post: image, caption, alt text and when to publish it."""
+    """Create a post: 1-10 images, caption, people, first comment and when."""
     if request.method == "GET":
         return render_template("post/add.html", form={})
     try:
-        data = parse_post_form(request.form, g.user, now_utc())
-        processed = read_image(request.files)
+        data = parse_post_form(request.form, request.files, g.user, now_utc())
     except FormError as exc:
         return fail(str(exc), 400, "post/add.html")
-    filename, thumb = store_images(g.user, processed)
-    post = Post(user=g.user, caption=data.caption, alt_text=data.alt_text)
-    post.filename, post.thumbnail = filename, thumb
-    post.width, post.height = processed.width, processed.height
+    new_files = store_new_images(g.user, data.items)
+    post = Post(user=g.user)
+    apply(post, data)
     post.schedule(data.when)
     db.session.add(post)
-    commit_or_cleanup(g.user, filename, thumb)
+    commit_or_cleanup(g.user, new_files)
     publisher.wake(post.id, post.next_attempt_at)
     return done("New post scheduled", url_for("posts.index"))
 
@@ -281,34 +204,23 @@ def add():
 @bp.route("/post/<int(max=2147483647):post_id>/edit", methods=["GET", "POST"])
 @helpers.login_required
 def edit(post_id: int):
-    """Change a post's caption, alt text, date or image."""
+    """Change a post's images, caption, people, first comment or date."""
     post = get_own_post(post_id)
     if request.method == "GET":
         return render_template("post/edit.html", post=post, form={})
     if not post.editable:
         return fail("This post is being published or is already live.", 409)
     try:
-        data = parse_post_form(request.form, g.user, now_utc())
-        processed = read_image(request.files) if _has_file() else None
+        data = parse_post_form(request.form, request.files, g.user, now_utc(), post)
     except FormError as exc:
         return fail(str(exc), 400, "post/edit.html", post=post)
-    old_files = new_files = ()
-    if processed:
-        old_files = (post.filename, post.thumbnail)
-        new_files = store_images(g.user, processed)
-        post.filename, post.thumbnail = new_files
-        post.width, post.height = processed.width, processed.height
-    post.caption, post.alt_text = data.caption, data.alt_text
+    new_files = store_new_images(g.user, data.items)
+    old_files = apply(post, data)
     post.schedule(data.when)
-    commit_or_cleanup(g.user, *new_files)
+    commit_or_cleanup(g.user, new_files)
     delete_files(g.user, *old_files)
     publisher.wake(post.id, post.next_attempt_at)
     return done("Post updated", url_for("posts.index"))
-
-
-def _has_file() -> bool:
-    upload = request.files.get("image")
-    return upload is not None and bool(upload.filename)
 
 
 @bp.post("/post/<int(max=2147483647):post_id>/remove")
@@ -345,6 +257,24 @@ def publish_now(post_id: int):
     if helpers.wants_json():
         return status_payload(post)
     flash("Publishing now…", "info")
+    return redirect(url_for("posts.edit", post_id=post.id))
+
+
+@bp.post("/post/<int(max=2147483647):post_id>/comment/retry")
+@helpers.login_required
+def retry_comment(post_id: int):
+    """Try a live post's failed first comment again (the post stays as it is)."""
+    post = get_own_post(post_id)
+    if post.status != PostStatus.PUBLISHED or not post.comment_failed:
+        return fail("Only a first comment that failed can be retried.", 409)
+    if g.user.needs_reauth:
+        return fail("Log in again to reconnect Instagram, then retry.", 409)
+    post.retry_comment(now_utc())
+    db.session.commit()
+    publisher.wake(post.id)
+    if helpers.wants_json():
+        return status_payload(post)
+    flash("Posting the first comment again…", "info")
     return redirect(url_for("posts.edit", post_id=post.id))
 
 
