@@ -11,7 +11,8 @@ JavaScript the plain fields still work):
 
     media            image files, in the order chosen (legacy: ``image``)
     item             one per image in order: "new:<k>" (the k-th file) or
-                     "keep:<id>" (an image the post already has, edit only)
+                     "keep:<id>" (an image the post already has, edit only);
+                     files no ``item`` names come last
     item_alt_text    alt text of each image, in the same order
     item_user_tags   people tags of each image: JSON [{username, x, y}]
     alt_text         without ``item`` fields: the first image's alt text
@@ -201,6 +202,13 @@ def _items_from_refs(form, refs, uploads, post: Post | None) -> list[ItemInput]:
         else:
             raise FormError("Your images changed in the meantime. Reload the page.")
         items.append(item)
+    # Files no field names (chosen without JavaScript) come after, in order.
+    named = {int(r.partition(":")[2]) for r in refs if r.startswith("new:")}
+    items += [
+        ItemInput("", [], upload=upload)
+        for k, upload in enumerate(uploads)
+        if k not in named
+    ]
     return items
 
 

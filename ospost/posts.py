@@ -32,6 +32,8 @@ from ospost.post_form import FormError
 from ospost.post_form import apply
 from ospost.post_form import parse_post_form
 from ospost.post_form import store_new_images
+from ospost.progress import publishing_steps
+from ospost.progress import steps_payload
 from ospost.scheduler import publisher
 from ospost.storage import staged_names
 
@@ -112,7 +114,34 @@ def status_payload(post: Post) -> dict:
         "permalink": post.permalink,
         "scheduled_at": helpers.format_local(post.scheduled_at, tz),
         "published_at": helpers.format_local(post.published_at, tz),
+        "comment_status": post.comment_status,
+        "comment_error": post.comment_error,
+        "steps": steps_payload(post),
     }
+
+
+@bp.app_context_processor
+def _post_page_helpers() -> dict:
+    return {"publishing_steps": publishing_steps, "composer_items": composer_items}
+
+
+def composer_items(items) -> list[dict]:
+    """A post's images as the composer (static/js/lib/carousel.js) starts from."""
+    out = []
+    for item in items:
+        name = item.filename or item.thumbnail
+        out.append(
+            {
+                "id": item.id,
+                "url": url_for("posts.upload", name=name) if name else "",
+                "thumb": url_for("posts.upload", name=item.thumbnail or name or ""),
+                "width": item.width,
+                "height": item.height,
+                "alt": item.alt_text,
+                "tags": item.user_tags,
+            }
+        )
+    return out
 
 
 def fail(message: str, status: int = 400, template: str | None = None, **ctx):

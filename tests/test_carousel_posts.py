@@ -336,3 +336,105 @@ def test_retry_comment_only_for_a_live_post_whose_comment_failed(app, client, us
     assert after.comment_status == CommentStatus.PENDING
     assert after.comment_attempts == 0 and after.next_attempt_at is not None
     assert client.post(url, headers=JSON).status_code == 409  # already queued
+
+
+# -- the grid and the post page ----------------------------------------------------
+
+
+def test_a_carousel_tile_shows_its_first_image_and_how_many(app, client, user):
+    assert send(client, "/post/add", carousel_form(n=3)).status_code == 200
+    assert send(client, "/post/add", carousel_form(n=1)).status_code == 200
+    carousel, single = posts(app)
+    html = client.get("/").get_data(as_text=True)
+    tiles = html.split('<li class="tile ')[1:]
+    mine = next(t for t in tiles if f'id="post-{carousel.id}"' in t)
+    assert f"/uploads/{carousel.media[0].thumbnail}" in mine
+    assert "Carousel of 3 images" in mine and 'class="tile-carousel"' in mine
+    other = next(t for t in tiles if f'id="post-{single.id}"' in t)
+    assert "tile-carousel" not in other
+
+
+def live_carousel(app, client, **changes) -> Post:
+    tags = json.dumps([{"username": "jane.doe", "x": 0.5, "y": 0.5}])
+    data = carousel_form(
+        item_user_tags=["[]", tags, "[]"],
+        collaborators="chef.marco",
+        first_comment="Shop link in bio",
+    )
+    assert send(client, "/post/add", data).status_code == 200
+    (post,) = posts(app)
+    with app.app_context():
+        row = db.session.get(Post, post.id)
+        row.mark_published("17920000000000001", datetime.now(UTC))
+        for key, value in changes.items():
+            setattr(row, key, value)
+        db.session.commit()
+    return post
+
+
+def test_the_post_page_shows_every_image_its_people_and_first_comment(
+    app, client, user
+):
+    post = live_carousel(app, client, comment_status=CommentStatus.POSTED)
+    html = client.get(f"/post/{post.id}/edit").get_data(as_text=True)
+    assert 'aria-label="Carousel of 3 images, in order"' in html
+    for number, item in enumerate(post.media, 1):
+        assert f"/uploads/{item.filename}" in html
+        assert f'alt="Photo {number}"' in html
+        assert f"Image {number} of 3" in html
+    assert "@jane.doe" in html and "@chef.marco" in html
+    assert '<dd class="comment-text">Shop link in bio</dd>' in html
+    assert "Publishing steps" in html
+    assert "Retry comment" not in html
+    steps = client.get(f"/post/{post.id}/status").get_json()["steps"]
+    assert [s["label"] for s in steps] == [
+        "Image 1",
+        "Image 2",
+        "Image 3",
+        "Carousel container",
+        "Published on Instagram",
+        "First comment",
+    ]
+    assert {s["state"] for s in steps} == {"done"}
+
+
+def test_a_failed_first_comment_is_explained_with_retry_comment(app, client, user):
+    post = live_carousel(
+        app,
+        client,
+        comment_status=CommentStatus.FAILED,
+        comment_error="Instagram did not let Ospost comment.",
+    )
+    html = client.get(f"/post/{post.id}/edit").get_data(as_text=True)
+    assert "The post is live, but its first comment was not posted" in html
+    assert "Instagram did not let Ospost comment." in html
+    assert f'action="/post/{post.id}/comment/retry"' in html
+    assert ">Retry comment</button>" in html
+    status = client.get(f"/post/{post.id}/status").get_json()
+    assert status["comment_status"] == "failed"
+    assert status["steps"][-1] == {
+        "label": "First comment",
+        "state": "failed",
+        "detail": "Instagram did not let Ospost comment.",
+    }
+
+
+def test_publishing_steps_show_where_a_carousel_stands(app, client, user):
+    assert send(client, "/post/add", carousel_form(n=2)).status_code == 200
+    (post,) = posts(app)
+    with app.app_context():
+        row = db.session.get(Post, post.id)
+        row.status = PostStatus.PUBLISHING
+        row.media[0].container_id = "c1"
+        row.media[0].container_status = "FINISHED"
+        row.media[1].container_id = "c2"
+        db.session.commit()
+    steps = client.get(f"/post/{post.id}/status").get_json()["steps"]
+    assert [(s["label"], s["state"]) for s in steps] == [
+        ("Image 1", "done"),
+        ("Image 2", "active"),
+        ("Carousel container", "waiting"),
+        ("Published on Instagram", "waiting"),
+    ]
+    html = client.get(f"/post/{post.id}/edit").get_data(as_text=True)
+    assert "Instagram is processing it" in html

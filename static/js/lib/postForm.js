@@ -3,6 +3,7 @@
 // The limits come from the form's data-limits (helpers.client_limits()).
 
 import { clearAlerts, showAlert } from './alerts.js';
+import { setupMediaComposer } from './carousel.js';
 import { setupCaptionCounter } from './caption.js';
 import { CropImage } from './cropImage.js';
 import { setupDateLimits } from './dateLimits.js';
@@ -17,16 +18,17 @@ export function setupPostForm(form, { onImageChange } = {}) {
   const cropImage = cropRoot
     ? new CropImage(cropRoot, { limits: limits.image, onChange: onImageChange })
     : null;
+  const media = setupMediaComposer(form, limits);
   setupCaptionCounter(form.querySelector('[data-caption-input]'), limits.caption);
   setupDateLimits(form.querySelector('[data-date-input]'));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    submitPostForm(form, cropImage);
+    submitPostForm(form, cropImage, media);
   });
 }
 
 // Send an add/edit post form as the server expects, with the cropped image.
-async function submitPostForm(form, cropImage) {
+async function submitPostForm(form, cropImage, media) {
   const button = form.querySelector('[data-submit]');
   const progress = form.querySelector('[data-upload-progress]');
   const bar = progress.querySelector('.progress-bar');
@@ -41,6 +43,7 @@ async function submitPostForm(form, cropImage) {
       const blob = await cropImage.toBlob();
       data.append('image', blob, cropImage.cropper ? 'photo.jpg' : cropImage.file.name);
     }
+    if (media) await media.appendTo(data);
     const setProgress = (fraction) => {
       const percent = Math.round(fraction * 100);
       bar.style.width = `${percent}%`;

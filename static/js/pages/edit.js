@@ -5,6 +5,7 @@ import { showAlert } from '../lib/alerts.js';
 import { confirmBeforeSubmit, setFormBusy } from '../lib/forms.js';
 import { fetchJson } from '../lib/http.js';
 import { setupPostForm } from '../lib/postForm.js';
+import { renderPublishSteps } from '../lib/publishSteps.js';
 import { renderStatusBadge } from '../lib/statusBadge.js';
 
 const POLL_MS = 2000;
@@ -130,6 +131,7 @@ function showProgress(page, data) {
   const badge = page.querySelector('.post-status [data-status-badge]');
   if (badge) renderStatusBadge(badge, data);
   if (data.status === 'failed') lockPage(page, false);
+  renderPublishSteps(page, data.steps);
 }
 
 confirmBeforeSubmit();
