@@ -9,7 +9,8 @@ items, a third with a first comment), each 20 times (CI runs 3 of each):
 
 Mixed trials also count duplicate comments, carousels with wrong or reordered
 items, and spare containers: made by a request the kill cut off (Meta made
-it, the answer never arrived), never published, expired by Meta in 24 h.
+it, the answer never arrived), never published, expired by Meta in 24 h; the
+test fails if one was requested more than 2 s before the kill, or after it.
 """
 
 from __future__ import annotations
