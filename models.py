@@ -2,7 +2,8 @@
 
 Models change state; routes and the publishing engine commit. Every timestamp is
 stored as timezone-aware UTC (``UTCDateTime``), and Instagram access tokens are
-encrypted at rest (``EncryptedText``).
+encrypted at rest (``EncryptedText``); both column types live in
+``ospost/columns.py``.
 """
 
 from __future__ import annotations
@@ -13,25 +14,26 @@ from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 
-from cryptography.fernet import Fernet
-from cryptography.fernet import InvalidToken
-from cryptography.fernet import MultiFernet
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import JSON
 from sqlalchemy import Boolean
-from sqlalchemy import DateTime
 from sqlalchemy import ForeignKey
 from sqlalchemy import Integer
 from sqlalchemy import LargeBinary
 from sqlalchemy import String
 from sqlalchemy import Text
-from sqlalchemy import TypeDecorator
 from sqlalchemy import UniqueConstraint
 from sqlalchemy import select
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
+
+from ospost.columns import EncryptedText
+from ospost.columns import UTCDateTime
+
+# The token cipher lives with its column type; app.py configures it from here.
+from ospost.columns import token_cipher as token_cipher
 
 
 class Base(DeclarativeBase):
@@ -44,79 +46,6 @@ db = SQLAlchemy(model_class=Base)
 def now_utc() -> datetime:
     """The current instant as an aware UTC datetime."""
     return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator):
-    """An aware UTC datetime on every database.
-
-    SQLite has no time zone support and hands back naive values; we store naive
-    UTC there and re-attach UTC on the way out, so Python never sees a naive time.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("refusing to store a naive datetime")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-class TokenCipher:
-    """Encrypts access tokens with Fernet; the first key encrypts, all keys decrypt.
-
-    Keys come from ``TOKEN_ENCRYPTION_KEYS`` (comma-separated, newest first), so a
-    key can be rotated by prepending a new one and running ``flask rotate-tokens``.
-    """
-
-    def __init__(self) -> None:
-        self._fernet: MultiFernet | None = None
-
-    def configure(self, keys: list[str]) -> None:
-        self._fernet = MultiFernet([Fernet(k.encode()) for k in keys])
-
-    def _require(self) -> MultiFernet:
-        if self._fernet is None:
-            raise RuntimeError("token encryption is not configured")
-        return self._fernet
-
-    def encrypt(self, plain: str) -> str:
-        return self._require().encrypt(plain.encode()).decode()
-
-    def decrypt(self, stored: str) -> str:
-        try:
-            return self._require().decrypt(stored.encode()).decode()
-        except InvalidToken as exc:
-            raise RuntimeError("access token cannot be decrypted: wrong key") from exc
-
-    def rotate(self, stored: str) -> str:
-        return self._require().rotate(stored.encode()).decode()
-
-
-token_cipher = TokenCipher()
-
-
-class EncryptedText(TypeDecorator):
-    """A string column that is encrypted before it reaches the database."""
-
-    impl = Text
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        return None if value is None else token_cipher.encrypt(value)
-
-    def process_result_value(self, value, dialect):
-        return None if value is None else token_cipher.decrypt(value)
 
 
 class PostStatus(enum.StrEnum):
@@ -203,6 +132,25 @@ class User(db.Model):
         )
 
 
+class CoverField:
+    """A single-image field of ``Post`` kept on its first image (``PostMedia``)."""
+
+    def __init__(self, default=None) -> None:
+        self.default = default
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, post, owner=None):
+        if post is None:
+            return self
+        cover = post.cover
+        return getattr(cover, self.name) if cover else self.default
+
+    def __set__(self, post, value) -> None:
+        setattr(post.writable_cover(), self.name, value)
+
+
 class Post(db.Model):
     __tablename__ = "posts"
 
@@ -279,58 +227,24 @@ class Post(db.Model):
         lazy="select",
     )
 
-    # -- the first image stands for the post: the grid tile, and the fields
-    # of a single-image post (setting one on a post without media makes its
-    # one item, so code that writes posts as single images keeps working) --
+    # The first image stands for the post (the grid tile), and these are a
+    # single-image post's fields: read from its first image, and written to it
+    # (made if the post has none), so code that treats a post as one image
+    # keeps working.
+    filename = CoverField()
+    thumbnail = CoverField()
+    alt_text = CoverField(default="")
+    width = CoverField(default=0)
+    height = CoverField(default=0)
 
     @property
     def cover(self) -> PostMedia | None:
         return self.media[0] if self.media else None
 
-    def _writable_cover(self) -> PostMedia:
+    def writable_cover(self) -> PostMedia:
         if not self.media:
             self.set_media([PostMedia()])
         return self.media[0]
-
-    @property
-    def filename(self) -> str | None:
-        return self.cover.filename if self.cover else None
-
-    @filename.setter
-    def filename(self, value: str | None) -> None:
-        self._writable_cover().filename = value
-
-    @property
-    def thumbnail(self) -> str | None:
-        return self.cover.thumbnail if self.cover else None
-
-    @thumbnail.setter
-    def thumbnail(self, value: str | None) -> None:
-        self._writable_cover().thumbnail = value
-
-    @property
-    def alt_text(self) -> str:
-        return self.cover.alt_text if self.cover else ""
-
-    @alt_text.setter
-    def alt_text(self, value: str) -> None:
-        self._writable_cover().alt_text = value
-
-    @property
-    def width(self) -> int:
-        return self.cover.width if self.cover else 0
-
-    @width.setter
-    def width(self, value: int) -> None:
-        self._writable_cover().width = value
-
-    @property
-    def height(self) -> int:
-        return self.cover.height if self.cover else 0
-
-    @height.setter
-    def height(self, value: int) -> None:
-        self._writable_cover().height = value
 
     @property
     def is_carousel(self) -> bool:
