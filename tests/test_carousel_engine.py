@@ -378,3 +378,24 @@ def test_a_comment_after_the_account_disconnected_never_fails_the_post(env, worl
     with app.app_context():
         assert db.session.get(User, user_id).needs_reauth
         assert db.session.scalars(select(PostEvent.message)).all()
+
+
+@pytest.mark.parametrize("comment", ["", "Hi"])
+def test_a_live_post_is_never_failed_for_a_disconnected_account(env, world, comment):
+    """The media id is saved, then the account is disconnected before the
+    wake-up that finishes the post: it ends published, never failed."""
+    app, user_id = env
+    post_id = seed_post(app, user_id, first_comment=comment, when=soon(600))
+    publisher.cancel(post_id)
+    with app.app_context():
+        post = db.session.get(Post, post_id)
+        post.status = PostStatus.PUBLISHING
+        post.ig_media_id = "17920000000000001"
+        post.next_attempt_at = datetime.now(UTC)
+        db.session.get(User, user_id).needs_reauth = True
+        db.session.commit()
+    assert publisher.engine.publish_post(post_id) == PostStatus.PUBLISHED
+    done = settled(app, post_id)
+    assert done.status == PostStatus.PUBLISHED and done.error_message is None
+    assert done.comment_status == ("failed" if comment else None)
+    assert calls(world, "media") == []  # no Graph call without a login

@@ -121,7 +121,8 @@ class Steps:
     def fail_disconnected(self, step: Step) -> None:
         if step.post.ig_media_id:
             # Live already: the post is published, only its comment cannot be.
-            self.comment.give_up(step, COMMENT_REAUTH_REASON)
+            if step.post.comment_status == CommentStatus.PENDING:
+                self.comment.give_up(step, COMMENT_REAUTH_REASON)
             self.finalize(step, read_link=False)
             return
         self.policy.fail(step, REAUTH_REASON, code=190)
