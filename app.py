@@ -10,12 +10,14 @@ sessions, CSRF protection, the shared web layer (``ospost.web``), media storage
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import logging
 import os
 from pathlib import Path
 
 import click
+from cryptography.fernet import Fernet
 from dotenv import load_dotenv
 from flask import Flask
 from flask_migrate import Migrate
@@ -24,13 +26,20 @@ from sqlalchemy import event
 from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm.attributes import flag_modified
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from models import User
 from models import db
 from models import token_cipher
 from ospost import auth
+from ospost import calendar
+from ospost import feed
 from ospost import posts
+from ospost import ratelimit
+from ospost import reachability
+from ospost import schemas
 from ospost import storage
 from ospost import web
 from ospost.grid import GridCache
@@ -39,6 +48,7 @@ from ospost.sessions import DatabaseSessionInterface
 
 ROOT = Path(__file__).resolve().parent
 DEV_SECRET = "dev-only-secret-change-me"
+SECRET_KEY_MIN_LENGTH = 32
 log = logging.getLogger("ospost")
 
 csrf = CSRFProtect()
@@ -52,6 +62,8 @@ ENV_SETTINGS = (
     "FB_ENDPOINT",
     "APP_URL",
     "TOKEN_ENCRYPTION_KEYS",
+    "RATELIMIT_STORAGE_URI",
+    "HEALTHZ_TOKEN",
 )
 
 
@@ -61,6 +73,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     _configure(app, test_config or {})
     web.configure_logging(app)
+    _private_sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"])
     if app.config["DEMO_SIMULATOR"]:
         log.info("demo mode: Graph API simulator at %s", app.config["FB_ENDPOINT"])
 
@@ -69,9 +82,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     app.session_interface = DatabaseSessionInterface(app)
     web.init_app(app)
+    ratelimit.init_app(app)  # after web: limits per person need g.user
+    schemas.init_app(app)
     storage.init_app(app)
+    _trust_proxies(app)
     app.extensions["grid_cache"] = GridCache(app.config["GRID_CACHE_MB"] * 1024 * 1024)
     publisher.init_app(app)
+    feed.init_app(app)
     token_cipher.configure(app.config["TOKEN_ENCRYPTION_KEYS"])
 
     app.register_blueprint(auth.bp)
@@ -79,10 +96,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.exempt(auth.deauthorize)
     csrf.exempt(auth.data_deletion)
     app.register_blueprint(posts.bp)
+    # Can Meta fetch the images? Checked in the background, logged, shown on
+    # the account page (tests run the checks themselves).
+    reachability.init_app(app, check_now=_is_serving(app) and not app.config["TESTING"])
+    app.register_blueprint(calendar.bp)
     _register_commands(app)
 
     if _should_start_scheduler(app):
         publisher.start()
+        feed.start(app)
     return app
 
 
@@ -104,6 +126,11 @@ def _configure(app: Flask, overrides: dict) -> None:
         MAX_CONTENT_LENGTH=30 * 1024 * 1024,
         MAX_SCHEDULE_DAYS=50,
         GRID_CACHE_MB=32,
+        # Uploads decoded at once per process (0: one per CPU core), the memory
+        # they may share, and how long an upload waits for room before a 503.
+        IMAGE_WORKERS=0,
+        IMAGE_MEMORY_MB=256,
+        IMAGE_WAIT_SECONDS=5,
         SCHEDULER_ENABLED=True,
         GRAPH_TIMEOUT=(3.05, 20),
         SESSION_PERMANENT=True,
@@ -122,9 +149,24 @@ def _configure(app: Flask, overrides: dict) -> None:
         PUBLISH_MAX_GRAPH_CALLS=10,
         PUBLISH_QUOTA_WAIT_SECONDS=1800,
         PUBLISH_MISSED_WINDOW_HOURS=24,
+        # Meta expires an unpublished container after 24 h, after which its
+        # status answers "was it published?" for sure.
+        PUBLISH_VERIFY_HOURS=26,
         PUBLISH_SWEEP_SECONDS=30,
+        # Wake-up jobs are kept for posts due within this many seconds; later
+        # ones get theirs as time passes (0: a job for every pending post).
+        PUBLISH_HORIZON_SECONDS=3600,
         PUBLISH_THREADS=16,
+        SIGNED_REQUEST_MAX_AGE_SECONDS=600,
+        SCHEDULE_QUOTA_DEFAULT=100,
+        SCHEDULE_QUOTA_WARN_PERCENT=90,
         DEMO_SIMULATOR=None,
+        # At start-up, check in the background that Meta can fetch images
+        # through APP_URL (the account page can always check again).
+        APP_URL_CHECK=True,
+        # Proxies (nginx, a load balancer) between the internet and gunicorn
+        # whose X-Forwarded-* headers are believed; 0 believes none.
+        TRUSTED_PROXY_COUNT=0,
     )
     # Any setting can also come from OSPOST_<NAME> (JSON values are parsed).
     app.config.from_prefixed_env("OSPOST")
@@ -142,6 +184,7 @@ def _configure(app: Flask, overrides: dict) -> None:
         cfg["TOKEN_ENCRYPTION_KEYS"] = [
             k.strip() for k in cfg["TOKEN_ENCRYPTION_KEYS"].split(",") if k.strip()
         ]
+    _check_token_keys(cfg.get("TOKEN_ENCRYPTION_KEYS") or [])
     if not cfg.get("TOKEN_ENCRYPTION_KEYS"):
         # Development only (production refuses to start without real keys).
         digest = hashlib.sha256(cfg["SECRET_KEY"].encode()).digest()
@@ -157,6 +200,29 @@ def _configure(app: Flask, overrides: dict) -> None:
             "SQLALCHEMY_ENGINE_OPTIONS",
             {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 30},
         )
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Take the client's address, scheme and host from ``X-Forwarded-*``, as
+    set by the ``TRUSTED_PROXY_COUNT`` proxies in front of the app, and only them.
+
+    Anyone can send these headers; each proxy appends what it saw, so only the
+    last N entries are the proxies' word. With 0 (the default) they are ignored:
+    a client must not choose its own address (rate limits, logs) or scheme.
+    """
+    hops = app.config["TRUSTED_PROXY_COUNT"]
+    if isinstance(hops, str) and hops.strip().isdigit():
+        hops = int(hops)
+    if not isinstance(hops, int) or isinstance(hops, bool) or hops < 0:
+        raise RuntimeError(
+            "TRUSTED_PROXY_COUNT must be a whole number: how many proxies stand "
+            "in front of Ospost (1 for nginx alone, 0 for none), "
+            f"not {hops!r}"
+        )
+    app.config["TRUSTED_PROXY_COUNT"] = hops
+    if hops:
+        # Outermost, so the staged-image fast path sees the same request.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def _configure_demo(app: Flask) -> None:
@@ -191,6 +257,74 @@ def _require_production_settings(app: Flask) -> None:
         raise RuntimeError(
             "Ospost refuses to start in production without: " + ", ".join(missing)
         )
+    if not _strong_secret(cfg["SECRET_KEY"]):
+        # Anyone who guesses the key can forge a session cookie, i.e. log in as
+        # anyone. The message never repeats the key (it ends up in logs).
+        raise RuntimeError(
+            "SECRET_KEY is too weak: use at least 32 random characters, e.g. "
+            'python -c "import secrets; print(secrets.token_hex(32))"'
+        )
+
+
+def _strong_secret(key) -> bool:
+    """True for a key that looks random and long enough to sign sessions with.
+
+    Length and variety catch the keys people type ("a", "changeme", "aaaa…",
+    the development default); a key from ``secrets.token_hex(32)`` always passes.
+    """
+    return (
+        isinstance(key, str)
+        and key != DEV_SECRET
+        and len(key) >= SECRET_KEY_MIN_LENGTH
+        and len(set(key)) >= 8
+    )
+
+
+def _check_token_keys(keys: list[str]) -> None:
+    """Refuse to start when a token key is not a Fernet key, saying which one.
+
+    Caught here, a bad key is a clear start-up error instead of a failure at
+    the first login or publish; the keys themselves are never repeated.
+    """
+    for number, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except (ValueError, binascii.Error):
+            raise RuntimeError(
+                f"TOKEN_ENCRYPTION_KEYS: key #{number} of {len(keys)} is not a valid "
+                "Fernet key (32 url-safe base64-encoded bytes). Generate one with "
+                'python -c "from cryptography.fernet import Fernet; '
+                'print(Fernet.generate_key().decode())"'
+            ) from None
+
+
+def _private_sqlite_file(uri: str) -> None:
+    """Create the SQLite database file (and its folder) readable by its owner only.
+
+    It holds sessions and encrypted tokens. SQLite creates a missing file with
+    the umask's mode (usually 0644) and gives its -wal and -shm files the mode
+    of the database file, so a 0600 file keeps all three private. A file an
+    older version created readable by others is tightened.
+    """
+    url = make_url(uri)
+    path = url.database
+    if not url.drivername.startswith("sqlite") or not path or path == ":memory:":
+        return
+    if path.startswith("file:"):
+        return  # an SQLite URI filename: the operator manages it
+    db_file = Path(path)
+    try:
+        if not db_file.parent.is_dir():
+            storage.private_dir(db_file.parent)
+        os.close(os.open(db_file, os.O_WRONLY | os.O_CREAT, 0o600))
+        for name in ("", "-wal", "-shm", "-journal"):
+            part = db_file.with_name(db_file.name + name)
+            if part.exists() and part.stat().st_mode & 0o077:
+                log.info("making the database file %s private (mode 0600)", part)
+                part.chmod(0o600)
+    except OSError as exc:
+        # SQLite reports a database it cannot open with its own error later.
+        log.warning("could not make the database %s private: %s", db_file, exc)
 
 
 @event.listens_for(Engine, "connect")

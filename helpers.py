@@ -182,6 +182,23 @@ def parse_local_datetime(value: str, tz_name: str) -> datetime:
     return local.astimezone(UTC)
 
 
+def same_clock_time(when: datetime, old_tz: str, new_tz: str) -> tuple[datetime, bool]:
+    """The instant that shows ``when``'s ``old_tz`` clock time on ``new_tz`` clocks.
+
+    Returns (instant, shifted). A clock time the new zone skips for daylight
+    saving becomes the time as far past the jump (02:30 on a night that jumps
+    from 02:00 to 03:00 becomes 03:30), and ``shifted`` says so; a clock time
+    that happens twice means its first occurrence, as when a person types it.
+    """
+    naive = to_local(when, old_tz).replace(tzinfo=None)
+    zone = ZoneInfo(new_tz)
+    # fold=0 reads a skipped time with the offset from before the jump, which
+    # lands that far after it.
+    instant = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    shifted = instant.astimezone(zone).replace(tzinfo=None) != naive
+    return instant, shifted
+
+
 def to_local(when: datetime, tz_name: str) -> datetime:
     """An aware instant shown in the person's zone."""
     try:
@@ -206,6 +223,18 @@ def input_value(when: datetime | None, tz_name: str) -> str:
     if when is None:
         return ""
     return to_local(when, tz_name).strftime("%Y-%m-%dT%H:%M")
+
+
+_HEX_COLOR = re.compile(r"#([0-9a-fA-F]{6})")
+
+
+def parse_hex_color(value: str | None) -> tuple[int, int, int] | None:
+    """``#rrggbb`` (what a colour input sends) as an RGB tuple, else None."""
+    match = _HEX_COLOR.fullmatch(value or "")
+    if match is None:
+        return None
+    raw = bytes.fromhex(match.group(1))
+    return raw[0], raw[1], raw[2]
 
 
 def file_size(n_bytes: int) -> str:

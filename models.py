@@ -17,7 +17,9 @@ from datetime import timedelta
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import JSON
 from sqlalchemy import Boolean
+from sqlalchemy import CheckConstraint
 from sqlalchemy import ForeignKey
+from sqlalchemy import Index
 from sqlalchemy import Integer
 from sqlalchemy import LargeBinary
 from sqlalchemy import String
@@ -49,10 +51,16 @@ def now_utc() -> datetime:
 
 
 class PostStatus(enum.StrEnum):
+    # Kept but never published: the engine only claims scheduled posts.
+    DRAFT = "draft"
     SCHEDULED = "scheduled"
     PUBLISHING = "publishing"
     PUBLISHED = "published"
     FAILED = "failed"
+
+
+# Statuses of posts a person may still change (and move on the calendar).
+EDITABLE = (PostStatus.DRAFT, PostStatus.SCHEDULED, PostStatus.FAILED)
 
 
 class MediaType(enum.StrEnum):
@@ -153,6 +161,12 @@ class CoverField:
 
 class Post(db.Model):
     __tablename__ = "posts"
+    __table_args__ = (
+        # Pending posts by due time: the sweep, start-up and the horizon step
+        # read a time range of them. With only the one-column indexes, SQLite
+        # picked ix_posts_status and read every pending post.
+        Index("ix_posts_status_next_attempt_at", "status", "next_attempt_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(
@@ -161,13 +175,17 @@ class Post(db.Model):
     status: Mapped[str] = mapped_column(
         String(16), default=PostStatus.SCHEDULED, index=True
     )
-    scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # None only for a draft that has no date yet.
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     caption: Mapped[str] = mapped_column(Text, default="")
     media_type: Mapped[str] = mapped_column(String(16), default=MediaType.IMAGE)
     # Instagram usernames invited as collaborators (set on the post or the
     # carousel parent, never on a carousel item).
     collaborators: Mapped[list[str]] = mapped_column(JSON, default=list)
     first_comment: Mapped[str] = mapped_column(Text, default="")
+    # SHA-256 of the first item's stored JPEG (the cover), to warn when one
+    # image is scheduled twice; None until known (planning.image_hash fills it).
+    image_sha256: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=now_utc, onupdate=now_utc
@@ -293,9 +311,29 @@ class Post(db.Model):
         self.next_attempt_at = when
 
     @property
+    def checking(self) -> bool:
+        """Publishing, and Ospost is asking Instagram whether a publish request
+        that got no answer went through (see ospost/engine/policy.py)."""
+        return (
+            self.status == PostStatus.PUBLISHING
+            and self.publish_requested_at is not None
+            and not self.ig_media_id
+            and bool(self.waiting_reason)
+        )
+
+    @property
     def editable(self) -> bool:
-        """Scheduled and failed posts can change; publishing or live ones cannot."""
-        return self.status in (PostStatus.SCHEDULED, PostStatus.FAILED)
+        """Drafts, scheduled and failed posts can change; publishing or live ones
+        cannot."""
+        return self.status in EDITABLE
+
+    def make_draft(self, when: datetime | None) -> None:
+        """Keep the post unpublished, with ``when`` as a date to think about."""
+        self.scheduled_at = when
+        self.status = PostStatus.DRAFT
+        for key, value in self.failed_values(None).items():
+            if key != "status":
+                setattr(self, key, value)
 
     def schedule(self, when: datetime, *, content_changed: bool = True) -> None:
         """(Re)schedule the post for ``when`` and forget any earlier failure.
@@ -447,6 +485,73 @@ _NOTHING_PENDING = {
 }
 
 
+class InstagramProfile(db.Model):
+    """What Meta last told us about an account's profile, and how keeping its
+    feed (``FeedItem``) up to date is going.
+
+    One row per user, written by the feed refresh (``ospost.feed``) and read
+    with the home grid: ``version`` goes up with every refresh, so the grid
+    cache knows the feed part changed.
+    """
+
+    __tablename__ = "ig_profiles"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    username: Mapped[str] = mapped_column(String(255), default="")
+    name: Mapped[str] = mapped_column(String(255), default="")
+    followers_count: Mapped[int | None] = mapped_column(Integer)
+    follows_count: Mapped[int | None] = mapped_column(Integer)
+    media_count: Mapped[int | None] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    # Last refresh that read the profile and the feed, and last attempt.
+    refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Something (a publish, a half-done refresh) asked for another refresh soon.
+    requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A worker is refreshing until then; nobody else may start.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Meta's rate limits: no feed calls before then.
+    backoff_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    usage_percent: Mapped[int | None] = mapped_column(Integer)
+    # Why the feed shown may be out of date, in a sentence for the person.
+    problem: Mapped[str | None] = mapped_column(Text)
+
+
+class FeedItem(db.Model):
+    """One post of the account's Instagram feed, as last read from Meta.
+
+    The thumbnail is our own copy (``MediaStore.save_feed_thumbnail``): Meta's
+    picture URLs expire, so they are never stored.
+    """
+
+    __tablename__ = "feed_items"
+    __table_args__ = (
+        UniqueConstraint("user_id", "ig_media_id"),
+        Index("ix_feed_items_user_posted", "user_id", "posted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    ig_media_id: Mapped[str] = mapped_column(String(64))
+    # IMAGE, VIDEO or CAROUSEL_ALBUM; FEED or REELS.
+    media_type: Mapped[str] = mapped_column(String(32), default="IMAGE")
+    product_type: Mapped[str] = mapped_column(String(32), default="FEED")
+    permalink: Mapped[str] = mapped_column(String(512), default="")
+    caption: Mapped[str] = mapped_column(Text, default="")
+    posted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    thumbnail: Mapped[str | None] = mapped_column(String(96))
+
+    @property
+    def is_reel(self) -> bool:
+        return self.media_type == "VIDEO" or self.product_type == "REELS"
+
+    @property
+    def is_carousel(self) -> bool:
+        return self.media_type == "CAROUSEL_ALBUM"
+
+
 class WebSession(db.Model):
     """Server-side session storage; rows die with their user."""
 
@@ -458,6 +563,37 @@ class WebSession(db.Model):
     )
     data: Mapped[bytes] = mapped_column(LargeBinary)
     expiry: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class PostingSlot(db.Model):
+    """A weekly posting time of a user: a weekday and a minute on their clock."""
+
+    __tablename__ = "posting_slots"
+    __table_args__ = (
+        UniqueConstraint("user_id", "weekday", "minute"),
+        CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),
+        CheckConstraint("minute BETWEEN 0 AND 1439", name="minute_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    weekday: Mapped[int] = mapped_column(Integer)  # 0 is Monday
+    minute: Mapped[int] = mapped_column(Integer)  # minutes after local midnight
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+
+class CalendarFeed(db.Model):
+    """A user's private calendar-feed address, kept only as a hash of its token."""
+
+    __tablename__ = "calendar_feeds"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
 
 def new_confirmation_code() -> str:
@@ -477,3 +613,14 @@ class DeletionRequest(db.Model):
     accounts_deleted: Mapped[int] = mapped_column(Integer, default=0)
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UsedSignedRequest(db.Model):
+    """A Meta callback already acted on, kept until its age alone would refuse it."""
+
+    __tablename__ = "used_signed_requests"
+
+    # SHA-256 of the request's HMAC signature, which is unique per payload.
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -22,7 +22,10 @@ What it does, all on loopback:
 * The grid is seeded directly in the database for that user: ``--posts`` posts
   (200), of which ``--published`` are published and ``--failed`` failed, the
   rest scheduled in the future; every post has its own image and thumbnail
-  written through storage.MediaStore, so every tile has an <img>.
+  written through storage.MediaStore, so every tile has an <img>.  Below them,
+  the account's Instagram feed: ``--feed`` posts (200) in feed_items with a
+  profile row (ig_profiles), each with its own feed thumbnail
+  (MediaStore.save_feed_thumbnail), as a refresh from Meta would leave them.
 * Load: ``wrk -t2 -c16 -d10s --latency`` with the session cookie, against /
   and /post/add (after a short warm-up of each page).  wrk runs a small Lua
   script that counts non-200 answers and body sizes: a redirect to /login means
@@ -47,7 +50,8 @@ Prints a table (page, req/s, p50/p90/p99/max ms, non-200 count, size, server
 CPU ms per request), details, and one ``JSON {...}`` line with the raw figures.
 Exit status 1 when any answer was not a 200 or the setup failed.
 
-Target (the issue): home grid >= 300 req/s with p99 < 100 ms.
+Target (the issue): home grid (200 scheduled posts plus 200 feed posts)
+>= 300 req/s with p99 < 100 ms.
 """
 
 from __future__ import annotations
@@ -90,7 +94,7 @@ from benchlib import seeding_app
 from benchlib import wait_until
 
 WRK = "/usr/bin/wrk"
-SECRET_KEY = "http-load-bench"
+SECRET_KEY = "http-load-bench-secret-key-0123456789"
 DEMO_FB_USER = "10000000000001"  # simulator.DEMO_USERS["demo"]
 COOKIE = "ospost_session"
 PAGES = {"home": "/", "add": "/post/add"}
@@ -321,6 +325,55 @@ def seed_grid(app, user_id: int, posts: int, published: int, failed: int) -> dic
     return {str(PostStatus(k)): v for k, v in counts.items()}
 
 
+def seed_feed(app, user_id: int, count: int) -> int:
+    """The account's Instagram feed as a refresh leaves it; returns its size."""
+    from models import FeedItem
+    from models import InstagramProfile
+    from models import User
+    from models import db
+
+    store = app.extensions["media_store"]
+    _, thumb = processed_upload()
+    now = datetime.now(UTC).replace(microsecond=0)
+    kinds = [("IMAGE", "FEED")] * 7 + [("CAROUSEL_ALBUM", "FEED"), ("VIDEO", "REELS")]
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        db.session.add(
+            InstagramProfile(
+                user_id=user_id,
+                username=user.ig_username,
+                name="Ospost Demo Café",
+                followers_count=12_345,
+                follows_count=321,
+                media_count=count,
+                version=1,
+                refreshed_at=now,
+                attempted_at=now,
+            )
+        )
+        for i in range(count):
+            media_id = f"1780{i:013d}"
+            media_type, product = kinds[i % len(kinds)]
+            db.session.add(
+                FeedItem(
+                    user_id=user_id,
+                    ig_media_id=media_id,
+                    media_type=media_type,
+                    product_type=product,
+                    permalink=f"https://www.instagram.com/p/feed{i}/",
+                    caption=CAPTIONS[i % len(CAPTIONS)],
+                    posted_at=now - timedelta(days=30 + i),
+                    thumbnail=store.save_feed_thumbnail(
+                        user.ig_account_id, media_id, thumb
+                    ),
+                )
+            )
+        db.session.commit()
+        return db.session.scalar(
+            db.select(db.func.count(FeedItem.id)).where(FeedItem.user_id == user_id)
+        )
+
+
 def drop_bench_rows(app) -> None:
     """On a database given with --database-url: remove what the bench wrote.
 
@@ -330,6 +383,8 @@ def drop_bench_rows(app) -> None:
     from sqlalchemy import delete
     from sqlalchemy import select
 
+    from models import FeedItem
+    from models import InstagramProfile
     from models import Post
     from models import User
     from models import WebSession
@@ -337,6 +392,10 @@ def drop_bench_rows(app) -> None:
 
     with app.app_context():
         ours = select(User.id).where(User.fb_user_id == DEMO_FB_USER)
+        db.session.execute(delete(FeedItem).where(FeedItem.user_id.in_(ours)))
+        db.session.execute(
+            delete(InstagramProfile).where(InstagramProfile.user_id.in_(ours))
+        )
         db.session.execute(delete(Post).where(Post.user_id.in_(ours)))
         db.session.execute(delete(WebSession).where(WebSession.user_id.in_(ours)))
         db.session.execute(delete(User).where(User.fb_user_id == DEMO_FB_USER))
@@ -402,6 +461,8 @@ def check_page(base: str, path: str, sid: str) -> dict:
         "bytes": len(resp.content),
         "tiles": resp.text.count('<li class="tile '),
         "imgs": resp.text.count('class="tile-img" src="/uploads/'),
+        "feed_tiles": resp.text.count('<li class="feed-tile">'),
+        "feed_imgs": resp.text.count('class="feed-img" src="/feed/thumbnails/'),
         "set_cookie": COOKIE in resp.headers.get("Set-Cookie", ""),
     }
 
@@ -642,6 +703,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--posts", type=int, default=200, help="posts on the grid")
     parser.add_argument("--published", type=int, default=10, help="of which live")
     parser.add_argument("--failed", type=int, default=5, help="of which failed")
+    parser.add_argument(
+        "--feed", type=int, default=200, help="posts of the Instagram feed below"
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument(
         "--server-threads",
@@ -770,9 +834,11 @@ def prepare(args, sim: Simulator, server: Gunicorn, app) -> tuple[str, dict]:
     user_id = session_user(app, sid)
     started = time.monotonic()
     counts = seed_grid(app, user_id, args.posts, args.published, args.failed)
+    counts["feed"] = seed_feed(app, user_id, args.feed)
     report(
-        f"logged in through POST /login; seeded {sum(counts.values())} posts "
-        f"{counts} with thumbnails in {time.monotonic() - started:.1f} s"
+        f"logged in through POST /login; seeded {args.posts} posts and "
+        f"{counts['feed']} feed posts {counts} with thumbnails in "
+        f"{time.monotonic() - started:.1f} s"
     )
     return sid, counts
 
@@ -784,6 +850,11 @@ def check_pages(args, server: Gunicorn, sid: str) -> dict:
         raise RuntimeError(
             f"the home grid shows {home['tiles']} tiles and {home['imgs']} "
             f"thumbnails; expected {args.posts}"
+        )
+    if home["feed_tiles"] != args.feed or home["feed_imgs"] != args.feed:
+        raise RuntimeError(
+            f"the home grid shows {home['feed_tiles']} feed tiles and "
+            f"{home['feed_imgs']} feed thumbnails; expected {args.feed}"
         )
     return sizes
 

@@ -94,7 +94,7 @@ from benchlib import report
 from benchlib import seeding_app
 from benchlib import wait_until
 
-SECRET_KEY = "publish-burst-bench"
+SECRET_KEY = "publish-burst-bench-secret-0123456789"
 LOGIN_ENDPOINTS = frozenset(
     {"exchange", "debug_token", "me", "accounts", "page", "ig_user"}
 )

@@ -46,6 +46,9 @@ def build(tmp: Path, posts: int):
             "STAGING_FOLDER": str(tmp / "s"),
             "SCHEDULER_ENABLED": False,
             "WTF_CSRF_ENABLED": False,
+            "RATELIMIT_ENABLED": False,  # timing reorders, not their limit
+            # Every post holds a job (no horizon): the worst case, each one moved.
+            "PUBLISH_HORIZON_SECONDS": 0,
         }
     )
     with app.app_context():

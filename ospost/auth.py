@@ -8,12 +8,8 @@ accounts Meta lists for that token.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
 import logging
+from datetime import datetime
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -27,16 +23,25 @@ from flask import render_template
 from flask import request
 from flask import session
 from flask import url_for
+from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 import helpers
 from models import DeletionRequest
 from models import User
 from models import db
 from models import now_utc
+from ospost import ratelimit
+from ospost import schemas
+from ospost import signed_requests
 from ospost.graph import GraphError
 from ospost.graph import GraphNetworkError
 from ospost.graph import client_for
+from ospost.posts import FormError
+from ospost.posts import check_publish_time
+from ospost.posts import post_label
 from ospost.scheduler import publisher
 from ospost.sessions import end_user_sessions
 from ospost.storage import staged_names
@@ -74,12 +79,7 @@ def login_with_token(short_token: str, chosen_ig_id: str | None, tz: str | None)
         raise LoginError(
             f"Facebook refused the login: {exc.user_message()}", 401
         ) from exc
-    user = db.session.scalar(select(User).where(User.ig_account_id == page.ig_user_id))
-    if user is None:
-        user = User(
-            ig_account_id=page.ig_user_id, timezone=helpers.valid_timezone(tz) or "UTC"
-        )
-        db.session.add(user)
+    user = _user_for_account(page.ig_user_id, tz)
     expires_at = (
         now_utc() + timedelta(seconds=exchanged.expires_in)
         if exchanged.expires_in
@@ -96,6 +96,29 @@ def login_with_token(short_token: str, chosen_ig_id: str | None, tz: str | None)
         },
     )
     return user
+
+
+def _user_for_account(ig_account_id: str, tz: str | None) -> User:
+    """The row of an Instagram account, created (in the person's zone) on first login.
+
+    Several browsers may log the same new account in at once. Each inserts with
+    ON CONFLICT DO NOTHING, so the database keeps exactly one row and every
+    request goes on to update it, instead of all but one failing on the UNIQUE
+    ``ig_account_id``. SQLite and PostgreSQL both speak this dialect of upsert.
+    """
+    insert = _UPSERT_DIALECTS[db.session.get_bind().dialect.name]
+    zone = helpers.valid_timezone(tz) or "UTC"
+    db.session.execute(
+        insert(User)
+        .values(ig_account_id=ig_account_id, timezone=zone)
+        .on_conflict_do_nothing(index_elements=[User.ig_account_id])
+    )
+    return db.session.scalars(
+        select(User).where(User.ig_account_id == ig_account_id)
+    ).one()
+
+
+_UPSERT_DIALECTS = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
 
 
 def _check_token_info(info: dict) -> None:
@@ -133,6 +156,77 @@ def _choose_page(pages, chosen_ig_id: str | None):
     return pages[0]
 
 
+def schedule_overview(user: User) -> tuple[int, datetime | None]:
+    """How many posts are scheduled and when the next one is due: what the
+    time zone choice on the account page is about."""
+    posts = user.scheduled_posts().subquery()
+    count, first = db.session.execute(
+        select(func.count(), func.min(posts.c.scheduled_at))
+    ).one()
+    return count, first
+
+
+def change_timezone(
+    user: User, tz: str, *, keep_clock: bool, now: datetime
+) -> tuple[list[tuple[int, datetime]], list[str]]:
+    """Read and show the user's times in ``tz`` from now on.
+
+    Scheduled posts keep their moments, or with ``keep_clock`` their clock
+    times: a post due at 09:00 stays due at 09:00, in the new zone. Returns the
+    (post id, new time) of each post that moved, and a sentence for each whose
+    clock time the new zone skips for daylight saving (it moves past the jump).
+    Raises FormError, leaving the caller to roll back, when a post would land
+    in the past or later than it may be scheduled.
+    """
+    old = user.timezone
+    user.timezone = tz
+    if not keep_clock or tz == old:
+        return [], []
+    moved, notes, refused = [], [], []
+    for post in db.session.scalars(user.scheduled_posts().with_for_update()):
+        when, shifted = helpers.same_clock_time(post.scheduled_at, old, tz)
+        try:
+            check_publish_time(when, user, now)
+        except FormError as exc:
+            refused.append(
+                f"{post_label(post)}, at {helpers.format_local(when, tz)}: {exc}"
+            )
+            continue
+        if shifted:
+            notes.append(
+                f"{post_label(post)} was due at "
+                f"{helpers.format_local(post.scheduled_at, old, '%b %d %H:%M')}, "
+                f"a time {tz} skips for daylight saving; it is now due at "
+                f"{helpers.format_local(when, tz, '%b %d %H:%M')}."
+            )
+        if when != post.scheduled_at:
+            post.schedule(when, content_changed=False)
+            moved.append((post.id, when))
+    if refused:
+        raise FormError(
+            "Nothing was changed: keeping the clock times in "
+            f"{tz} would move {len(refused)} post{'s' if len(refused) > 1 else ''} "
+            "out of reach: " + " ".join(refused) + " Keep the same moments "
+            "instead, or reschedule those posts first."
+        )
+    return moved, notes
+
+
+def timezone_message(tz: str, keep: str, moved: list, notes: list[str]) -> str:
+    """What changing the zone did, for the account page."""
+    said = [f"Times are now shown in {tz}."]
+    if keep == "clock" and moved:
+        said.append(
+            "1 scheduled post keeps its clock time and so goes out at a new moment."
+            if len(moved) == 1
+            else f"{len(moved)} scheduled posts keep their clock times and so go "
+            "out at new moments."
+        )
+    elif keep == "moments":
+        said.append("Scheduled posts go out at the same moments as before.")
+    return " ".join(said + notes)
+
+
 def start_session(user: User) -> None:
     """Log ``user`` in under a brand-new session id (no session fixation)."""
     session.clear()
@@ -168,26 +262,6 @@ def purge_files(ig_account_id: str, staged: list[str]) -> None:
     current_app.extensions["media_store"].delete_user(ig_account_id, staged)
 
 
-def parse_signed_request(signed_request: str, secret: str) -> dict | None:
-    """Decode Meta's ``signed_request``; None unless the HMAC-SHA256 signature holds."""
-    try:
-        sig_part, payload_part = signed_request.split(".", 1)
-        signature = _b64url(sig_part)
-        payload = json.loads(_b64url(payload_part))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        return None
-    if not isinstance(payload, dict):
-        return None
-    if str(payload.get("algorithm", "")).upper() != "HMAC-SHA256":
-        return None
-    expected = hmac.new(secret.encode(), payload_part.encode(), hashlib.sha256).digest()
-    return payload if hmac.compare_digest(signature, expected) else None
-
-
-def _b64url(part: str) -> bytes:
-    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-
-
 def _demo_token() -> str:
     """Ask the Graph API simulator to log in its demo user, as the FB SDK would."""
     import simulator
@@ -202,9 +276,12 @@ def _demo_token() -> str:
     return resp.json()["accessToken"]
 
 
-def _signed_payload() -> dict | None:
-    return parse_signed_request(
-        request.form.get("signed_request", ""), current_app.config["FB_APP_SECRET"]
+def _accept_signed_request() -> signed_requests.SignedPayload:
+    """Meta's callback payload, verified, fresh and first seen (else Refused)."""
+    return signed_requests.accept(
+        request.form.get("signed_request", ""),
+        current_app.config["FB_APP_SECRET"],
+        timedelta(seconds=current_app.config["SIGNED_REQUEST_MAX_AGE_SECONDS"]),
     )
 
 
@@ -216,6 +293,7 @@ def _users_of(fb_user_id: str) -> list[User]:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@ratelimit.login
 def login():
     """Show the login page, or turn a Facebook token into a session."""
     if request.method == "GET":
@@ -223,24 +301,20 @@ def login():
         if g.user and not (g.user.needs_reauth or request.args.get("reconnect")):
             return redirect(url_for("posts.index"))
         return render_template("login/index.html", next=request.args.get("next", ""))
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        return {"ok": False, "error": "Send the Facebook login response as JSON."}, 400
-    token = data.get("accessToken") or (data.get("authResponse") or {}).get(
-        "accessToken"
-    )
-    if not isinstance(token, str) or not 10 <= len(token) <= 4096:
+    data = _login_request()
+    token = data.token
+    if token is None or not 10 <= len(token) <= 4096:
         return {"ok": False, "error": "The Facebook login response had no token."}, 400
     return _finish_login(token, data)
 
 
 @bp.post("/login/demo")
+@ratelimit.login
 def demo_login():
     """Demo mode: log in as the simulator's demo user through the real login code."""
     if not current_app.config["DEMO"]:
         return {"ok": False, "error": "Demo mode is off."}, 404
-    data = request.get_json(silent=True)
-    data = data if isinstance(data, dict) else {}
+    data = _login_request()
     try:
         token = _demo_token()
     except (requests.RequestException, KeyError, ValueError):
@@ -252,22 +326,25 @@ def demo_login():
     return _finish_login(token, data)
 
 
-def _finish_login(token: str, data: dict):
-    ig_id = data.get("ig_id")
-    tz = data.get("timezone")
+def _login_request() -> schemas.LoginRequest:
+    return schemas.parse_json(
+        schemas.LoginRequest,
+        what="the Facebook login response",
+        max_bytes=schemas.LOGIN_MAX_BYTES,
+    )
+
+
+def _finish_login(token: str, data: schemas.LoginRequest):
+    ig_id = None if data.ig_id is None else str(data.ig_id)
     try:
-        user = login_with_token(
-            token,
-            str(ig_id) if isinstance(ig_id, str | int) else None,
-            tz if isinstance(tz, str) else None,
-        )
+        user = login_with_token(token, ig_id, data.timezone)
     except LoginError as exc:
         db.session.rollback()
         return {"ok": False, "error": exc.message, "accounts": exc.accounts}, exc.status
     db.session.commit()
     start_session(user)
-    target = data.get("next")
-    if not (isinstance(target, str) and helpers.is_safe_next(target)):
+    target = data.next
+    if not (target and helpers.is_safe_next(target)):
         target = url_for("posts.index")
     return {"ok": True, "redirect": target}
 
@@ -283,29 +360,45 @@ def logout():
 @helpers.login_required
 def account():
     """Show the connected Instagram account, its login expiry, zone and quota."""
+    scheduled, next_due = schedule_overview(g.user)
     return render_template(
         "account/index.html",
         zones=helpers.timezone_choices(),
         now=now_utc(),
         expiring=g.user.token_expires_soon(now_utc()),
+        scheduled=scheduled,
+        next_due=next_due,
     )
 
 
 @bp.post("/account/timezone")
+@ratelimit.mutations
 @helpers.login_required
 def update_timezone():
-    """Change the zone Ospost uses to read and show times."""
+    """Change the zone Ospost uses to read and show times; scheduled posts keep
+    their moments, or their clock times when the person chose that."""
     tz = helpers.valid_timezone(request.form.get("timezone"))
-    if tz is None:
-        flash("Choose a time zone from the list.", "danger")
+    keep = request.form.get("keep", "moments")
+    if tz is None or keep not in ("moments", "clock"):
+        flash("Choose a time zone from the list, and what your posts keep.", "danger")
         return redirect(url_for("auth.account"))
-    g.user.timezone = tz
+    try:
+        moved, notes = change_timezone(
+            g.user, tz, keep_clock=keep == "clock", now=now_utc()
+        )
+    except FormError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return redirect(url_for("auth.account"))
     db.session.commit()
-    flash(f"Times are now shown in {tz}.", "success")
+    for post_id, when in moved:
+        publisher.wake(post_id, when)
+    flash(timezone_message(tz, keep, moved, notes), "success")
     return redirect(url_for("auth.account"))
 
 
 @bp.post("/account/delete")
+@ratelimit.mutations
 @helpers.login_required
 def delete():
     """Delete the account with every post, file and session, then log out."""
@@ -326,10 +419,11 @@ def privacy():
 @bp.post("/facebook/deauthorize")
 def deauthorize():
     """Meta says a person removed the app: forget their tokens and sessions."""
-    payload = _signed_payload()
-    if payload is None or not payload.get("user_id"):
-        return {"ok": False, "error": "Invalid signed_request."}, 400
-    users = _users_of(str(payload["user_id"]))
+    try:
+        payload = _accept_signed_request()
+    except signed_requests.Refused as exc:
+        return {"ok": False, "error": str(exc)}, 400
+    users = _users_of(payload.fb_user_id)
     for user in users:
         user.disconnect()
         end_user_sessions(user.id)
@@ -340,13 +434,14 @@ def deauthorize():
 @bp.post("/facebook/data-deletion")
 def data_deletion():
     """Meta asks us to delete a person's data: do it and give a status URL."""
-    payload = _signed_payload()
-    if payload is None or not payload.get("user_id"):
-        return {"ok": False, "error": "Invalid signed_request."}, 400
-    users = _users_of(str(payload["user_id"]))
+    try:
+        payload = _accept_signed_request()
+    except signed_requests.Refused as exc:
+        return {"ok": False, "error": str(exc)}, 400
+    users = _users_of(payload.fb_user_id)
     files = [(u.ig_account_id, delete_account(u)) for u in users]
     req = DeletionRequest(
-        fb_user_id=str(payload["user_id"]),
+        fb_user_id=payload.fb_user_id,
         accounts_deleted=len(users),
         completed_at=now_utc(),
     )

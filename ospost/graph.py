@@ -2,7 +2,10 @@
 
 Every request has a timeout, carries the access token in the ``Authorization``
 header (never in a URL that could end up in a log), adds ``appsecret_proof``, and
-turns Meta's error bodies into ``GraphError`` with its code and subcode.
+turns Meta's error bodies into ``GraphError`` with its code and subcode. Meta's
+rate-limit headers (``X-App-Usage``, ``X-Business-Use-Case-Usage``) are read from
+every answer into ``Usage`` (``GraphClient.last_usage``, ``GraphError.usage``),
+so callers that can wait, like the feed refresh, slow down before Meta blocks.
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ TRANSIENT_SUBCODES = {2207001, 2207003, 2207008, 2207032, 2207052}
 NOT_READY_SUBCODES = {2207027}
 RECREATE_SUBCODES = {2207020, 2207053}
 QUOTA_SUBCODES = {2207042}
+# Meta could not download the media from the URL it was given (9004/2207052).
+MEDIA_FETCH_CODE, MEDIA_FETCH_SUBCODE = 9004, 2207052
+FETCH_HELP_SECTION = "Meta must be able to fetch your images"
+FETCH_HELP_LINK = "README.md#meta-must-be-able-to-fetch-your-images"
 # Subcodes that must never be retried even though their code (e.g. 4) usually
 # is: 2207051 means Meta suspects the action is spam. 2207018 (code 110): a
 # tagged person or collaborator is unknown or private; 2207028: a carousel
@@ -44,6 +51,13 @@ ADVICE = {
 }
 REAUTH_CODES = {102, 190}
 REAUTH_SUBCODES = {458, 459, 460, 463, 464, 467, 492}
+# App, user, Page, custom and Instagram-account (BUC) rate limits (§5.2).
+RATE_LIMIT_CODES = {4, 17, 32, 613, 80002}
+# 4/2207051 is "suspected as spam", not a rate limit.
+NOT_RATE_LIMIT_SUBCODES = {2207051}
+# Meta throttles at 100%; callers that can wait stop here (graph-api.md §5.4).
+HIGH_USAGE_PERCENT = 80
+USAGE_KEYS = ("call_count", "total_time", "total_cputime")
 
 
 class ErrorKind(enum.StrEnum):
@@ -69,6 +83,7 @@ class GraphError(Exception):
         user_msg: str | None = None,
         fbtrace_id: str | None = None,
         error_type: str | None = None,
+        usage: Usage | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -79,6 +94,24 @@ class GraphError(Exception):
         self.user_msg = user_msg
         self.fbtrace_id = fbtrace_id
         self.error_type = error_type
+        self.usage = usage
+        # The image URL Meta was asked to fetch, when the call gave it one.
+        self.media_url: str | None = None
+
+    @property
+    def rate_limited(self) -> bool:
+        """Meta refused the call for making too many (back off, do not retry now)."""
+        if self.code is None:
+            return self.http_status == 429
+        return (
+            self.code in RATE_LIMIT_CODES
+            and self.subcode not in NOT_RATE_LIMIT_SUBCODES
+        )
+
+    @property
+    def media_fetch_failed(self) -> bool:
+        """Meta could not download the image (9004 / subcode 2207052)."""
+        return self.code == MEDIA_FETCH_CODE or self.subcode == MEDIA_FETCH_SUBCODE
 
     @property
     def kind(self) -> ErrorKind:
@@ -86,8 +119,11 @@ class GraphError(Exception):
         return classify(self.code, self.subcode, self.http_status, self.error_type)
 
     def user_message(self) -> str:
-        """The best sentence to show a person: Meta's own text when it gives
-        one, and what to do about it when Ospost knows."""
+        """The best sentence to show a person: Meta's own text when it gives one,
+        for an image Meta could not download which URL, and what to do about it
+        when Ospost knows."""
+        if self.media_fetch_failed:
+            return media_fetch_message(self.media_url, self.user_msg or self.message)
         text = self.user_msg or self.message
         advice = ADVICE.get(self.subcode or 0)
         return f"{text.rstrip('.')}. {advice}" if advice else text
@@ -99,6 +135,25 @@ class GraphError(Exception):
                 f"(code {self.code}" + (f"/{self.subcode})" if self.subcode else ")")
             )
         return " ".join(parts)
+
+
+def media_fetch_message(url: str | None, meta_says: str) -> str:
+    """Why Meta could not download a post's image, naming the URL it tried, and
+    where the person finds how to fix it (the README section and the account
+    page's check, next to APP_URL)."""
+    if url is None:
+        what = f"Meta could not download the image ({meta_says})"
+        account = ""
+    else:
+        what = f"Meta could not download the image from {url}"
+        base = url.split("/static/tmp/", 1)[0]
+        account = f" The account page checks it: {base}/account#app-url"
+    return (
+        f"{what}. Meta's servers fetch every image through APP_URL, so that "
+        "address must be reachable from the internet, over https and without "
+        f"login: see “{FETCH_HELP_SECTION}” in Ospost's {FETCH_HELP_LINK}."
+        f"{account}"
+    )
 
 
 class GraphNetworkError(GraphError):
@@ -135,6 +190,94 @@ def classify(
 
 
 @dataclass(frozen=True)
+class Usage:
+    """Meta's rate-limit headers of one answer, as percentages of the limits.
+
+    ``app`` is ``X-App-Usage`` (the app's hourly platform limit); ``accounts``
+    maps each business object id of ``X-Business-Use-Case-Usage`` to its highest
+    percentages over the entries (e.g. the ``instagram`` one);
+    ``regain_minutes`` is the longest ``estimated_time_to_regain_access``.
+    """
+
+    app: dict[str, int]
+    accounts: dict[str, dict[str, int]]
+    regain_minutes: int = 0
+
+    @property
+    def highest(self) -> int:
+        """The highest percentage of any limit in the answer (0 without headers)."""
+        values = [*self.app.values()]
+        for shares in self.accounts.values():
+            values.extend(shares.values())
+        return max(values, default=0)
+
+    def is_high(self, threshold: int = HIGH_USAGE_PERCENT) -> bool:
+        """True when calls should stop for a while: a limit is nearly used up,
+        or Meta already says when access comes back."""
+        return self.highest >= threshold or self.regain_minutes > 0
+
+
+def parse_usage(headers) -> Usage | None:
+    """Read ``X-App-Usage`` and ``X-Business-Use-Case-Usage`` from ``headers``.
+
+    Returns None when neither is there. A malformed header is ignored (and
+    logged): it must never turn a good answer into an error.
+    """
+    app_raw = headers.get("X-App-Usage")
+    buc_raw = headers.get("X-Business-Use-Case-Usage")
+    if not app_raw and not buc_raw:
+        return None
+    app = _shares(_json_header("X-App-Usage", app_raw))
+    accounts: dict[str, dict[str, int]] = {}
+    regain = 0
+    buc = _json_header("X-Business-Use-Case-Usage", buc_raw)
+    for object_id, entries in (buc if isinstance(buc, dict) else {}).items():
+        if isinstance(entries, dict):
+            entries = [entries]
+        if not isinstance(entries, list):
+            continue
+        highest: dict[str, int] = {}
+        for entry in entries:
+            for key, value in _shares(entry).items():
+                highest[key] = max(highest.get(key, 0), value)
+            if isinstance(entry, dict):
+                minutes = _as_int(entry.get("estimated_time_to_regain_access"))
+                regain = max(regain, minutes or 0)
+        accounts[str(object_id)] = highest
+    return Usage(app=app, accounts=accounts, regain_minutes=regain)
+
+
+def _json_header(name: str, raw: str | None) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        log.warning("ignoring a malformed %s header", name)
+        return None
+
+
+def _shares(entry: Any) -> dict[str, int]:
+    """The percentages of one usage entry, clamped to 0..100."""
+    if not isinstance(entry, dict):
+        return {}
+    shares = {}
+    for key in USAGE_KEYS:
+        value = _as_int(entry.get(key))
+        if value is not None:
+            shares[key] = min(max(value, 0), 100)
+    return shares
+
+
+@dataclass(frozen=True)
+class MediaPage:
+    """One page of an account's posts and the cursor of the next (None: last)."""
+
+    items: list[dict]
+    after: str | None
+
+
+@dataclass(frozen=True)
 class Page:
     id: str
     name: str
@@ -145,6 +288,13 @@ class Page:
 class ExchangedToken:
     token: str
     expires_in: int | None
+
+
+# What the grid needs of each post (graph-api.md §7.6).
+FEED_FIELDS = (
+    "id,media_type,media_product_type,media_url,thumbnail_url,permalink,"
+    "timestamp,caption"
+)
 
 
 class GraphClient:
@@ -164,6 +314,9 @@ class GraphClient:
         connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         self.timeout = urllib3.Timeout(connect=connect, read=read)
         self._http: urllib3.PoolManager | None = None
+        self._cdn: dict[str, urllib3.PoolManager] = {}
+        # Meta's rate-limit headers of the latest answer that had them.
+        self.last_usage: Usage | None = None
 
     @property
     def http(self) -> urllib3.PoolManager:
@@ -219,9 +372,22 @@ class GraphClient:
         return self._parse(method, path, resp)
 
     def _parse(self, method: str, path: str, resp: urllib3.BaseHTTPResponse) -> dict:
+        usage = parse_usage(resp.headers)
+        if usage is not None:
+            self.last_usage = usage
+            if usage.is_high():
+                log.warning(
+                    "graph %s /%s: rate-limit usage %s%%, regain in %s min",
+                    method,
+                    path,
+                    usage.highest,
+                    usage.regain_minutes,
+                )
         try:
             body = json.loads(resp.data)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # Not JSON, or a nesting bomb from a broken (or fake) upstream:
+            # either way no answer from Meta, never a crash in our request.
             body = None
         if resp.status < 400 and isinstance(body, dict) and "error" not in body:
             return body
@@ -231,6 +397,7 @@ class GraphClient:
             raise GraphNetworkError(
                 f"Instagram answered with HTTP {resp.status}",
                 http_status=resp.status,
+                usage=usage,
             )
         error = GraphError(
             err.get("message") or "Unknown Graph API error",
@@ -241,6 +408,7 @@ class GraphClient:
             user_msg=err.get("error_user_msg"),
             fbtrace_id=err.get("fbtrace_id"),
             error_type=err.get("type"),
+            usage=usage,
         )
         log.warning(
             "graph %s /%s -> %s code=%s subcode=%s fbtrace_id=%s",
@@ -412,6 +580,77 @@ class GraphClient:
             params={"fields": "id,text,username,timestamp", "limit": limit},
         )
         return list(body.get("data") or [])
+
+    # -- the live profile -------------------------------------------------------
+
+    def profile(self, ig_user_id: str, token: str) -> dict:
+        """The account's header: username, name, picture and its three counts."""
+        return self.request(
+            "GET",
+            ig_user_id,
+            token=token,
+            params={
+                "fields": "id,username,name,profile_picture_url,followers_count,"
+                "follows_count,media_count"
+            },
+        )
+
+    def media_page(
+        self, ig_user_id: str, token: str, *, after: str | None = None, limit: int = 50
+    ) -> MediaPage:
+        """One page of the account's posts, newest first (``after``: a cursor)."""
+        params: dict[str, Any] = {"fields": FEED_FIELDS, "limit": limit}
+        if after:
+            params["after"] = after
+        body = self.request("GET", f"{ig_user_id}/media", token=token, params=params)
+        items = [item for item in body.get("data") or [] if isinstance(item, dict)]
+        paging = body.get("paging") if isinstance(body.get("paging"), dict) else {}
+        cursor = (paging.get("cursors") or {}).get("after")
+        # Meta sends an "after" cursor on the last page too; "next" says more exist.
+        more = bool(paging.get("next")) and bool(items) and isinstance(cursor, str)
+        return MediaPage(items, cursor if more else None)
+
+    def download(self, url: str, max_bytes: int) -> bytes:
+        """Fetch a picture from Meta's CDN (a media or profile picture URL).
+
+        Raises GraphNetworkError when it cannot be had: not http(s), no answer,
+        not a 200 (an expired CDN URL answers 403), or larger than ``max_bytes``.
+        """
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise GraphNetworkError("Instagram gave an unusable picture address")
+        origin = f"{parts.scheme}://{parts.netloc}/"
+        if origin not in self._cdn:
+            self._cdn[origin] = _pool(origin)
+        try:
+            resp = self._cdn[origin].request(
+                "GET", url, timeout=self.timeout, retries=False, preload_content=False
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise GraphNetworkError(
+                f"Could not download a picture ({type(exc).__name__})"
+            ) from exc
+        complete = False
+        try:
+            if resp.status != 200:
+                raise GraphNetworkError(
+                    f"The picture answered HTTP {resp.status}", http_status=resp.status
+                )
+            data = bytearray()
+            for chunk in resp.stream(65536):
+                data.extend(chunk)
+                if len(data) > max_bytes:
+                    raise GraphNetworkError("The picture is too large")
+            complete = True
+            return bytes(data)
+        except urllib3.exceptions.HTTPError as exc:
+            raise GraphNetworkError(
+                f"Could not download a picture ({type(exc).__name__})"
+            ) from exc
+        finally:
+            if not complete:
+                resp.close()  # unread bytes must not reach the next download
+            resp.release_conn()
 
     def publishing_limit(self, ig_user_id: str, token: str) -> tuple[int, int]:
         """(posts used, posts allowed) in Meta's rolling 24-hour window."""

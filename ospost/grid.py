@@ -5,6 +5,12 @@ rendering per user and reuses it while the user's posts and display settings
 are unchanged. Whether they changed is asked of the database on each request
 (one aggregate query), so a change made by another worker, another host or the
 publishing engine shows at once.
+
+Below the scheduled tiles comes the account's Instagram feed as last read by
+``ospost.feed`` (``home/_feed.html``), part of the same cached rendering: each
+feed refresh bumps ``ig_profiles.version``, which the same query reads. A post
+Ospost published shows once: in the feed when the feed has it, else among the
+scheduled tiles.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask import Response
 from flask import current_app
@@ -25,6 +32,8 @@ from sqlalchemy import cast
 from sqlalchemy import func
 from sqlalchemy import select
 
+from models import FeedItem
+from models import InstagramProfile
 from models import Post
 from models import PostStatus
 from models import User
@@ -39,16 +48,50 @@ SLOT = "<!--ospost:grid-->"
 
 
 @dataclass(frozen=True)
+class Profile:
+    """The account's Instagram header as of the grid's version (a plain copy,
+    safe to keep in the cache and to render on every request)."""
+
+    username: str
+    name: str
+    followers_count: int | None
+    follows_count: int | None
+    media_count: int | None
+    refreshed_at: datetime | None
+    attempted_at: datetime | None
+    backoff_until: datetime | None
+    problem: str | None
+    feed_posts: int
+
+    @classmethod
+    def of(cls, row: InstagramProfile, feed_posts: int) -> Profile:
+        return cls(
+            username=row.username,
+            name=row.name,
+            followers_count=row.followers_count,
+            follows_count=row.follows_count,
+            media_count=row.media_count,
+            refreshed_at=row.refreshed_at,
+            attempted_at=row.attempted_at,
+            backoff_until=row.backoff_until,
+            problem=row.problem,
+            feed_posts=feed_posts,
+        )
+
+
+@dataclass(frozen=True)
 class Grid:
     """The rendered tiles (and alerts about them) with the counts the header shows.
 
     The tiles are kept encoded: the page is assembled from bytes, so a cache
-    hit neither copies nor re-encodes the bulk of the page.
+    hit neither copies nor re-encodes the bulk of the page. ``profile`` is
+    None until the account's feed was first read.
     """
 
     body: bytes
     upcoming: int
     published: int
+    profile: Profile | None = None
 
 
 class GridCache:
@@ -90,28 +133,55 @@ class GridCache:
 
 
 def grid_posts(user: User) -> tuple[list[Post], list[Post]]:
-    """Upcoming posts (last to go out first) and the newest published ones."""
+    """Upcoming posts (last to go out first) and the newest published ones that
+    the cached Instagram feed does not show yet."""
     upcoming = db.session.scalars(
         select(Post)
-        .where(Post.user_id == user.id, Post.status != PostStatus.PUBLISHED)
+        .where(
+            Post.user_id == user.id,
+            # Drafts are not going to Instagram: they sit on the calendar's shelf.
+            Post.status.not_in((PostStatus.PUBLISHED, PostStatus.DRAFT)),
+        )
         .order_by(Post.scheduled_at.desc(), Post.id.desc())
     ).all()
+    in_feed = (
+        select(FeedItem.id)
+        .where(FeedItem.user_id == user.id, FeedItem.ig_media_id == Post.ig_media_id)
+        .exists()
+    )
     published = db.session.scalars(
         select(Post)
-        .where(Post.user_id == user.id, Post.status == PostStatus.PUBLISHED)
+        .where(Post.user_id == user.id, Post.status == PostStatus.PUBLISHED, ~in_feed)
         .order_by(Post.published_at.desc())
         .limit(PUBLISHED_ON_GRID)
     ).all()
     return list(upcoming), list(published)
 
 
+def feed_posts(user: User) -> list[FeedItem]:
+    """The account's Instagram posts as last read, newest first."""
+    return list(
+        db.session.scalars(
+            select(FeedItem)
+            .where(FeedItem.user_id == user.id)
+            .order_by(FeedItem.posted_at.desc(), FeedItem.id.desc())
+        )
+    )
+
+
 def _version_query():
     stamp = cast(Post.updated_at, String)
     unpublished = case((Post.status != PostStatus.PUBLISHED, stamp))
+    feed_version = (
+        select(InstagramProfile.version)
+        .where(InstagramProfile.user_id == bindparam("user_id"))
+        .scalar_subquery()
+    )
     return select(
         func.count(Post.id),
         func.max(Post.updated_at),
         func.aggregate_strings(unpublished, ","),
+        feed_version,
     ).where(Post.user_id == bindparam("user_id"))
 
 
@@ -127,7 +197,8 @@ def grid_version(user: User) -> tuple:
     ``updated_at``, to the microsecond), so any change to one of them changes
     the value whatever the clocks do. Published posts no longer change, only
     get removed, so their count and newest ``updated_at`` are enough and the
-    query stays small for long histories.
+    query stays small for long histories. The feed part changes only through
+    a refresh, which bumps the profile's ``version``.
     """
     row = db.session.execute(_VERSION_QUERY, {"user_id": user.id}).one()
     return (
@@ -145,10 +216,13 @@ def home_grid(user: User) -> Grid:
     grid = cache.get(user.id, version)
     if grid is None:
         upcoming, published = grid_posts(user)
+        row = db.session.get(InstagramProfile, user.id)
+        feed = feed_posts(user) if row is not None else []
+        profile = Profile.of(row, len(feed)) if row is not None else None
         html = render_template(
             "home/_grid.html", upcoming=upcoming, published=published
-        )
-        grid = Grid(html.encode(), len(upcoming), len(published))
+        ) + render_template("home/_feed.html", feed=feed, profile=profile)
+        grid = Grid(html.encode(), len(upcoming), len(published), profile)
         # Each statement sees the latest commit: if a post changed between
         # reading the version and reading the posts, this rendering belongs to
         # no version, so it is shown but not kept.

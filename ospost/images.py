@@ -5,12 +5,27 @@ Instagram's feed-image rules: JPEG only, at most 8 MiB, width/height between
 uploading, but nothing it sends is trusted: `process_upload` enforces every rule
 itself and returns a clean baseline JPEG (plus a grid thumbnail) with all
 metadata removed.
+
+Memory is budgeted for the worst file accepted.  Decoding costs memory per
+pixel, not per byte (a 47 KB PNG can hold 49 megapixels), so the pixel caps are
+checked from the header before anything is decoded: 25 megapixels (every
+phone's default photo is 12 or 24 MP, and Instagram shows at most 1440 px
+across), 10 for WebP, whose decoder needs about 16 bytes per pixel.  JPEGs are
+decoded at a reduced scale, other formats are shrunk and converted a band at a
+time, and `DecodeBudget` keeps a process's concurrent uploads within a memory
+total.
 """
 
+import contextlib
+import ctypes
 import io
 import math
+import os
 import struct
+import threading
+import time
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -32,7 +47,12 @@ MAX_RATIO = 1.91
 MIN_WIDTH = 320
 MAX_WIDTH = 1440
 MAX_JPEG_BYTES = 8 * 1024 * 1024
-MAX_PIXELS = 50_000_000
+# Enough for every phone's default photo (12 MP; 24 MP on recent iPhones); a
+# 25 MP PNG decodes into 100 MB.  Instagram shows at most 1440 px across.
+MAX_PIXELS = 25_000_000
+# libwebp decodes through two full-size canvases plus Pillow's copy: about 16
+# bytes per pixel, so 160 MB at this cap.  WebP photos are rarely this large.
+MAX_WEBP_PIXELS = 10_000_000
 THUMB_WIDTH = 480
 
 HEIF_SUPPORTED = pillow_heif is not None
@@ -62,6 +82,19 @@ _SOURCE_FORMATS = {
 }
 _OPEN_FORMATS = ("JPEG", "PNG", "WEBP") + (("HEIF",) if HEIF_SUPPORTED else ())
 _DRAFTABLE = ("JPEG", "MPO")
+# Decoded modes the pipeline works in as they are (see `_to_working_mode`).
+_NATIVE_MODES = ("L", "RGB", "CMYK")
+# Peak memory of processing an upload, estimated from its header.  Measured
+# with bench/upload.py (and checked by tests/test_images.py) on the worst files
+# of each kind; Pillow keeps 3-channel pixels in 4 bytes.
+_OUTPUT_BYTES = 48 << 20  # the shrunk copy, LANCZOS, sRGB, thumbnail, encoding
+_HEIF_BYTES_PER_PIXEL = 7  # libheif's YUV and RGB planes, then Pillow's copy
+_WEBP_BYTES_PER_PIXEL = 16  # libwebp's canvases and Pillow's copy
+_PNG_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2}  # else 4
+# libjpeg never decodes more than twice the output's size in each direction.
+_MAX_DRAFTED_PIXELS = (2 * MAX_WIDTH) * (2 * math.floor(MAX_WIDTH / MIN_RATIO))
+# Rows converted at a time when shrinking: about 1 M source pixels per band.
+_BAND_PIXELS = 1 << 20
 # ISO-BMFF brands of HEIC/HEIF stills (AVIF and video share the container).
 _HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1")
 
@@ -88,7 +121,8 @@ _EXIF_ORIENTATION = 0x0112
 
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 _ICC_SPACE_TO_MODE = {"RGB": "RGB", "GRAY": "L", "CMYK": "CMYK"}
-_WHITE = {"RGB": (255, 255, 255), "L": 255}
+# What transparent areas become unless the person picked another colour.
+WHITE = (255, 255, 255)
 
 _ACCEPTED_NAMES = "JPEG, PNG, WebP or HEIC" if HEIF_SUPPORTED else "JPEG, PNG or WebP"
 MSG_EMPTY = "The uploaded file is empty. Choose a photo and try again."
@@ -100,6 +134,78 @@ MSG_TOO_DETAILED = (
     "This image is too detailed to fit Instagram's 8 MB limit, even compressed. "
     "Try a simpler or smaller photo."
 )
+
+
+class Busy(RuntimeError):
+    """No room to process the upload in time; nothing was done, try again later."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"image processing is busy; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+class DecodeBudget:
+    """Shares one process's image processing between the uploads running at once.
+
+    At most `workers` uploads are processed together, and their estimated peak
+    memory (from each file's header) may add up to at most `memory` bytes: a
+    25 MP HEIC takes most of it alone, while photos the browser already cropped
+    to 1440 px go several at a time.  An upload that finds no room waits up to
+    `wait` seconds, then `reserve` raises Busy.
+    """
+
+    def __init__(self, workers: int, memory: int, wait: float) -> None:
+        if workers < 1 or memory < 1 or wait < 0:
+            raise ValueError("DecodeBudget needs workers >= 1, memory >= 1, wait >= 0")
+        self.workers = workers
+        self.memory = memory
+        self.wait = wait
+        self._room = threading.Condition()
+        self._running = 0
+        self._reserved = 0
+
+    @contextlib.contextmanager
+    def reserve(self, cost: int) -> Iterator[None]:
+        """Hold `cost` bytes of the budget and one worker while the block runs."""
+        # An upload the pixel caps admit may need more than a small budget: it
+        # then runs alone rather than never.
+        cost = min(cost, self.memory)
+        deadline = time.monotonic() + self.wait
+        with self._room:
+            while self._running >= self.workers or self._reserved + cost > self.memory:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Busy(max(1, math.ceil(self.wait)))
+                self._room.wait(left)
+            self._running += 1
+            self._reserved += cost
+        try:
+            yield
+        finally:
+            with self._room:
+                self._running -= 1
+                self._reserved -= cost
+                self._room.notify_all()
+
+
+def return_freed_memory_promptly() -> None:
+    """Make freed image memory go back to the system at once (glibc only).
+
+    glibc raises its mmap threshold (up to 32 MB) each time a big block is
+    freed; from then on Pillow's 16 MB image blocks come from per-thread heaps
+    that keep what is freed.  On a threaded server, where every request runs
+    on a new thread, the process then grew towards the sum of each thread's
+    past peak: 8 parallel worst-case uploads peaked at 460-520 MiB instead of
+    ~275 MiB (bench/upload.py).  A fixed threshold turns that growth off.
+    """
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return  # the operator chose a value
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return  # not glibc (macOS): nothing to tune
+    m_mmap_threshold = -3
+    mallopt(m_mmap_threshold, 128 * 1024)  # glibc's starting value
 
 
 class ImageRejected(ValueError):
@@ -124,6 +230,7 @@ class ProcessedImage:
 
 
 _Box = tuple[float, float, float, float]
+_IntBox = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -164,45 +271,89 @@ def same_shape(first: tuple[int, int], other: tuple[int, int]) -> bool:
     return abs(Fraction(other[0], other[1]) - ratio) <= ratio * RATIO_TRIM_TOLERANCE
 
 
-def process_upload(stream: typing.BinaryIO) -> ProcessedImage:
+def process_upload(
+    stream: typing.BinaryIO,
+    budget: DecodeBudget | None = None,
+    *,
+    background: tuple[int, int, int] = WHITE,
+) -> ProcessedImage:
     """Turn an uploaded photo into an Instagram-ready JPEG and thumbnail.
 
     The format is judged by the file's content.  The photo is turned upright
-    (EXIF orientation), converted to sRGB, flattened onto white, trimmed by a
-    pixel or two when its crop is a hair outside Instagram's aspect-ratio range,
-    scaled down to at most 1440 px wide and re-encoded as a baseline JPEG with
+    (EXIF orientation), flattened onto ``background`` (the RGB colour the
+    person chose for transparent areas), converted to sRGB, trimmed by a pixel
+    or two when its crop is a hair outside Instagram's aspect-ratio range, scaled
+    down to at most 1440 px wide and re-encoded as a baseline JPEG with
     no metadata at all (no EXIF, GPS, XMP, comments or colour profile).
+
+    With a `budget`, the work waits for room in it (checked from the header,
+    before any pixel is decoded) and raises Busy when none frees up in time.
 
     Raises ImageRejected, whose message can be shown to the user as it is, when
     the upload can't be posted.  Nothing is written to disk and the caller's
     stream is left open.
     """
-    upload = _decode(_readable(stream))
-    picture = _to_srgb(_flatten(_resize(upload.image, upload.plan)), upload.icc_profile)
-    if upload.orientation in _TRANSPOSE_FOR_ORIENTATION:
-        picture = picture.transpose(_TRANSPOSE_FOR_ORIENTATION[upload.orientation])
-    return _finish(picture, upload.source_format)
+    im = _open_image(_readable(stream))
+    cost = _admit(im)
+    with budget.reserve(cost) if budget else contextlib.nullcontext():
+        upload = _decode(im)
+        # Dropping the last reference to the full-size decode frees its memory
+        # before the LANCZOS pass.  (im.close() would also close the caller's
+        # stream.)
+        del im
+        picture = _resize(upload.image, upload.plan)
+        picture = _to_srgb(_flatten(picture, background), upload.icc_profile)
+        if upload.orientation in _TRANSPOSE_FOR_ORIENTATION:
+            picture = picture.transpose(_TRANSPOSE_FOR_ORIENTATION[upload.orientation])
+        return _finish(picture, upload.source_format)
 
 
-def _decode(fp: typing.BinaryIO) -> _Decoded:
-    """Check the upload from its header, then decode only what the output needs."""
-    with _open_image(fp) as im:
-        source_format = _SOURCE_FORMATS[im.format or ""]
-        _check_pixel_count(*im.size)
-        if im.format not in _DRAFTABLE:
-            # Orientation may sit in a chunk after the pixel data (PNG eXIf),
-            # so these formats are decoded before it is read.
-            _load(im)
-        orientation = _orientation(im)
-        plan = _plan(im.size, orientation in _SWAPS_AXES)
-        icc_profile = im.info.get("icc_profile")
-        if im.format in _DRAFTABLE:
-            plan = _draft(im, plan)
-            _load(im)
-        image, plan = _shrink(_to_working_mode(im), plan)
-    # Returning drops the last reference to the full-size decode, so its memory
-    # is free again before the LANCZOS pass.  (im.close() would also close the
-    # caller's stream.)
+def estimated_memory(stream: typing.BinaryIO) -> int:
+    """Bytes that processing this upload may take at its peak, read from its header.
+
+    Raises ImageRejected like `process_upload` for files it would refuse.
+    """
+    return _admit(_open_image(_readable(stream)))
+
+
+def _admit(im: Image.Image) -> int:
+    """Refuse images with too many pixels; return what processing them will cost."""
+    _check_pixel_count(im)
+    return _decode_cost(im)
+
+
+def _decode_cost(im: Image.Image) -> int:
+    """Estimate the peak memory of processing `im` from its header alone."""
+    pixels = im.width * im.height
+    if im.format == "HEIF":
+        decoding = pixels * _HEIF_BYTES_PER_PIXEL
+    elif im.format == "WEBP":
+        decoding = pixels * _WEBP_BYTES_PER_PIXEL
+    elif im.format in _DRAFTABLE:
+        decoded = min(pixels, _MAX_DRAFTED_PIXELS) * 4
+        # Progressive JPEGs keep every DCT coefficient of the full-size image
+        # (2 bytes per sample) whatever the scale they are decoded at.
+        progressive = pixels * 2 * len(im.getbands()) if "progression" in im.info else 0
+        decoding = decoded + progressive
+    else:
+        decoding = pixels * _PNG_BYTES_PER_PIXEL.get(im.mode, 4)
+    return _OUTPUT_BYTES + decoding
+
+
+def _decode(im: Image.Image) -> _Decoded:
+    """Decode only what the output needs, from an upload opened by its header."""
+    source_format = _SOURCE_FORMATS[im.format or ""]
+    if im.format not in _DRAFTABLE:
+        # Orientation may sit in a chunk after the pixel data (PNG eXIf), so
+        # these formats are decoded before it is read.
+        _load(im)
+    orientation = _orientation(im)
+    plan = _plan(im.size, orientation in _SWAPS_AXES)
+    icc_profile = im.info.get("icc_profile")
+    if im.format in _DRAFTABLE:
+        plan = _draft(im, plan)
+        _load(im)
+    image, plan = _shrink(im, plan)
     return _Decoded(image, plan, orientation, icc_profile, source_format)
 
 
@@ -266,14 +417,22 @@ def _too_many_pixels_message(size: tuple[int, int] | None) -> str:
     found = f" ({size[0]}×{size[1]})" if size else ""
     return (
         f"This image has too many pixels{found}. The most we accept is "
-        f"{MAX_PIXELS // 1_000_000} megapixels; upload a smaller version."
+        f"{MAX_PIXELS // 1_000_000} megapixels, and Instagram shows at most "
+        f"{MAX_WIDTH} px across: upload a smaller version."
     )
 
 
-def _check_pixel_count(width: int, height: int) -> None:
+def _check_pixel_count(im: Image.Image) -> None:
     """Refuse images too large to decode safely, before any pixel is decoded."""
+    width, height = im.size
     if width * height > MAX_PIXELS:
         raise ImageRejected(_too_many_pixels_message((width, height)))
+    if im.format == "WEBP" and width * height > MAX_WEBP_PIXELS:
+        raise ImageRejected(
+            f"This WebP image has too many pixels ({width}×{height}). The most "
+            f"we accept for WebP is {MAX_WEBP_PIXELS // 1_000_000} megapixels: "
+            "save it as JPEG or PNG, or upload a smaller version."
+        )
 
 
 def _load(im: Image.Image) -> None:
@@ -381,41 +540,80 @@ def _to_working_mode(im: Image.Image) -> Image.Image:
 
 
 def _shrink(im: Image.Image, plan: _Plan) -> tuple[Image.Image, _Plan]:
-    """Cut out the planned box as a new image, shrunk by a whole factor if it can.
+    """Shrink the planned box by a whole factor if it can, in the working mode.
 
     The factor is the largest that keeps the box at least as big as the output;
-    the returned plan locates the box in the new image's pixels.  Area averaging
-    by a whole factor is cheap and clean and leaves LANCZOS less than 2x to do
-    (the rule libjpeg's draft decode follows for JPEGs): a 4000 px PNG resizes
-    in half the time and looks the same.
+    the returned plan locates the box in the returned image's pixels.  Area
+    averaging by a whole factor is cheap and clean and leaves LANCZOS less than
+    2x to do (the rule libjpeg's draft decode follows for JPEGs): a 4000 px PNG
+    resizes in half the time and looks the same.  The result is in the working
+    mode (see `_to_working_mode`); when nothing needs averaging or converting,
+    it is `im` itself, as LANCZOS can read the box from it without a copy.
     """
     left, top, right, bottom = plan.box
     out_w, out_h = plan.size
     factor = math.floor(min((right - left) / out_w, (bottom - top) / out_h))
+    if factor < 2 and _is_working_mode(im):
+        return im, plan
     if factor < 2:
         whole = (math.floor(left), math.floor(top), math.ceil(right), math.ceil(bottom))
         box = (left - whole[0], top - whole[1], right - whole[0], bottom - whole[1])
-        return im.crop(whole), _Plan(box, plan.size)
+        return _reduce(im, whole, 1), _Plan(box, plan.size)
     whole = (round(left), round(top), round(right), round(bottom))
-    reduced = im.reduce(factor, box=whole)
     box = (0, 0, (whole[2] - whole[0]) / factor, (whole[3] - whole[1]) / factor)
-    return reduced, _Plan(box, plan.size)
+    return _reduce(im, whole, factor), _Plan(box, plan.size)
+
+
+def _reduce(im: Image.Image, box: _IntBox, factor: int) -> Image.Image:
+    """Average `box` of `im` over factor x factor blocks, in the working mode.
+
+    Images that need converting (palette, 1-bit, 16-bit, alpha, which Pillow's
+    reduce premultiplies) are converted and reduced a band of rows at a time:
+    converting them whole made a second full-size copy, 4 bytes per pixel,
+    which for a 47 KB palette PNG of 7000x7000 was 200 MB.  Bands start on
+    multiples of `factor` rows, so the result is the same as in one piece.
+    """
+    if _is_working_mode(im):
+        return im.reduce(factor, box=box)
+    left, top, right, bottom = box
+    step = max(1, _BAND_PIXELS // (factor * (right - left))) * factor
+    out: Image.Image | None = None
+    for y in range(top, bottom, step):
+        band = _to_working_mode(im.crop((left, y, right, min(y + step, bottom))))
+        band = band.reduce(factor) if factor > 1 else band
+        if out is None:
+            size = (band.width, math.ceil((bottom - top) / factor))
+            out = Image.new(band.mode, size)
+        out.paste(band, (0, (y - top) // factor))
+    assert out is not None  # the box is never empty: the plan checked its width
+    return out
+
+
+def _is_working_mode(im: Image.Image) -> bool:
+    """True when `_to_working_mode` would leave `im` as it is."""
+    return im.mode in _NATIVE_MODES and "transparency" not in im.info
 
 
 def _resize(im: Image.Image, plan: _Plan) -> Image.Image:
     """Scale the planned box of `im` to the planned size with LANCZOS."""
     left, top, right, bottom = plan.box
-    if (right - left, bottom - top) == plan.size and plan.box[:2] == (0, 0):
-        return im
+    if (right - left, bottom - top) == plan.size and all(
+        float(edge).is_integer() for edge in plan.box
+    ):
+        # Nothing to scale: cut the box out (a copy, never the decoded file).
+        return im.crop(tuple(int(edge) for edge in plan.box))
     return im.resize(plan.size, Image.Resampling.LANCZOS, box=plan.box)
 
 
-def _flatten(im: Image.Image) -> Image.Image:
-    """Put any transparent areas onto a white background."""
+def _flatten(im: Image.Image, color: tuple[int, int, int]) -> Image.Image:
+    """Put any transparent areas onto the RGB ``color``."""
     if im.mode not in ("RGBA", "LA"):
         return im
+    if im.mode == "LA" and len(set(color)) > 1:
+        im = im.convert("RGBA")  # a grey image on a coloured background
     base_mode = im.mode[:-1]
-    background = Image.new(base_mode, im.size, _WHITE[base_mode])
+    fill = color if base_mode == "RGB" else color[0]
+    background = Image.new(base_mode, im.size, fill)
     background.paste(im, mask=im.getchannel("A"))
     return background
 

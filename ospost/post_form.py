@@ -1,10 +1,12 @@
 """Reading the New post and Edit post forms, and refusing what Instagram would.
 
-Everything is checked before anything is written: caption, date,
-collaborators, first comment, then each image (count, alt text, people tags,
-the image itself and its shape). Only then are the new images stored, and the
-caller commits once (``posts.commit_or_cleanup`` removes the files again if
-the database refuses), so a refused form leaves neither rows nor files.
+Every field is checked before anything is written, and every problem is
+reported at once, keyed by its field (``FormError.fields``): caption, date,
+collaborators, first comment, then the images (count, alt text, people tags,
+the images themselves and their shape). ``read_post`` gives the request's
+database connection back before decoding the images, within the app's decoding
+budget (``images.Busy`` when there is no room in time); ``ospost.post_save``
+then stores the files and the post in one short transaction.
 
 The form's fields (``static/js/lib/carousel.js`` fills them; without
 JavaScript the plain fields still work):
@@ -16,12 +18,17 @@ JavaScript the plain fields still work):
     item_alt_text    alt text of each image, in the same order
     item_user_tags   people tags of each image: JSON [{username, x, y}]
     alt_text         without ``item`` fields: the first image's alt text
+    background       #rrggbb behind transparent areas of new images
     collaborators    up to 3 usernames, separated by commas or spaces
     first_comment    posted as the first comment once the post is live
+
+Error keys: ``caption``, ``date``, ``collaborators``, ``first_comment``,
+``image`` (the images), ``alt_text`` and ``background``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -30,17 +37,35 @@ from datetime import datetime
 from datetime import timedelta
 
 from flask import current_app
+from flask import request
 from werkzeug.datastructures import FileStorage
 
 import helpers
 from models import Post
-from models import PostMedia
 from models import User
 from ospost import images
+from ospost import quota
+from ospost.post_save import release_connection
+
+# Far above Instagram's limits (a draft may be over them while being written),
+# but a bound on what a form can make us store.
+DRAFT_TEXT_MAX = 20_000
 
 
 class FormError(ValueError):
-    """Input the person must correct; the message says how."""
+    """Input the person must correct; the message says how.
+
+    ``fields`` maps form fields to what is wrong with each, so the page can
+    show every problem at its own field at once; the message then joins them.
+    """
+
+    def __init__(self, message: str = "", fields: dict[str, str] | None = None):
+        self.fields = dict(fields or {})
+        super().__init__(message or " ".join(self.fields.values()))
+
+
+class Conflict(FormError):
+    """The post or account changed while the request was handled (HTTP 409)."""
 
 
 @dataclass
@@ -49,7 +74,9 @@ class ItemInput:
 
     alt_text: str
     user_tags: list[dict]
-    existing: PostMedia | None = None
+    # An image the post already has (edit): its row id and size as read.
+    kept_id: int | None = None
+    kept_size: tuple[int, int] = (0, 0)
     upload: FileStorage | None = None
     processed: images.ProcessedImage | None = None
 
@@ -57,47 +84,120 @@ class ItemInput:
     def size(self) -> tuple[int, int]:
         if self.processed is not None:
             return self.processed.width, self.processed.height
-        assert self.existing is not None
-        return self.existing.width, self.existing.height
+        return self.kept_size
+
+    @property
+    def sha256(self) -> str | None:
+        """The new image's fingerprint (None for a kept image)."""
+        if self.processed is None:
+            return None
+        return hashlib.sha256(self.processed.jpeg).hexdigest()
 
 
 @dataclass
 class PostInput:
     caption: str
-    when: datetime
+    when: datetime | None  # None only for a draft without a date
     collaborators: list[str]
     first_comment: str
     items: list[ItemInput] = field(default_factory=list)
+    warning: str | None = None  # the publishing quota is nearly used up
 
     @property
     def alt_text(self) -> str:
         return self.items[0].alt_text if self.items else ""
 
 
-def parse_post_form(
-    form, files, user: User, now: datetime, post: Post | None = None
+def read_post(
+    user: User, now: datetime, *, editing: Post | None = None, draft: bool = False
 ) -> PostInput:
-    """Validate a whole post form for ``user`` (``post``: the one being edited).
+    """The post form and its images, checked together so every problem shows.
 
-    Raises FormError with a sentence the person can act on; returns the post
-    as submitted, its new images already processed (not yet stored).
+    ``editing``: the post being changed; ``draft``: keep whatever the form
+    has (no date or image needed, Instagram's limits not applied yet).
+    Raises FormError with the fields at fault, or images.Busy when there is
+    no room to decode the images in time. The request's database connection
+    goes back to the pool before the images are read (``release_connection``).
     """
+    form, files = request.form, request.files
+    errors: dict[str, str] = {}
+    data = None
+    try:
+        data = parse_text_fields(form, user, now, editing, draft=draft)
+    except FormError as exc:
+        errors.update(exc.fields)
+    items: list[ItemInput] = []
+    try:
+        items = parse_items(form, files, editing, required=not draft)
+    except FormError as exc:
+        errors.update(exc.fields)
+    release_connection()  # the quota check and the post's images were the last reads
+    background = helpers.parse_hex_color(form.get("background") or "#ffffff")
+    if background is None:
+        errors["background"] = "Choose the background colour from the colour picker."
+    elif items:
+        try:
+            process_images(items, background, check_shape=not draft)
+        except FormError as exc:
+            errors.update(exc.fields)
+    if errors:
+        raise FormError(fields=errors)
+    assert data is not None
+    data.items = items
+    return data
+
+
+def parse_text_fields(
+    form, user: User, now: datetime, editing: Post | None = None, *, draft=False
+) -> PostInput:
+    """Caption, first comment, collaborators and date (every problem at once)."""
+    errors = {}
     caption = helpers.normalize_newlines(form.get("caption", ""))
-    problems = helpers.caption_stats(caption).problems()
-    if problems:
-        raise FormError(" ".join(problems))
     comment = helpers.normalize_newlines(form.get("first_comment", "")).strip()
-    problems = helpers.caption_stats(comment).problems("first comment")
-    if problems:
-        raise FormError(" ".join(problems))
-    collaborators = parse_collaborators(form.get("collaborators", ""), user)
-    when = parse_when(form.get("date", ""), user, now)
-    items = parse_items(form, files, post)
-    process_images(items)
-    return PostInput(caption, when, collaborators, comment, items)
+    for name, noun, text in (
+        ("caption", None, caption),
+        ("first_comment", "first comment", comment),
+    ):
+        if draft:
+            problems = _too_long_for_a_draft(noun or name, text)
+        elif noun:
+            problems = helpers.caption_stats(text).problems(noun)
+        else:
+            problems = helpers.caption_stats(text).problems()
+        if problems:
+            errors[name] = " ".join(problems)
+    collaborators: list[str] = []
+    try:
+        collaborators = parse_collaborators(form.get("collaborators", ""), user)
+    except FormError as exc:
+        errors["collaborators"] = str(exc)
+    warning = when = None
+    try:
+        if draft:
+            when = parse_draft_time(form.get("date", ""), user)
+        else:
+            when = parse_publish_time(form.get("date", ""), user, now)
+            warning = quota.check_new_time(user, when, editing.id if editing else None)
+    except FormError as exc:
+        errors["date"] = str(exc)
+    except quota.QuotaFull as exc:
+        errors["date"] = str(exc)
+    if errors:
+        raise FormError(fields=errors)
+    return PostInput(caption, when, collaborators, comment, warning=warning)
 
 
-def parse_when(raw: str, user: User, now: datetime) -> datetime:
+def _too_long_for_a_draft(noun: str, text: str) -> list[str]:
+    if len(text) <= DRAFT_TEXT_MAX:
+        return []
+    return [
+        f"The {noun} has {len(text):,} characters; a draft keeps up to "
+        f"{DRAFT_TEXT_MAX:,}."
+    ]
+
+
+def parse_publish_time(raw: str, user: User, now: datetime) -> datetime:
+    """The instant a person typed as local time, if they may schedule it."""
     if not raw:
         raise FormError("Choose when to publish the post.")
     try:
@@ -106,6 +206,17 @@ def parse_when(raw: str, user: User, now: datetime) -> datetime:
         raise FormError(str(exc)) from exc
     check_publish_time(when, user, now)
     return when
+
+
+def parse_draft_time(raw: str, user: User) -> datetime | None:
+    """A draft's date to think about: optional, and never checked against now."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        return helpers.parse_local_datetime(raw, user.timezone)
+    except helpers.LocalTimeError as exc:
+        raise FormError(f"{exc} (Or clear the date to save without one.)") from exc
 
 
 def check_publish_time(when: datetime, user: User, now: datetime) -> None:
@@ -136,6 +247,11 @@ def parse_collaborators(text: str, user: User) -> list[str]:
     names = helpers.parse_usernames(text)
     for name in names:
         check_username(name, "collaborator")
+    check_collaborators(names, user)
+    return names
+
+
+def check_collaborators(names: list[str], user: User) -> None:
     if len(names) > helpers.COLLABORATORS_MAX:
         raise FormError(
             f"You invited {len(names)} collaborators; Instagram allows "
@@ -146,7 +262,6 @@ def parse_collaborators(text: str, user: User) -> list[str]:
             f"@{user.ig_username} publishes the post, so it cannot be invited "
             "as a collaborator."
         )
-    return names
 
 
 def check_username(name: str, role: str) -> None:
@@ -161,25 +276,36 @@ def check_username(name: str, role: str) -> None:
 # -- the images ---------------------------------------------------------------
 
 
-def parse_items(form, files, post: Post | None) -> list[ItemInput]:
-    """The submitted images in order, with their alt texts and tags."""
+def parse_items(form, files, post: Post | None, *, required=True) -> list[ItemInput]:
+    """The submitted images in order, with their alt texts and tags (nothing
+    decoded yet). Raises FormError keyed ``image`` or ``alt_text``."""
     uploads = [f for f in files.getlist("media") if f and f.filename]
     uploads += [f for f in files.getlist("image") if f and f.filename]
     refs = form.getlist("item")
-    if refs:
-        items = _items_from_refs(form, refs, uploads, post)
-    else:
-        items = _items_without_refs(form, uploads, post)
-    if not items:
-        raise FormError("Choose an image to post.")
-    if len(items) > helpers.MEDIA_MAX_ITEMS:
-        raise FormError(
-            f"You chose {len(items)} images; an Instagram carousel holds at most "
-            f"{helpers.MEDIA_MAX_ITEMS}."
-        )
-    for number, item in enumerate(items, 1):
-        check_alt_text(item.alt_text, number, len(items))
+    try:
+        if refs:
+            items = _items_from_refs(form, refs, uploads, post)
+        else:
+            items = _items_without_refs(form, uploads, post)
+        if not items and required:
+            raise FormError("Choose an image to post.")
+        if len(items) > helpers.MEDIA_MAX_ITEMS:
+            raise FormError(
+                f"You chose {len(items)} images; an Instagram carousel holds at "
+                f"most {helpers.MEDIA_MAX_ITEMS}."
+            )
+    except FormError as exc:
+        raise FormError(fields={"image": str(exc)}) from exc
+    problems = [
+        p for n, item in enumerate(items, 1) if (p := alt_text_problem(item, n, items))
+    ]
+    if problems:
+        raise FormError(fields={"alt_text": " ".join(problems)})
     return items
+
+
+def _kept(item, alt: str, tags: list[dict]) -> ItemInput:
+    return ItemInput(alt, tags, kept_id=item.id, kept_size=(item.width, item.height))
 
 
 def _items_from_refs(form, refs, uploads, post: Post | None) -> list[ItemInput]:
@@ -194,14 +320,13 @@ def _items_from_refs(form, refs, uploads, post: Post | None) -> list[ItemInput]:
             raise FormError("The images sent do not match. Reload the page.")
         used.add(ref)
         alt = helpers.normalize_newlines(alts[i] if i < len(alts) else "").strip()
-        item = ItemInput(alt, parse_tags(tags[i] if i < len(tags) else "", i + 1))
+        people = parse_tags(tags[i] if i < len(tags) else "", i + 1)
         if kind == "new" and int(key) < len(uploads):
-            item.upload = uploads[int(key)]
+            items.append(ItemInput(alt, people, upload=uploads[int(key)]))
         elif kind == "keep" and int(key) in kept:
-            item.existing = kept[int(key)]
+            items.append(_kept(kept[int(key)], alt, people))
         else:
             raise FormError("Your images changed in the meantime. Reload the page.")
-        items.append(item)
     # Files no field names (chosen without JavaScript) come after, in order.
     named = {int(r.partition(":")[2]) for r in refs if r.startswith("new:")}
     items += [
@@ -220,7 +345,7 @@ def _items_without_refs(form, uploads, post: Post | None) -> list[ItemInput]:
         items = [ItemInput("", [], upload=upload) for upload in uploads]
     else:
         items = [
-            ItemInput(m.alt_text, list(m.user_tags), existing=m)
+            _kept(m, m.alt_text, list(m.user_tags))
             for m in (post.media if post else [])
         ]
     if items and "alt_text" in form:
@@ -228,13 +353,12 @@ def _items_without_refs(form, uploads, post: Post | None) -> list[ItemInput]:
     return items
 
 
-def check_alt_text(alt_text: str, number: int, count: int) -> None:
+def alt_text_problem(item: ItemInput, number: int, items: list) -> str | None:
     limit = helpers.ALT_TEXT_MAX_CHARS
-    if len(alt_text) > limit:
-        which = "The alt text" if count == 1 else f"The alt text of image {number}"
-        raise FormError(
-            f"{which} has {len(alt_text)} characters; Instagram allows {limit}."
-        )
+    if len(item.alt_text) <= limit:
+        return None
+    which = "The alt text" if len(items) == 1 else f"The alt text of image {number}"
+    return f"{which} has {len(item.alt_text)} characters; Instagram allows {limit}."
 
 
 def parse_tags(raw: str, number: int) -> list[dict]:
@@ -277,66 +401,39 @@ def _tag(data: dict, number: int) -> dict:
     return {"username": name, "x": round(x, 4), "y": round(y, 4)}
 
 
-def process_images(items: list[ItemInput]) -> None:
-    """Normalise each new upload, then check every image has the first's shape."""
+def process_images(
+    items: list[ItemInput], background=images.WHITE, *, check_shape: bool = True
+) -> None:
+    """Normalise each new upload within the app's decoding budget (transparent
+    areas flattened onto ``background``), then check every image has the
+    first's shape. Raises FormError keyed ``image``; images.Busy propagates."""
     many = len(items) > 1
+    budget = current_app.extensions["decode_budget"]
+    problems = []
     for number, item in enumerate(items, 1):
         if item.upload is None:
             continue
         try:
-            item.processed = images.process_upload(item.upload.stream)
+            item.processed = images.process_upload(
+                item.upload.stream, budget, background=background
+            )
         except images.ImageRejected as exc:
-            raise FormError(f"Image {number}: {exc}" if many else str(exc)) from exc
-    first = items[0].size
-    for number, item in enumerate(items[1:], 2):
-        if not images.same_shape(first, item.size):
-            raise FormError(
-                f"Image {number} is {images.aspect_ratio_label(*item.size)} but "
-                f"the first image is {images.aspect_ratio_label(*first)}. "
-                "Instagram shows every image of a carousel in the first one's "
-                "shape: crop them all the same way."
-            )
+            problems.append(f"Image {number}: {exc}" if many else str(exc))
+    if not problems and check_shape:
+        problems = shape_problems([item.size for item in items])
+    if problems:
+        raise FormError(fields={"image": " ".join(problems)})
 
 
-def store_new_images(user: User, items: list[ItemInput]) -> list[str]:
-    """Write the new images' files and give each item its row; returns every
-    file written (all of them are removed again if one write fails)."""
-    store = current_app.extensions["media_store"]
-    written: list[str] = []
-    try:
-        for item in items:
-            if item.processed is None:
-                continue
-            image = item.processed
-            filename, thumb = store.save(
-                user.ig_account_id, image.jpeg, image.thumbnail
-            )
-            written += [filename, thumb]
-            item.existing = PostMedia(
-                filename=filename,
-                thumbnail=thumb,
-                width=image.width,
-                height=image.height,
-            )
-    except OSError:
-        store.delete(user.ig_account_id, *written)
-        raise
-    return written
-
-
-def apply(post: Post, data: PostInput) -> list[str]:
-    """Give ``post`` the submitted content (images stored first, see
-    ``store_new_images``); returns the files of images it no longer has."""
-    rows = []
-    for item in data.items:
-        row = item.existing
-        assert row is not None
-        row.alt_text = item.alt_text
-        row.user_tags = item.user_tags
-        rows.append(row)
-    dropped = [m for m in post.media if m not in rows]
-    post.set_media(rows)
-    post.caption = data.caption
-    post.collaborators = data.collaborators
-    post.set_first_comment(data.first_comment)
-    return [n for m in dropped for n in (m.filename, m.thumbnail) if n]
+def shape_problems(sizes: list[tuple[int, int]]) -> list[str]:
+    """Each image whose shape is not the first's (Instagram would crop it)."""
+    if not sizes:
+        return []
+    first = sizes[0]
+    return [
+        f"Image {number} is {images.aspect_ratio_label(*size)} but the first "
+        f"image is {images.aspect_ratio_label(*first)}. Instagram shows every "
+        "image of a carousel in the first one's shape: crop them all the same way."
+        for number, size in enumerate(sizes[1:], 2)
+        if not images.same_shape(first, size)
+    ]

@@ -4,6 +4,8 @@ removing posts, publishing now, and serving a user's own images.
 
 from __future__ import annotations
 
+import logging
+import os
 from datetime import datetime
 
 from flask import Blueprint
@@ -11,6 +13,7 @@ from flask import abort
 from flask import current_app
 from flask import flash
 from flask import g
+from flask import make_response
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -23,35 +26,59 @@ import helpers
 from models import Post
 from models import PostMedia
 from models import PostStatus
-from models import User
 from models import db
 from models import now_utc
+from ospost import images
+from ospost import quota
+from ospost import ratelimit
+from ospost import schemas
 from ospost.grid import home_grid
 from ospost.grid import render_home
+from ospost.post_form import Conflict
 from ospost.post_form import FormError
-from ospost.post_form import apply
-from ospost.post_form import parse_post_form
-from ospost.post_form import store_new_images
+from ospost.post_form import check_publish_time as check_publish_time
+from ospost.post_form import read_post
+from ospost.post_save import create_post
+from ospost.post_save import delete_files
+from ospost.post_save import undone_on_failure as undone_on_failure
+from ospost.post_save import update_post
+from ospost.post_save import wake_saved
 from ospost.progress import publishing_steps
 from ospost.progress import steps_payload
+from ospost.schedule_moves import moves_summary
+from ospost.schedule_moves import neighbour_order
+from ospost.schedule_moves import parse_restore
+from ospost.schedule_moves import post_label as post_label
+from ospost.schedule_moves import reorder
+from ospost.schedule_moves import restore
+from ospost.schedule_moves import save_moves
 from ospost.scheduler import publisher
 from ospost.storage import staged_names
 
+log = logging.getLogger(__name__)
 bp = Blueprint("posts", __name__)
 
-
-def commit_or_cleanup(user: User, new_files: list[str]) -> None:
-    """Commit; if the database refuses, remove the files this request wrote."""
-    try:
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        delete_files(user, *new_files)
-        raise
+BUSY_MESSAGE = (
+    "Ospost is busy processing other photos, so this post was not saved. "
+    "Try again in a few seconds."
+)
 
 
-def delete_files(user: User, *names: str | None) -> None:
-    current_app.extensions["media_store"].delete(user.ig_account_id, *names)
+@bp.record_once
+def _share_decoding(state) -> None:
+    """Give the app one image-decoding budget, shared by every request thread."""
+    images.return_freed_memory_promptly()
+    cfg = state.app.config
+    state.app.extensions["decode_budget"] = images.DecodeBudget(
+        workers=cfg["IMAGE_WORKERS"] or os.cpu_count() or 1,
+        memory=cfg["IMAGE_MEMORY_MB"] * 1024 * 1024,
+        wait=cfg["IMAGE_WAIT_SECONDS"],
+    )
+
+
+# Set by the home page's "Details" switch: "1" shows every tile's status,
+# time and actions; otherwise the grid shows photos first.
+DETAILS_COOKIE = "ospost_grid_details"
 
 
 def get_own_post(post_id: int) -> Post:
@@ -60,46 +87,6 @@ def get_own_post(post_id: int) -> Post:
     if post is None or post.user_id != g.user.id:
         abort(404)
     return post
-
-
-def reorder(user: User, order: list[int]) -> list[tuple[int, datetime]]:
-    """Give the user's scheduled posts the existing dates in a new visual order.
-
-    The grid shows the last post first, so the first id gets the latest date.
-    Returns (post id, new time) for each post whose date changed, read before
-    the commit so waking their jobs needs no reload. Raises FormError when
-    ``order`` is not exactly the current set of scheduled posts.
-    """
-    posts = db.session.scalars(user.scheduled_posts().with_for_update()).all()
-    if sorted(order) != sorted(p.id for p in posts) or len(set(order)) != len(order):
-        raise FormError("Your schedule changed in the meantime. Reload the page.")
-    by_id = {p.id: p for p in posts}
-    dates = sorted((p.scheduled_at for p in posts), reverse=True)
-    moved = []
-    for post_id, when in zip(order, dates, strict=True):
-        post = by_id[post_id]
-        if post.scheduled_at != when:
-            post.schedule(when, content_changed=False)
-            moved.append((post.id, when))
-    return moved
-
-
-def neighbour_order(user: User, post: Post, direction: str) -> list[int]:
-    """The visual order after moving ``post`` one place earlier or later."""
-    ids = [p.id for p in db.session.scalars(user.scheduled_posts())][::-1]
-    if post.id not in ids or direction not in ("earlier", "later"):
-        raise FormError("Only scheduled posts can be moved.")
-    i = ids.index(post.id)
-    # Visual order is newest first, so "earlier" means one place to the right.
-    j = i + 1 if direction == "earlier" else i - 1
-    if 0 <= j < len(ids):
-        ids[i], ids[j] = ids[j], ids[i]
-    return ids
-
-
-def wake_all(moved: list[tuple[int, datetime]]) -> None:
-    for post_id, when in moved:
-        publisher.wake(post_id, when)
 
 
 def status_payload(post: Post) -> dict:
@@ -111,6 +98,7 @@ def status_payload(post: Post) -> dict:
         "status": post.status,
         "error": post.error_message,
         "waiting": post.waiting_reason,
+        "checking": post.checking,
         "permalink": post.permalink,
         "scheduled_at": helpers.format_local(post.scheduled_at, tz),
         "published_at": helpers.format_local(post.published_at, tz),
@@ -144,22 +132,56 @@ def composer_items(items) -> list[dict]:
     return out
 
 
-def fail(message: str, status: int = 400, template: str | None = None, **ctx):
-    """A correctable error: JSON for fetch calls, else the form again (or home)."""
+def fail(
+    message: str,
+    status: int = 400,
+    template: str | None = None,
+    fields: dict[str, str] | None = None,
+    **ctx,
+):
+    """A correctable error: JSON for fetch calls, else the form again (or home).
+
+    ``fields`` (form field → problem) lets the page mark each field at fault.
+    """
     if helpers.wants_json():
-        return {"ok": False, "error": message}, status
+        body = {"ok": False, "error": message}
+        if fields:
+            body["fields"] = fields
+        return body, status
     flash(message, "danger")
     if template:
-        return render_template(template, form=request.form, **ctx), status
+        return render_template(
+            template, form=request.form, errors=fields or {}, **ctx
+        ), status
     return redirect(url_for("posts.index"))
 
 
-def done(message: str, target: str):
+def busy(exc: images.Busy, template: str, **ctx):
+    """No room to process the image in time: 503 with Retry-After, nothing saved."""
+    log.warning("image decoding budget full; answered 503")
+    response = make_response(fail(BUSY_MESSAGE, 503, template, **ctx))
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def done(message: str, target: str, warning: str | None = None):
     """Success: flash and go to ``target`` (fetch calls get the URL to go to)."""
     flash(message, "success")
+    if warning:
+        flash(warning, "warning")
     if helpers.wants_json():
-        return {"ok": True, "redirect": target}
+        return with_warning({"ok": True, "redirect": target}, warning)
     return redirect(target)
+
+
+def with_warning(payload: dict, warning: str | None) -> dict:
+    """A JSON answer, with the quota warning when there is one."""
+    return {**payload, "warning": warning} if warning else payload
+
+
+def schedule_warning(moved: list[tuple[int, datetime]]) -> str | None:
+    """After dates moved: say so if a 24-hour window holds more than the quota."""
+    return quota.overfull_warning(g.user) if moved else None
 
 
 # -- routes ------------------------------------------------------------------
@@ -169,68 +191,110 @@ def done(message: str, target: str):
 @helpers.login_required
 def index():
     """The grid that previews the Instagram profile."""
-    return render_home(home_grid(g.user), expiring=g.user.token_expires_soon(now_utc()))
+    return render_home(
+        home_grid(g.user),
+        expiring=g.user.token_expires_soon(now_utc()),
+        # The "Details" switch, remembered by this browser (static/js/pages/home.js).
+        details=request.cookies.get(DETAILS_COOKIE) == "1",
+    )
 
 
 @bp.post("/")
+@ratelimit.mutations
 @helpers.login_required
 def reorder_posts():
-    """Drag-and-drop reorder: swap dates so posts go out in the new order."""
-    data = request.get_json(silent=True)
-    order = data.get("order") if isinstance(data, dict) else None
-    if not isinstance(order, list) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in order
-    ):
-        return {"ok": False, "error": "Send the new order as a list of post ids."}, 400
+    """Drag-and-drop reorder: the scheduled posts take their times in the new order.
+
+    Answers with every moved post's time before and after, for the toast and
+    its Undo (``restore_times``).
+    """
+    data = schemas.parse_json(
+        schemas.ReorderRequest,
+        what="the new order as a list of post ids",
+        max_bytes=schemas.REORDER_MAX_BYTES,
+    )
     try:
-        moved = reorder(g.user, order)
+        moves = reorder(g.user, data.order)
     except FormError as exc:
         db.session.rollback()
         return {"ok": False, "error": str(exc)}, 409
-    db.session.commit()
-    wake_all(moved)
-    return {"ok": True, "moved": [post_id for post_id, _ in moved]}
+    return with_warning(save_moves(moves), schedule_warning(moves))
+
+
+@bp.post("/schedule/restore")
+@ratelimit.mutations
+@helpers.login_required
+def restore_times():
+    """Undo a move: put the posts back at their earlier times, if none changed since.
+
+    JSON body: ``{"posts": [{"id", "scheduled_at", "updated_at"}, ...]}`` as the
+    move's answer gave them (``before`` as ``scheduled_at``). All or nothing.
+    """
+    body = schemas.parse_json(
+        schemas.RestoreRequest,
+        what="the posts to restore as a list of {id, scheduled_at, updated_at}",
+        max_bytes=schemas.REORDER_MAX_BYTES,
+    )
+    wanted = parse_restore(body)
+    if wanted is None:
+        return {
+            "ok": False,
+            "error": "Send the posts to restore as a list of "
+            "{id, scheduled_at, updated_at}.",
+        }, 400
+    posts = [get_own_post(w.post_id) for w in wanted]
+    try:
+        moves = restore(g.user, posts, wanted, now_utc())
+    except FormError as exc:
+        db.session.rollback()
+        return {"ok": False, "error": str(exc)}, 409
+    return with_warning(save_moves(moves), schedule_warning(moves))
 
 
 @bp.post("/post/<int(max=2147483647):post_id>/move")
+@ratelimit.mutations
 @helpers.login_required
 def move(post_id: int):
     """Keyboard alternative to dragging: move a post one place earlier or later."""
     post = get_own_post(post_id)
     try:
         order = neighbour_order(g.user, post, request.form.get("direction", ""))
-        moved = reorder(g.user, order)
+        moves = reorder(g.user, order)
     except FormError as exc:
         db.session.rollback()
         return fail(str(exc), 409)
-    db.session.commit()
-    wake_all(moved)
+    warning = schedule_warning(moves)
+    payload = save_moves(moves)
     if helpers.wants_json():
-        return {"ok": True, "moved": [post_id for post_id, _ in moved]}
-    return redirect(url_for("posts.index", _anchor=f"post-{post.id}"))
+        return with_warning(payload, warning)
+    flash(moves_summary(payload["moved"]), "success")
+    if warning:
+        flash(warning, "warning")
+    return redirect(url_for("posts.index", _anchor=f"post-{post_id}"))
 
 
 @bp.route("/post/add", methods=["GET", "POST"])
+@ratelimit.uploads
 @helpers.login_required
 def add():
     """Create a post: 1-10 images, caption, people, first comment and when."""
     if request.method == "GET":
         return render_template("post/add.html", form={})
     try:
-        data = parse_post_form(request.form, request.files, g.user, now_utc())
+        data = read_post(g.user, now_utc())
+        post_id = create_post(g.user, data)
+    except Conflict as exc:
+        return fail(str(exc), 409, "post/add.html")
     except FormError as exc:
-        return fail(str(exc), 400, "post/add.html")
-    new_files = store_new_images(g.user, data.items)
-    post = Post(user=g.user)
-    apply(post, data)
-    post.schedule(data.when)
-    db.session.add(post)
-    commit_or_cleanup(g.user, new_files)
-    publisher.wake(post.id, post.next_attempt_at)
-    return done("New post scheduled", url_for("posts.index"))
+        return fail(str(exc), 400, "post/add.html", exc.fields)
+    except images.Busy as exc:
+        return busy(exc, "post/add.html")
+    wake_saved(post_id, data.when)
+    return done("New post scheduled", url_for("posts.index"), data.warning)
 
 
 @bp.route("/post/<int(max=2147483647):post_id>/edit", methods=["GET", "POST"])
+@ratelimit.uploads
 @helpers.login_required
 def edit(post_id: int):
     """Change a post's images, caption, people, first comment or date."""
@@ -240,19 +304,21 @@ def edit(post_id: int):
     if not post.editable:
         return fail("This post is being published or is already live.", 409)
     try:
-        data = parse_post_form(request.form, request.files, g.user, now_utc(), post)
+        data = read_post(g.user, now_utc(), editing=post)
+        old_files, wake_at = update_post(g.user, post_id, data)
+    except Conflict as exc:
+        return fail(str(exc), 409)
     except FormError as exc:
-        return fail(str(exc), 400, "post/edit.html", post=post)
-    new_files = store_new_images(g.user, data.items)
-    old_files = apply(post, data)
-    post.schedule(data.when)
-    commit_or_cleanup(g.user, new_files)
+        return fail(str(exc), 400, "post/edit.html", exc.fields, post=post)
+    except images.Busy as exc:
+        return busy(exc, "post/edit.html", post=post)
     delete_files(g.user, *old_files)
-    publisher.wake(post.id, post.next_attempt_at)
-    return done("Post updated", url_for("posts.index"))
+    wake_saved(post_id, wake_at)
+    return done("Post updated", url_for("posts.index"), data.warning)
 
 
 @bp.post("/post/<int(max=2147483647):post_id>/remove")
+@ratelimit.mutations
 @helpers.login_required
 def remove(post_id: int):
     """Delete a post from Ospost (a live Instagram post stays on Instagram)."""
@@ -272,6 +338,7 @@ def remove(post_id: int):
 
 
 @bp.post("/post/<int(max=2147483647):post_id>/publish")
+@ratelimit.mutations
 @helpers.login_required
 def publish_now(post_id: int):
     """Post now (or retry a failed post) through the same publishing engine."""
@@ -280,6 +347,8 @@ def publish_now(post_id: int):
         return fail("This post is already being published or is live.", 409)
     if g.user.needs_reauth:
         return fail("Log in again to reconnect Instagram, then retry.", 409)
+    if not post.filename:  # a draft saved without one
+        return fail("Add an image to this draft before publishing it.", 409)
     post.retry(now_utc())
     db.session.commit()
     publisher.wake(post.id)
@@ -290,6 +359,7 @@ def publish_now(post_id: int):
 
 
 @bp.post("/post/<int(max=2147483647):post_id>/comment/retry")
+@ratelimit.mutations
 @helpers.login_required
 def retry_comment(post_id: int):
     """Try a live post's failed first comment again (the post stays as it is)."""
@@ -329,4 +399,8 @@ def upload(name: str):
     if owned is None:
         abort(404)
     store = current_app.extensions["media_store"]
-    return send_from_directory(store.user_dir(g.user.ig_account_id), name, max_age=3600)
+    resp = send_from_directory(store.user_dir(g.user.ig_account_id), name)
+    # Someone's unpublished photo: no shared cache (a proxy, a CDN) may keep it,
+    # and the browser must not leave a copy on disk after logout.
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp

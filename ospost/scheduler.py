@@ -3,8 +3,12 @@
 The posts table is the source of truth. APScheduler date jobs are only wake-up
 calls, handed to the engine (``ospost.engine``), which claims the post, does one
 step and books its next wake-up here. A periodic sweep catches any due post no
-job is handling (a crash, another worker's restart), and start-up re-creates
-jobs from the database.
+job is handling (a crash, another worker's restart).
+
+Jobs are kept only for posts due within the horizon (``PUBLISH_HORIZON_SECONDS``,
+an hour by default): start-up gives those their jobs back, and a periodic
+horizon step gives later posts theirs as they come near. So a worker's start-up
+time and memory follow how many posts are due soon, not the whole backlog.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 from datetime import datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import and_
+from sqlalchemy import bindparam
 from sqlalchemy import select
 from sqlalchemy import update
 
@@ -40,6 +46,20 @@ _DUE = (
     .where(*claimable_now())
     .order_by(POSTS.c.next_attempt_at)
     .limit(500)
+)
+# Pending posts and when they are due. Range conditions on (status,
+# next_attempt_at), which ix_posts_status_next_attempt_at answers without
+# reading a post outside the range.
+_PENDING = select(POSTS.c.id, POSTS.c.next_attempt_at, POSTS.c.status).where(
+    POSTS.c.status.in_(ACTIVE)
+)
+_AT = POSTS.c.next_attempt_at.type
+# Start-up: everything due before the horizon's end, overdue posts included.
+_WITHIN_HORIZON = _PENDING.where(POSTS.c.next_attempt_at <= bindparam("until", _AT))
+# The horizon step: what came within the horizon since the last step (due
+# posts without a job are the sweep's).
+_ENTERING_HORIZON = _WITHIN_HORIZON.where(
+    POSTS.c.next_attempt_at > bindparam("since", _AT)
 )
 
 
@@ -103,6 +123,16 @@ class Scheduler:
                 executor="sweep",  # never queued behind busy publishing threads
                 max_instances=1,
             )
+            if self.settings.horizon_step is not None:
+                self.scheduler.add_job(
+                    self.advance_horizon,
+                    "interval",
+                    seconds=self.settings.horizon_step.total_seconds(),
+                    id="horizon",
+                    replace_existing=True,
+                    executor="sweep",
+                    max_instances=1,
+                )
             self.scheduler.start()
             atexit.register(self.shutdown, wait=False)
         self.recover()
@@ -120,10 +150,18 @@ class Scheduler:
     def wake(
         self, post_id: int, when: datetime | None = None, *, followup: bool = False
     ) -> None:
-        """Make sure this process looks at ``post_id`` at ``when`` (now if None)."""
+        """Make sure this process looks at ``post_id`` at ``when`` (now if None).
+
+        A post due beyond the horizon gets no job now: the horizon step gives it
+        one when it comes near, and any job it had here goes (it would only wake
+        the post at a time that no longer holds).
+        """
         if not self.running:
             return
         when = when or now_utc()
+        if self.beyond_horizon(when):
+            self.cancel(post_id)
+            return
         executor = "followup" if followup else "default"
         job_id = f"post-{post_id}"
         try:
@@ -150,6 +188,11 @@ class Scheduler:
         except JobLookupError:
             pass
 
+    def beyond_horizon(self, when: datetime) -> bool:
+        """True for a time too far ahead to hold a wake-up job for yet."""
+        horizon = self.settings.horizon
+        return horizon is not None and when > now_utc() + horizon
+
     def has_job(self, post_id: int) -> bool:
         return self.running and self.scheduler.get_job(f"post-{post_id}") is not None
 
@@ -164,7 +207,13 @@ class Scheduler:
         return self.engine.publish_post(post_id)
 
     def recover(self) -> None:
-        """After a start: fail posts missed too long ago, wake up all the others."""
+        """After a start: fail posts missed too long ago, and give every post due
+        within the horizon its wake-up back (later ones wait for the horizon step).
+
+        Two bounded statements, whatever the backlog: posts outside the horizon
+        are never read.
+        """
+        started = time.perf_counter()
         with self.app.app_context():
             now = now_utc()
             missed = db.session.execute(
@@ -182,12 +231,39 @@ class Scheduler:
             db.session.commit()
             if missed:
                 log.warning("marked %d long-overdue posts as missed", missed)
-            rows = db.session.execute(
-                select(Post.id, Post.next_attempt_at).where(Post.status.in_(ACTIVE))
-            ).all()
-        for post_id, when in rows:
-            self.wake(post_id, max(when or now, now))
-        log.info("publisher %s started with %d pending posts", self.owner, len(rows))
+            horizon = self.settings.horizon
+            with connect() as conn:
+                if horizon is None:
+                    rows = conn.execute(_PENDING).all()
+                else:
+                    rows = conn.execute(_WITHIN_HORIZON, {"until": now + horizon}).all()
+        self._wake_rows(rows, now)
+        log.info(
+            "publisher %s started in %.3f s with %d wake-ups (posts due %s)",
+            self.owner,
+            time.perf_counter() - started,
+            len(rows),
+            "at any time" if horizon is None else f"within {horizon}",
+        )
+
+    def advance_horizon(self) -> None:
+        """Give a wake-up to each post that came within the horizon since the
+        last step, unless this process already has one for it."""
+        now = now_utc()
+        with self.app.app_context():
+            with connect() as conn:
+                rows = conn.execute(
+                    _ENTERING_HORIZON,
+                    {"since": now, "until": now + self.settings.horizon},
+                ).all()
+        self._wake_rows([row for row in rows if not self.has_job(row.id)], now)
+
+    def _wake_rows(self, rows, now: datetime) -> None:
+        for post_id, when, status in rows:
+            # A post between steps (status check, publish) is a follow-up: it
+            # must not queue behind new containers.
+            followup = status == PostStatus.PUBLISHING
+            self.wake(post_id, max(when or now, now), followup=followup)
 
     def sweep(self) -> None:
         """Wake up any due post that nothing in this process is handling."""

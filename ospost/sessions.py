@@ -4,11 +4,18 @@ Flask-Session's stock SQLAlchemy backend commits the request's ORM session when 
 saves (so a half-done view could get committed) and cannot tell which rows belong
 to which user. This backend writes through its own connection and records the
 user id, so logging in rotates the id and deleting an account ends its sessions.
+
+No request holds two pooled connections at once: before writing, the request's
+own connection goes back to the pool. Twenty parallel uploads, each holding one
+connection and waiting for a second to save its session, once exhausted the
+pool for 30 s (issue 16).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from flask_session.base import ServerSideSession
@@ -90,19 +97,28 @@ class DatabaseSessionInterface(ServerSideSessionInterface):
         return False
 
     def _delete_expired_sessions(self) -> None:
-        with db.engine.begin() as conn:
+        # Housekeeping every ~100 requests; failing it must not fail the request.
+        with _write("clean up expired sessions") as conn:
             conn.execute(delete(_table).where(_table.c.expiry <= now_utc()))
 
     def _retrieve_session_data(self, store_id: str) -> dict | None:
         # Read on the request's own database connection: a second pooled
         # connection cost a checkout, a liveness ping and a rollback per request.
         row = db.session.connection().execute(_READ, {"sid": store_id}).first()
-        if row is None or row.expiry <= now_utc():
-            return None
-        return self.serializer.decode(row.data)
+        data = None
+        if row is not None and row.expiry > now_utc():
+            data = self.serializer.decode(row.data)
+        if not (data or {}).get("user_id"):
+            # Nobody to load: an anonymous request needs no connection until
+            # its view asks for one, and the login view first talks to Meta
+            # for up to seconds.
+            db.session.close()
+        return data
 
     def _delete_session(self, store_id: str) -> None:
-        with db.engine.begin() as conn:
+        # On failure the browser is still told to drop its cookie, so the
+        # logout holds; the row expires on its own.
+        with _write("delete a session") as conn:
             conn.execute(delete(_table).where(_table.c.session_id == store_id))
 
     def _upsert_session(
@@ -113,12 +129,32 @@ class DatabaseSessionInterface(ServerSideSessionInterface):
             "expiry": now_utc() + session_lifetime,
             "user_id": session.get("user_id"),
         }
-        with db.engine.begin() as conn:
+        with _write("save a session") as conn:
             done = conn.execute(
                 update(_table).where(_table.c.session_id == store_id).values(values)
             ).rowcount
             if not done:
                 conn.execute(insert(_table).values(session_id=store_id, **values))
+
+
+@contextmanager
+def _write(what: str) -> Iterator:
+    """A short transaction on its own connection, after giving back the request's.
+
+    The view is over (or, for cleanup, has not started) when sessions are
+    written, so the request's connection is released first: a request that
+    holds one connection while it waits for another can starve the pool.
+
+    A failed write is logged, not raised. The response already says what
+    happened to the person's data (a post saved, an account deleted), and
+    losing a flash message or a fresh CSRF token must not turn it into a 500.
+    """
+    db.session.close()
+    try:
+        with db.engine.begin() as conn:
+            yield conn
+    except SQLAlchemyError as exc:
+        log.error("could not %s: %s", what, type(exc).__name__)
 
 
 def end_user_sessions(user_id: int) -> None:

@@ -1,8 +1,10 @@
 """Where post images live on disk, and how Meta's crawler fetches them.
 
 Uploads sit under ``uploads/<ig_account_id>/`` with random names and are served
-only to their owner. For publishing, a copy is staged under ``static/tmp/`` with
-an unguessable name, because Meta's crawler must fetch it without logging in.
+only to their owner; so do the thumbnails of the account's Instagram feed
+(``uploads/<ig_account_id>/feed/``), since Meta's own picture URLs expire. For
+publishing, a copy is staged under ``static/tmp/`` with an unguessable name,
+because Meta's crawler must fetch it without logging in.
 """
 
 from __future__ import annotations
@@ -26,6 +28,17 @@ log = logging.getLogger(__name__)
 
 # The public copies' names: 32 URL-safe characters (24 random-looking bytes).
 STAGED_NAME = re.compile(r"[A-Za-z0-9_-]{32}\.jpg")
+# Feed thumbnails: the Instagram media id and a hash of the bytes, so a new
+# picture gets a new name and browsers may cache each name for long.
+FEED_FOLDER = "feed"
+FEED_NAME = re.compile(r"[0-9]{1,64}-[0-9a-f]{12}\.jpg")
+
+# Uploads are for their owner only: no other local account may list or read
+# them. Staged copies are public (Meta's crawler fetches them without login)
+# and must stay readable by a web server running as another user (nginx's
+# www-data serving /static/tmp/ itself), whatever the process umask.
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
+PUBLIC_DIR, PUBLIC_FILE = 0o755, 0o644
 
 
 def init_app(app: Flask) -> None:
@@ -33,10 +46,17 @@ def init_app(app: Flask) -> None:
 
     Needs ``app.extensions["security_headers"]`` (set by ``ospost.web``).
     """
-    app.extensions["media_store"] = MediaStore(
-        app.config["UPLOAD_FOLDER"], app.config["STAGING_FOLDER"]
-    )
+    store = MediaStore(app.config["UPLOAD_FOLDER"], app.config["STAGING_FOLDER"])
+    app.extensions["media_store"] = store
+    if store.upload_root.is_dir():
+        private_dir(store.upload_root)  # an older install made it 0755
     app.add_url_rule("/static/tmp/<name>", "staged", _staged)
+    if "static" in app.view_functions:
+        app.view_functions["static"] = _static_outside_staging(
+            app.view_functions["static"],
+            app.static_folder,
+            app.config["STAGING_FOLDER"],
+        )
     app.wsgi_app = StagedImages(
         app.wsgi_app, app.config["STAGING_FOLDER"], app.extensions["security_headers"]
     )
@@ -61,7 +81,8 @@ class MediaStore:
     ) -> tuple[str, str]:
         """Store a post's image and thumbnail; returns their file names."""
         folder = self.user_dir(ig_account_id)
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(self.upload_root)
+        private_dir(folder)
         stem = secrets.token_hex(16)
         names = (f"{stem}.jpg", f"{stem}.thumb.jpg")
         written: list[Path] = []
@@ -97,15 +118,67 @@ class MediaStore:
         source = self.path(ig_account_id, name)
         if not source.is_file():
             raise FileNotFoundError(name)
-        self.staging_root.mkdir(parents=True, exist_ok=True)
+        self._make_staging_root()
         partial = target.with_suffix(".part")
-        shutil.copyfile(source, partial)
+        shutil.copyfile(source, partial)  # the copy does not take the 0600 mode
+        partial.chmod(PUBLIC_FILE)
         os.replace(partial, target)  # the crawler never sees half a file
         return staged_name
+
+    def stage_bytes(self, staged_name: str, data: bytes) -> None:
+        """Put ``data`` in the public staging folder as ``staged_name``, served
+        like a post's copy (the APP_URL reachability probe uses it)."""
+        if not STAGED_NAME.fullmatch(staged_name):
+            raise ValueError("not a staged file name")
+        self._make_staging_root()
+        target = self.staging_root / staged_name
+        partial = target.with_suffix(".part")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PUBLIC_FILE)
+        with open(fd, "wb") as fh:
+            fh.write(data)
+        partial.chmod(PUBLIC_FILE)  # whatever the umask
+        os.replace(partial, target)
+
+    def _make_staging_root(self) -> None:
+        if not self.staging_root.is_dir():
+            self.staging_root.mkdir(parents=True, exist_ok=True)
+            # An existing folder keeps the mode its admin gave it (e.g. 0750
+            # with nginx's group); a new one must be readable by nginx.
+            self.staging_root.chmod(PUBLIC_DIR)
 
     def unstage(self, staged_name: str | None) -> None:
         if staged_name:
             (self.staging_root / staged_name).unlink(missing_ok=True)
+
+    def save_feed_thumbnail(
+        self, ig_account_id: str, ig_media_id: str, thumbnail: bytes
+    ) -> str:
+        """Keep the thumbnail of a post from the account's Instagram feed;
+        returns its file name (under the user's ``feed/`` folder)."""
+        if not ig_media_id.isdigit():
+            raise ValueError("unexpected Instagram media id")
+        name = f"{ig_media_id}-{hashlib.sha256(thumbnail).hexdigest()[:12]}.jpg"
+        folder = self.user_dir(ig_account_id) / FEED_FOLDER
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
+        if not path.is_file():  # same bytes, same name: nothing to write
+            _write_atomic(path, thumbnail)
+        return name
+
+    def feed_dir(self, ig_account_id: str) -> Path:
+        return self.user_dir(ig_account_id) / FEED_FOLDER
+
+    def feed_thumbnail_path(self, ig_account_id: str, name: str) -> Path:
+        """Where a feed thumbnail is; ValueError for a name we never made."""
+        if not FEED_NAME.fullmatch(name):
+            raise ValueError("not a feed thumbnail name")
+        return self.feed_dir(ig_account_id) / name
+
+    def delete_feed_thumbnails(self, ig_account_id: str, *names: str | None) -> None:
+        """Remove feed thumbnails the feed no longer shows; missing ones are fine."""
+        for name in names:
+            if name and FEED_NAME.fullmatch(name):
+                self.feed_thumbnail_path(ig_account_id, name).unlink(missing_ok=True)
 
     def delete_user(self, ig_account_id: str, staged_names: list[str]) -> None:
         """Remove every file a user ever gave us."""
@@ -143,9 +216,20 @@ def staged_names(post: StagedPost, filenames: list[str | None], secret: str):
     return names
 
 
+def private_dir(path: Path) -> None:
+    """Make ``path`` a folder only its owner may open (0700), creating it if
+    needed and tightening one an older version left readable to others."""
+    path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o777 != PRIVATE_DIR:
+        log.info("making %s private (mode 0700)", path)
+        path.chmod(PRIVATE_DIR)
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(path.suffix + ".part")
-    with open(tmp, "wb") as fh:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    os.fchmod(fd, PRIVATE_FILE)  # also when a leftover .part had another mode
+    with open(fd, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
@@ -157,6 +241,24 @@ def _staged(name: str):
     missing file. Answered here so it never falls through to the static folder
     (the default staging folder lives inside it)."""
     abort(404)
+
+
+def _static_outside_staging(serve_static, static_folder: str, staging_folder: str):
+    """Flask's static file view, refusing every file inside the staging folder.
+
+    Staged copies are served only by ``StagedImages``, by their random name; the
+    static route must not offer another way in (other names, a listing of what
+    the folder holds), whatever path leads there.
+    """
+    staging = Path(staging_folder).resolve()
+
+    def static_files(filename: str):
+        target = Path(static_folder, filename).resolve()
+        if target == staging or staging in target.parents:
+            abort(404)
+        return serve_static(filename=filename)
+
+    return static_files
 
 
 class StagedImages:

@@ -6,6 +6,7 @@ the health check, logging, template globals and error pages.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from datetime import UTC
@@ -49,15 +50,16 @@ VENDOR_FILES = {
     "cropper.min.css": "cropperjs/dist/cropper.min.css",
     "cropper.esm.js": "cropperjs/dist/cropper.esm.js",
     "sortable.complete.esm.js": "sortablejs/modular/sortable.complete.esm.js",
-    "long-press-event.min.js": "long-press-event/dist/long-press-event.min.js",
 }
 
 
 def init_app(app: Flask) -> None:
     """Register the shared hooks, routes and error pages on ``app``."""
     app.extensions["security_headers"] = _security_header_values(app.config)
+    _hide_dev_server_version()
     app.add_url_rule("/vendor/<name>", "vendor", _vendor)
     app.add_url_rule("/healthz", "healthz", _healthz)
+    app.before_request(_refuse_unnormalised_paths)
     app.before_request(_load_user)
     app.after_request(_security_headers)
     app.context_processor(_template_globals)
@@ -108,6 +110,19 @@ def configure_logging(app: Flask) -> None:
 # -- request hooks, headers and shared routes --------------------------------
 
 
+def _refuse_unnormalised_paths() -> None:
+    """Answer 404 for a path with ``.``/``..`` segments or an empty one (``//``).
+
+    Browsers resolve dot segments before sending a URL, so only crafted requests
+    carry them (also as ``%2e``/``%2f``, which the server decodes). Flask's
+    static route would follow them, past checks that look at how a path starts:
+    ``/static/./tmp/<file>`` reached the staging folder around its name check.
+    """
+    segments = request.path.split("/")[1:-1]  # a trailing slash is fine
+    if any(part in ("", ".", "..") for part in segments):
+        abort(404)
+
+
 def _load_user() -> None:
     if request.endpoint in ("healthz", "static", "staged", "vendor"):
         return
@@ -118,6 +133,24 @@ def _load_user() -> None:
     g.user = db.session.get(User, user_id) if user_id else None
     if user_id and g.user is None:
         session.clear()
+
+
+def _hide_dev_server_version() -> None:
+    """Make ``make run`` (werkzeug's server) send ``Server: Ospost``.
+
+    It sent ``Werkzeug/<version> Python/<version>``, which tells an attacker
+    which known bugs to try. ``flask run`` builds its request handler itself,
+    so the class is changed in place; only the header's text changes.
+    gunicorn sends ``Server: gunicorn`` without a version, and nginx
+    (``server_tokens off`` in deploy/nginx.conf) ``Server: nginx``.
+    """
+    from werkzeug.serving import WSGIRequestHandler
+
+    WSGIRequestHandler.version_string = _server_name
+
+
+def _server_name(handler) -> str:
+    return "Ospost"
 
 
 def _security_header_values(app_cfg) -> dict[str, str]:
@@ -158,6 +191,10 @@ def _security_header_values(app_cfg) -> dict[str, str]:
 def _security_headers(response):
     for name, value in current_app.extensions["security_headers"].items():
         response.headers.setdefault(name, value)
+    if g.get("user") is not None:
+        # A signed-in person's pages and images are theirs alone: no shared
+        # cache may keep them, nor the browser's disk after they log out.
+        response.headers.setdefault("Cache-Control", "private, no-store")
     return response
 
 
@@ -185,7 +222,38 @@ def _vendor(name: str):
 
 
 def _healthz():
-    """Health check for load balancers: database reachable, scheduler running."""
+    """Health check: 200 ``{"ok": true}`` while the database answers and the
+    scheduler runs, 503 ``{"ok": false}`` otherwise.
+
+    That is all a load balancer needs and all anyone may see. A monitor that
+    sends ``Authorization: Bearer <HEALTHZ_TOKEN>`` also gets the details
+    (database, scheduler, overdue posts); a wrong token gets a 401.
+    """
+    detailed = False
+    if "Authorization" in request.headers:
+        if not _healthz_token_matches(request.headers["Authorization"]):
+            return {
+                "ok": False,
+                "error": "The health-check token is wrong: send "
+                "'Authorization: Bearer <HEALTHZ_TOKEN>', or no Authorization "
+                "header for the plain status.",
+            }, 401
+        detailed = True
+    status = _health_status()
+    code = 200 if status["ok"] else 503
+    return (status if detailed else {"ok": status["ok"]}), code
+
+
+def _healthz_token_matches(header: str) -> bool:
+    expected = current_app.config.get("HEALTHZ_TOKEN")
+    scheme, _, given = header.partition(" ")
+    if not expected or scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), str(expected).encode())
+
+
+def _health_status() -> dict:
+    """The database and scheduler state, and posts overdue by over 5 minutes."""
     status = {"database": "ok", "scheduler": "disabled"}
     try:
         overdue = db.session.scalar(
@@ -203,7 +271,7 @@ def _healthz():
     elif current_app.config["SCHEDULER_ENABLED"]:
         status["scheduler"] = "stopped"
     ok = status["database"] == "ok" and status["scheduler"] != "stopped"
-    return {"ok": ok, **status}, 200 if ok else 503
+    return {"ok": ok, **status}
 
 
 # -- errors ------------------------------------------------------------------

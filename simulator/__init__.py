@@ -55,6 +55,14 @@ Errors, as Meta sends them (HTTP 400 unless noted):
   tags 100/2207040; tag x/y outside 0..1 100. ``add_person()`` adds accounts.
 * comments (``POST``/``GET /{ig-media-id}/comments``): without
   ``instagram_manage_comments`` 10 (HTTP 403); empty ``message`` 100.
+* throttling (``usage.py``): app over its hourly limit 4, an Instagram account over
+  its 24-hour Business Use Case limit 80002; every answer carries ``X-App-Usage``
+  and, for account calls, ``X-Business-Use-Case-Usage``.
+
+Every IG account already has 24-60 posts (``feed.py``; ``existing_feed=False``
+hides them); ``GET /{ig-user-id}/media`` lists them with the published ones,
+newest first, and picture URLs point at ``/_sim/cdn/`` with an expiry, like
+Meta's CDN (403 once expired).
 """
 
 from simulator.cli import main
@@ -81,6 +89,7 @@ from simulator.errors import GraphError
 from simulator.frontend import create_simulator
 from simulator.helpers import appsecret_proof
 from simulator.imaging import avatar_png
+from simulator.imaging import feed_image
 from simulator.imaging import sample_image
 from simulator.records import GraphRequest
 from simulator.records import Reply
@@ -117,6 +126,7 @@ __all__ = [
     "appsecret_proof",
     "avatar_png",
     "create_simulator",
+    "feed_image",
     "main",
     "sample_image",
 ]

@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from simulator.constants import URL_SECRETS
 from simulator.imaging import avatar_png
+from simulator.imaging import feed_image
 from simulator.imaging import sample_image
 from simulator.records import GraphRequest
 from simulator.world import GraphWorld
@@ -243,6 +244,28 @@ def control_image(width: int, height: int, ext: str):
         return jsonify(error="use /_sim/image/<w>x<h>.jpg|png|mpo up to 4000 px"), 404
     image_format, mimetype = formats[ext]
     return Response(sample_image(width, height, image_format), mimetype=mimetype)
+
+
+@control.get("/cdn/<media_id>.jpg")
+def control_cdn(media_id: str):
+    """Serve a post's picture like Meta's CDN: only while its signed URL is valid."""
+    try:
+        width, height = _graph_world().cdn_picture(
+            media_id, request.args.get("oe", ""), request.args.get("oh", "")
+        )
+    except PermissionError as error:
+        return Response(str(error), 403, mimetype="text/plain")
+    return Response(
+        feed_image(media_id, width, height),
+        mimetype="image/jpeg",
+        headers={"Cache-Control": "max-age=1209600, no-transform"},
+    )
+
+
+@control.get("/usage")
+def control_usage():
+    """Show the app's rate-limit usage (and an account's, ``?ig_user_id=``)."""
+    return jsonify(_graph_world().usage(request.args.get("ig_user_id")))
 
 
 def create_simulator(world: GraphWorld | None = None) -> Flask:

@@ -106,3 +106,39 @@ def sample_image(width: int, height: int, image_format: str = "JPEG") -> bytes:
     else:
         image.save(buffer, image_format)
     return buffer.getvalue()
+
+
+@functools.lru_cache(maxsize=128)
+def feed_image(media_id: str, width: int = 1080, height: int = 1350) -> bytes:
+    """Return the JPEG Meta's CDN would serve for a post: a varied picture
+    (sky, sun and a cup, coloured from the media id), the same for one id."""
+    digest = hashlib.sha256(media_id.encode()).digest()
+    top = (digest[0], digest[1], digest[2])
+    bottom = (digest[3] // 2, digest[4] // 2, digest[5] // 2)
+    image = Image.new("RGB", (width, height))
+    draw = ImageDraw.Draw(image)
+    for y in range(0, height, 6):  # a vertical gradient in 6 px bands
+        mix = y / height
+        color = tuple(
+            round(a + (b - a) * mix) for a, b in zip(top, bottom, strict=True)
+        )
+        draw.rectangle((0, y, width, y + 6), fill=color)
+    radius = width // 8 + digest[6] % (width // 8)
+    cx = width // 5 + digest[7] * width // 400
+    cy = height // 6 + digest[8] * height // 800
+    draw.ellipse(
+        (cx - radius, cy - radius, cx + radius, cy + radius), fill=(250, 220, 120)
+    )
+    cup_w, cup_h = width // 3, height // 4
+    left, base = width // 2 - cup_w // 3, height - height // 8
+    cup = (digest[9], 255 - digest[9], digest[10])
+    draw.rounded_rectangle((left, base - cup_h, left + cup_w, base), 24, fill=cup)
+    draw.ellipse(
+        (left + cup_w - 20, base - cup_h * 3 // 4, left + cup_w + cup_w // 3,
+         base - cup_h // 4),
+        outline=cup,
+        width=18,
+    )  # fmt: skip
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=80)
+    return buffer.getvalue()

@@ -100,7 +100,11 @@ class Media:
     image_format: str
     published_at: float
     shortcode: str
-    media_type: str = "IMAGE"
+    media_type: str = "IMAGE"  # IMAGE, VIDEO or CAROUSEL_ALBUM
+    product_type: str = "FEED"  # FEED or REELS
+    # Part of the account's history before the simulation started (not made
+    # through media_publish, so not in ``published()``).
+    existing: bool = False
     # A carousel's items in order: container id, image and tags of each.
     children: list[dict[str, Any]] = field(default_factory=list)
     user_tags: list[dict[str, Any]] = field(default_factory=list)

@@ -47,6 +47,13 @@ _SETTING_TYPES: dict[str, Callable[[Any], Any]] = {
     "timeout_delay": float,
     "require_appsecret_proof": _to_bool,
     "seed": _to_optional_int,
+    "existing_feed": _to_bool,
+    "cdn_url_ttl": float,
+    "app_usage": _to_optional_int,
+    "buc_usage": _to_optional_int,
+    "app_call_limit": int,
+    "buc_call_limit": int,
+    "regain_minutes": int,
 }
 
 
@@ -67,6 +74,18 @@ class Settings:
     timeout_delay: float = 15.0
     require_appsecret_proof: bool = False
     seed: int | None = None
+    # Every IG account starts with a deterministic history of 24-60 posts.
+    existing_feed: bool = True
+    # Media URLs expire like Meta's CDN URLs (the ``oe`` parameter).
+    cdn_url_ttl: float = 3 * 86400
+    # Rate-limit headers: percentages are forced by app_usage / buc_usage, else
+    # computed from the calls in the window against the *_call_limit; at 100 the
+    # calls are refused (code 4 for the app, 80002 for an Instagram account).
+    app_usage: int | None = None
+    buc_usage: int | None = None
+    app_call_limit: int = 200_000
+    buc_call_limit: int = 48_000
+    regain_minutes: int = 0
 
     def updated(self, **changes: Any) -> Self:
         """Return a copy with ``changes`` applied; unknown names raise ValueError."""
@@ -77,6 +96,12 @@ class Settings:
         coerced = {name: _SETTING_TYPES[name](value) for name, value in changes.items()}
         if not 0.0 <= coerced.get("fail_rate", 0.0) <= 1.0:
             raise ValueError("fail_rate must be between 0 and 1")
+        for name in ("app_call_limit", "buc_call_limit"):
+            if coerced.get(name, 1) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        for name in ("app_usage", "buc_usage", "regain_minutes"):
+            if (coerced.get(name) or 0) < 0:
+                raise ValueError(f"{name} must not be negative")
         return replace(self, **coerced)
 
     def as_dict(self) -> dict[str, Any]:

@@ -5,10 +5,7 @@ helpers to log in through the real login code.
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from werkzeug.serving import make_server
 
 import simulator
 from app import create_app
@@ -17,6 +14,7 @@ from models import db
 from ospost.scheduler import publisher
 from pgserver import PostgresServer
 from support import AuthActions
+from support import serve_app
 
 
 def pytest_addoption(parser):
@@ -86,6 +84,9 @@ def make_app(tmp_path, world, sim, database_url):
             "PUBLISH_SWEEP_SECONDS": 1,
             "PUBLISH_QUOTA_WAIT_SECONDS": 60,
             "PUBLISH_LEASE_SECONDS": 30,
+            # Tests make requests faster than people; tests/test_ratelimit.py
+            # turns the limits on.
+            "RATELIMIT_ENABLED": False,
         }
         config.update(overrides)
         app = create_app(config)
@@ -123,6 +124,17 @@ def scheduled_app(make_app):
 
 
 @pytest.fixture
+def all_jobs_app(make_app, app):
+    """A running scheduler whose horizon covers every post (up to 60 days), so
+    tests can look at the job of a post days away.
+
+    Built after ``app`` (which the ``auth`` fixture uses): the scheduler takes
+    its settings from the app built last.
+    """
+    return make_app(start_scheduler=True, PUBLISH_HORIZON_SECONDS=60 * 86400)
+
+
+@pytest.fixture
 def auth(client, world):
     return AuthActions(client, world)
 
@@ -139,9 +151,5 @@ def user(app, auth):
 @pytest.fixture
 def live_server(app):
     """Serve ``app`` over HTTP so the simulator's crawler can fetch staged images."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    app.config["APP_URL"] = f"http://127.0.0.1:{server.server_port}"
-    yield app.config["APP_URL"]
-    server.shutdown()
+    with serve_app(app) as url:
+        yield url

@@ -1,5 +1,6 @@
 """Helpers the tests share: logging in through the real login route, building
-images, typing local times and creating posts as the pages do.
+images, typing local times, creating posts as the pages do, and starting
+gunicorn on a test's database.
 
 Fixtures live in ``conftest.py``; plain functions and classes live here so tests
 import them by name instead of from ``conftest``.
@@ -8,16 +9,29 @@ import them by name instead of from ``conftest``.
 from __future__ import annotations
 
 import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
 import time
+from contextlib import contextmanager
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from pathlib import Path
 
 from PIL import Image
+from werkzeug.serving import make_server
 
 import simulator
 from models import Post
 from models import db
+
+ROOT = Path(__file__).resolve().parent.parent
+# Token key shared by in-process apps and the gunicorn workers they start.
+KEY = "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
 
 
 class AuthActions:
@@ -154,3 +168,90 @@ def seed_post(
         db.session.add(post)
         db.session.commit()
         return post.id
+
+
+@contextmanager
+def serve_app(app):
+    """Serve ``app`` over HTTP (as APP_URL) so Meta's crawler can fetch from it."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    app.config["APP_URL"] = f"http://127.0.0.1:{server.server_port}"
+    try:
+        yield app.config["APP_URL"]
+    finally:
+        server.shutdown()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    """A gunicorn master with N workers, each running its own scheduler."""
+
+    def __init__(
+        self, app, sim, workers: int, port: int | None = None, env: dict | None = None
+    ):
+        self.port = port or free_port()
+        cfg = app.config
+        env = {
+            **os.environ,
+            "SECRET_KEY": "processes-test-secret-key-0123456789",
+            "FB_APP_ID": simulator.DEFAULT_APP_ID,
+            "FB_APP_SECRET": simulator.DEFAULT_APP_SECRET,
+            "FB_ENDPOINT": sim.graph_url,
+            "APP_URL": f"http://127.0.0.1:{self.port}",
+            "DATABASE_URL": cfg["SQLALCHEMY_DATABASE_URI"],
+            "TOKEN_ENCRYPTION_KEYS": KEY,
+            "OSPOST_UPLOAD_FOLDER": cfg["UPLOAD_FOLDER"],
+            "OSPOST_STAGING_FOLDER": cfg["STAGING_FOLDER"],
+            "OSPOST_PUBLISH_LEASE_SECONDS": "5",
+            "OSPOST_PUBLISH_SWEEP_SECONDS": "0.5",
+            "OSPOST_PUBLISH_FIRST_CHECK_SECONDS": "0.3",
+            "OSPOST_PUBLISH_CHECK_INTERVAL_SECONDS": "0.3",
+            "OSPOST_GRAPH_TIMEOUT": "[1, 2]",
+            **(env or {}),
+        }
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-w",
+                str(workers),
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "--log-level",
+                "warning",
+                "app:create_app()",
+            ],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,  # so a crash can take the whole group down
+        )
+        wait_for(self._up, timeout=20)
+
+    def _up(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    def workers(self) -> list[int]:
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return [int(pid) for pid in children.read_text().split()]
+
+    def crash(self) -> None:
+        """SIGKILL the master and every worker at once, like a power cut."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()

@@ -8,20 +8,26 @@ import hashlib
 import hmac
 import json
 import re
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import text
+from sqlalchemy import update
+from werkzeug.serving import make_server
 
 import simulator
 from models import DeletionRequest
 from models import Post
+from models import UsedSignedRequest
 from models import User
 from models import WebSession
 from models import db
 from models import now_utc
+from ospost.graph import GraphClient
 from support import create_post
 from support import soon
 
@@ -133,8 +139,21 @@ def test_page_without_instagram_is_explained(app, auth):
     assert count(app, User) == 0
 
 
-@pytest.mark.parametrize("body", [None, {}, {"accessToken": 5}, {"accessToken": ""}])
-def test_malformed_login_bodies_get_clear_errors(client, body):
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        {},
+        {"accessToken": 5},
+        {"accessToken": ""},
+        {"authResponse": "EAA"},
+        {"authResponse": {"accessToken": ["EAA"]}},
+        {"accessToken": "EAAvalidlooking", "ig_id": True},
+        {"accessToken": "EAAvalidlooking", "timezone": {"zone": "UTC"}},
+        [1, 2],
+    ],
+)
+def test_malformed_login_bodies_get_clear_errors(client, world, body):
     resp = (
         client.post("/login", json=body)
         if body is not None
@@ -142,6 +161,49 @@ def test_malformed_login_bodies_get_clear_errors(client, body):
     )
     assert resp.status_code == 400
     assert resp.get_json()["ok"] is False
+    assert "login response" in resp.get_json()["error"]
+    assert world.calls() == []  # nothing malformed reaches Meta
+
+
+@pytest.mark.parametrize("path", ["/login", "/login/demo"])
+def test_deeply_nested_login_json_is_a_400(make_app, path):
+    client = make_app(DEMO=True).test_client()
+    for bomb in (b"[" * 100_000 + b"]" * 100_000, b'{"next":' + b"[" * 100_000):
+        resp = client.post(path, data=bomb, content_type="application/json")
+        assert resp.status_code == 400
+        assert resp.get_json()["ok"] is False
+
+
+def test_simultaneous_first_logins_make_one_user(app, world, monkeypatch):
+    """Six browsers log one new account in at once: one row, six good answers."""
+    browsers = 6
+    together = threading.Barrier(browsers, timeout=20)
+    real_profile = GraphClient.ig_profile
+
+    def profile_then_wait(self, *args, **kwargs):
+        profile = real_profile(self, *args, **kwargs)
+        together.wait()  # every login reaches the database at the same moment
+        return profile
+
+    monkeypatch.setattr(GraphClient, "ig_profile", profile_then_wait)
+    tokens = [auth_token(world) for _ in range(browsers)]
+    statuses = []
+
+    def log_in(token):
+        resp = app.test_client().post("/login", json={"accessToken": token})
+        statuses.append((resp.status_code, resp.get_json()))
+
+    threads = [threading.Thread(target=log_in, args=(t,)) for t in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert [status for status, _ in statuses] == [200] * browsers, statuses
+    assert count(app, User) == 1
+
+
+def auth_token(world) -> str:
+    return world.issue_token(simulator.DEMO_USERS["demo"])["accessToken"]
 
 
 def test_unreachable_facebook_is_a_clean_error(make_app, world):
@@ -150,6 +212,22 @@ def test_unreachable_facebook_is_a_clean_error(make_app, world):
     resp = app.test_client().post("/login", json={"accessToken": token})
     assert resp.status_code == 502
     assert "could not be reached" in resp.get_json()["error"]
+
+
+def test_a_nesting_bomb_from_the_graph_api_is_not_a_500(make_app):
+    def deep_json(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b"[" * 100_000 + b"]" * 100_000]
+
+    server = make_server("127.0.0.1", 0, deep_json, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        app = make_app(FB_ENDPOINT=f"http://127.0.0.1:{server.server_port}/v21.0/")
+        resp = app.test_client().post("/login", json={"accessToken": "EAA" * 10})
+    finally:
+        server.shutdown()
+    assert resp.status_code == 502
+    assert resp.get_json()["ok"] is False
 
 
 def test_login_rotates_session_id(client, auth):
@@ -255,8 +333,18 @@ def sign(payload: dict, secret: str = simulator.DEFAULT_APP_SECRET) -> str:
     return f"{enc(sig)}.{body}"
 
 
-def meta_payload(user_id: str) -> dict:
-    return {"algorithm": "HMAC-SHA256", "issued_at": 1_700_000_000, "user_id": user_id}
+def meta_payload(user_id: str, **fields) -> dict:
+    """A callback payload as Meta sends it, issued now unless told otherwise."""
+    return {
+        "algorithm": "HMAC-SHA256",
+        "issued_at": int(time.time()),
+        "user_id": user_id,
+        **fields,
+    }
+
+
+DEMO_FB = simulator.DEMO_USERS["demo"]
+CALLBACKS = ("/facebook/data-deletion", "/facebook/deauthorize")
 
 
 @pytest.mark.parametrize(
@@ -306,3 +394,123 @@ def test_deauthorize_callback_disconnects(app, client, user):
         assert stored.access_token is None
         assert stored.needs_reauth
     assert client.get("/").status_code == 302  # its sessions ended
+
+
+def user_state(app) -> tuple[int, bool | None]:
+    """(number of users, whether the demo user still has its token)."""
+    with app.app_context():
+        user = db.session.scalars(select(User)).one_or_none()
+        return count(app, User), None if user is None else user.access_token is not None
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"issued_at": 1_430_000_000},  # 2015
+        {"issued_at": int(time.time()) - 3600},
+        {"issued_at": int(time.time()) + 3600},
+        {"expires": int(time.time()) - 5},
+        {"issued_at": 2**40},
+        {"issued_at": -1},
+    ],
+    ids=["2015", "an-hour-ago", "future", "expired", "year-36812", "negative"],
+)
+def test_callbacks_refuse_stale_or_future_requests(app, user, fields):
+    for path in CALLBACKS:
+        resp = app.test_client().post(
+            path, data={"signed_request": sign(meta_payload(DEMO_FB, **fields))}
+        )
+        assert resp.status_code == 400, resp.get_json()
+        assert resp.get_json()["ok"] is False
+    assert user_state(app) == (1, True)
+
+
+def test_replayed_deletion_does_not_delete_the_recreated_account(app, auth, user):
+    captured = sign(meta_payload(DEMO_FB))
+    meta = app.test_client()
+    first = meta.post("/facebook/data-deletion", data={"signed_request": captured})
+    assert first.status_code == 200
+    assert user_state(app) == (0, None)
+    assert auth.login().status_code == 200  # the person signs up again
+    replay = meta.post("/facebook/data-deletion", data={"signed_request": captured})
+    assert replay.status_code == 400
+    assert "already used" in replay.get_json()["error"]
+    assert user_state(app) == (1, True)
+    assert count(app, DeletionRequest) == 1
+
+
+def test_replayed_deauthorize_is_refused(app, auth, user):
+    captured = sign(meta_payload(DEMO_FB))
+    meta = app.test_client()
+    assert meta.post(CALLBACKS[1], data={"signed_request": captured}).status_code == 200
+    assert auth.login().status_code == 200  # reconnected
+    replay = meta.post(CALLBACKS[1], data={"signed_request": captured})
+    assert replay.status_code == 400
+    assert user_state(app) == (1, True)
+
+
+def test_simultaneous_copies_of_one_request_act_once(app, user):
+    captured = sign(meta_payload(DEMO_FB))
+    together = threading.Barrier(4, timeout=20)
+    statuses = []
+
+    def post():
+        together.wait()
+        resp = app.test_client().post(
+            "/facebook/data-deletion", data={"signed_request": captured}
+        )
+        statuses.append(resp.status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(statuses) == [200, 400, 400, 400]
+    assert count(app, DeletionRequest) == 1
+
+
+def enc(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("signed", [True, False], ids=["signed", "unsigned"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"user_id": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b"[" * 3000,
+        b'{"algorithm": "HMAC-SHA256", "user_id": "1", "x": ' + b"{" * 2000 + b"}",
+        b'{"algorithm": "HMAC-SHA256", "user_id": {"a": 1}, "issued_at": 1}',
+        b'{"algorithm": "none", "user_id": "1", "issued_at": 1}',
+        b"\xff\xfe",
+    ],
+    ids=["deep", "deep-open", "deep-extra", "wrong-type", "no-hmac", "binary"],
+)
+def test_malformed_payloads_are_refused_without_a_500(app, user, payload, signed):
+    body = enc(payload)
+    secret = simulator.DEFAULT_APP_SECRET if signed else "attacker-guess"
+    sig = hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()
+    for path in CALLBACKS:
+        resp = app.test_client().post(
+            path, data={"signed_request": f"{enc(sig)}.{body}"}
+        )
+        assert resp.status_code == 400
+    assert user_state(app) == (1, True)
+
+
+def test_used_requests_are_purged_once_too_old_to_replay(app, user):
+    meta = app.test_client()
+    for n in range(3):
+        signed = sign(meta_payload("someone-else", n=n))
+        assert (
+            meta.post(CALLBACKS[1], data={"signed_request": signed}).status_code == 200
+        )
+    assert count(app, UsedSignedRequest) == 3
+    with app.app_context():  # time passes: the age check alone now refuses them
+        past = now_utc() - timedelta(seconds=1)
+        db.session.execute(update(UsedSignedRequest).values(expires_at=past))
+        db.session.commit()
+    fresh = sign(meta_payload("someone-else", n=9))
+    assert meta.post(CALLBACKS[1], data={"signed_request": fresh}).status_code == 200
+    assert count(app, UsedSignedRequest) == 1  # only the new one is kept

@@ -1,10 +1,16 @@
-"""Hypothesis throws random and malformed input at every form and JSON endpoint:
-never a 500, never a half-written row or an orphan file."""
+"""Hypothesis throws random and malformed input at every form and JSON endpoint,
+nesting bombs included, and runs requests concurrently: never a 500, never a
+half-written row or an orphan file."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import io
 import json
+import threading
+from collections import Counter
 
 from hypothesis import HealthCheck
 from hypothesis import given
@@ -13,11 +19,13 @@ from hypothesis import strategies as st
 from sqlalchemy import func
 from sqlalchemy import select
 
+import simulator
 from models import Post
 from models import User
 from models import db
 from support import create_post
 from support import image_bytes
+from support import soon
 
 FUZZ = settings(
     max_examples=60,
@@ -157,3 +165,120 @@ def test_account_and_callbacks_survive_anything(client, user, tz, signed):
     for path in ("/facebook/data-deletion", "/facebook/deauthorize"):
         resp = client.post(path, data={"signed_request": signed})
         assert resp.status_code == 400
+
+
+# -- nesting bombs -------------------------------------------------------------
+
+
+@st.composite
+def nested_json(draw) -> bytes:
+    """A JSON body nested up to 200,000 levels, closed or not, maybe under a key."""
+    # At least two levels: {"order": [1]} is a well-formed (if stale) reorder.
+    depth = draw(st.integers(min_value=2, max_value=200_000))
+    opener, closer = draw(st.sampled_from([(b"[", b"]"), (b'{"k":', b"}")]))
+    closed = draw(st.sampled_from([depth, depth // 2, 0]))
+    bomb = opener * depth + b"1" + closer * closed
+    key = draw(st.sampled_from(["", "order", "accessToken", "authResponse", "next"]))
+    return b'{"%s": %s}' % (key.encode(), bomb) if key else bomb
+
+
+@FUZZ
+@given(body=nested_json())
+def test_nesting_bombs_get_a_400(app, client, user, world, body):
+    graph_calls = len(world.calls())
+    for path in ("/", "/login"):
+        resp = client.post(path, data=body, content_type="application/json")
+        check_sane(resp)
+        assert resp.status_code == 400
+    assert len(world.calls()) == graph_calls  # refused before Meta is asked
+    payload = base64.urlsafe_b64encode(body).decode().rstrip("=")
+    for secret in (simulator.DEFAULT_APP_SECRET, "not-the-secret"):
+        digest = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()
+        signature = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+        for path in ("/facebook/data-deletion", "/facebook/deauthorize"):
+            resp = client.post(path, data={"signed_request": f"{signature}.{payload}"})
+            assert resp.status_code == 400
+
+
+# -- concurrency ---------------------------------------------------------------
+
+
+def run_together(calls) -> list:
+    """Run each zero-argument call in its own thread, started at the same moment."""
+    start = threading.Barrier(len(calls), timeout=30)
+    results = [None] * len(calls)
+
+    def run(i, call):
+        start.wait()
+        results[i] = call()
+
+    threads = [threading.Thread(target=run, args=item) for item in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+@settings(FUZZ, max_examples=12)
+@given(browsers=st.integers(min_value=2, max_value=8))
+def test_concurrent_first_logins_make_one_account(app, world, browsers):
+    person = world.add_user("Crowd", [{"name": "Page", "ig_username": "crowd"}])
+    ig_account_id = person["pages"][0]["ig_user_id"]
+    tokens = [
+        world.issue_token(person["fb_user_id"])["accessToken"] for _ in range(browsers)
+    ]
+
+    def log_in(token):
+        return lambda: app.test_client().post("/login", json={"accessToken": token})
+
+    responses = run_together([log_in(token) for token in tokens])
+    assert [r.status_code for r in responses] == [200] * browsers
+    with app.app_context():
+        rows = select(func.count()).where(User.ig_account_id == ig_account_id)
+        assert db.session.scalar(rows) == 1
+
+
+schedule_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("reorder"), st.randoms(use_true_random=False)),
+        st.tuples(st.sampled_from(["earlier", "later"]), st.integers(0, 3)),
+    ),
+    min_size=2,
+    max_size=6,
+)
+
+
+@settings(FUZZ, max_examples=15)
+@given(ops=schedule_ops)
+def test_concurrent_reorders_and_moves_keep_every_date(app, client, user, ops):
+    if counts(app, user)[0] == 0:
+        for minutes in (60, 120, 180, 240):
+            assert create_post(client, when=soon(minutes)).status_code == 200
+    with app.app_context():
+        posts = db.session.scalars(select(Post).order_by(Post.id)).all()
+        ids = [p.id for p in posts]
+        dates_before = Counter(p.scheduled_at for p in posts)
+    cookie = client.get_cookie(simulator_cookie(app)).value
+
+    def request_for(op):
+        browser = app.test_client()
+        browser.set_cookie(simulator_cookie(app), cookie)
+        if op[0] == "reorder":
+            order = ids[:]
+            op[1].shuffle(order)
+            return lambda: browser.post("/", json={"order": order})
+        return lambda: browser.post(
+            f"/post/{ids[op[1]]}/move", data={"direction": op[0]}, headers=JSON_HEADERS
+        )
+
+    for resp in run_together([request_for(op) for op in ops]):
+        check_sane(resp)
+        assert resp.status_code in (200, 409)
+    with app.app_context():
+        dates_after = Counter(db.session.scalars(select(Post.scheduled_at)))
+    assert dates_after == dates_before  # dates are swapped, never lost or doubled
+
+
+def simulator_cookie(app) -> str:
+    return app.config["SESSION_COOKIE_NAME"]

@@ -6,6 +6,8 @@ All images are generated in memory with Pillow; nothing touches the disk.
 
 import io
 import struct
+import threading
+import time
 import zlib
 from fractions import Fraction
 
@@ -672,10 +674,63 @@ def no_decoding(monkeypatch):
     ids=["png-error", "png-warning", "png-ours", "jpeg-ours"],
 )
 def test_too_many_pixels_is_rejected_before_decoding(no_decoding, data, dimensions):
-    assert rejection(data) == (
+    assert rejection(data) == too_many_pixels(dimensions)
+
+
+def too_many_pixels(dimensions: str) -> str:
+    return (
         f"This image has too many pixels ({dimensions}). The most we accept is "
-        "50 megapixels; upload a smaller version."
+        "25 megapixels, and Instagram shows at most 1440 px across: upload a "
+        "smaller version."
     )
+
+
+def test_small_palette_png_of_49_megapixels_is_refused_before_decoding(no_decoding):
+    # Issue 16: 47 KB on the wire, 250 MB to process when it was accepted.
+    bomb = encode(Image.new("P", (7000, 7000), 3), "PNG")
+    assert len(bomb) < 100_000
+    assert rejection(bomb) == too_many_pixels("7000×7000")
+
+
+def test_webp_has_its_own_lower_pixel_cap(no_decoding):
+    big = encode(Image.new("RGB", (4000, 3000), (9, 100, 3)), "WEBP", quality=50)
+    assert rejection(big) == (
+        "This WebP image has too many pixels (4000×3000). The most we accept for "
+        "WebP is 10 megapixels: save it as JPEG or PNG, or upload a smaller version."
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "info"),
+    [
+        ("P", {"transparency": 7}),
+        ("P", {}),
+        ("RGBA", {}),
+        ("LA", {}),
+        ("1", {}),
+        ("I;16", {}),
+        ("L", {"transparency": 3}),
+    ],
+)
+@pytest.mark.parametrize("factor", [1, 2, 3])
+def test_converting_in_bands_gives_what_converting_whole_gives(
+    monkeypatch, mode, info, factor
+):
+    noise = Image.effect_noise((1500, 1100), 90)
+    if mode == "I;16":
+        im = noise.convert("I").point(lambda v: v * 200).convert("I;16")
+    elif mode in ("RGBA", "LA"):
+        im = Image.merge("RGBA" if mode == "RGBA" else "LA", [noise] * len(mode))
+    else:
+        im = noise.convert(mode)
+    im.info.update(info)
+    box = (3, 5, 1498, 1097)  # odd edges: blocks cut at the box, not the image
+    expected = images._to_working_mode(im).reduce(factor, box=box)
+    monkeypatch.setattr(images, "_BAND_PIXELS", 20_000)  # dozens of bands
+    banded = images._reduce(im, box, factor)
+    assert banded.mode == expected.mode
+    assert banded.size == expected.size
+    assert banded.tobytes() == expected.tobytes()
 
 
 def test_pixel_limit_is_read_at_call_time(monkeypatch):
@@ -787,3 +842,73 @@ def test_non_seekable_stream_is_accepted():
     data = encode(Image.new("RGB", (640, 640), (5, 6, 7)), "PNG")
     with Pipe(data) as pipe:
         assert images.process_upload(pipe).width == 640
+
+
+# --------------------------------------------------------------------------
+# Sharing one process's decoding between concurrent uploads
+
+
+def hold(budget: images.DecodeBudget, cost: int) -> threading.Event:
+    """Reserve `cost` in another thread until the returned event is set."""
+    held, done = threading.Event(), threading.Event()
+
+    def run():
+        with budget.reserve(cost):
+            held.set()
+            done.wait(10)
+
+    threading.Thread(target=run, daemon=True).start()
+    assert held.wait(5)
+    return done
+
+
+def test_budget_turns_an_upload_away_after_waiting_when_all_workers_are_busy():
+    budget = images.DecodeBudget(workers=1, memory=1 << 30, wait=0.2)
+    release = hold(budget, 1)
+    started = time.monotonic()
+    with pytest.raises(images.Busy) as caught, budget.reserve(1):
+        pass
+    assert time.monotonic() - started >= 0.2
+    assert caught.value.retry_after == 1
+    release.set()
+
+
+def test_budget_runs_small_uploads_together_and_big_ones_alone():
+    budget = images.DecodeBudget(workers=4, memory=100, wait=0.05)
+    release = hold(budget, 60)
+    with budget.reserve(30):  # fits beside the first
+        with pytest.raises(images.Busy), budget.reserve(20):
+            pass  # 60 + 30 + 20 > 100
+    release.set()
+    # More than the whole budget still runs, alone, once the others are done.
+    with budget.reserve(500):
+        pass
+
+
+def test_budget_lets_a_waiting_upload_in_as_soon_as_room_frees_up():
+    budget = images.DecodeBudget(workers=1, memory=100, wait=5)
+    release = hold(budget, 10)
+    threading.Timer(0.1, release.set).start()
+    started = time.monotonic()
+    with budget.reserve(10):
+        assert time.monotonic() - started < 3
+
+
+def test_a_busy_budget_stops_an_upload_before_decoding(no_decoding):
+    budget = images.DecodeBudget(workers=1, memory=1 << 30, wait=0)
+    release = hold(budget, 1)
+    with pytest.raises(images.Busy):
+        images.process_upload(
+            io.BytesIO(encode(Image.new("RGB", (800, 800)), "PNG")), budget
+        )
+    release.set()
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_transparency_is_flattened_onto_the_chosen_colour(mode):
+    im = Image.new(mode, (800, 800), (0, 0) if mode == "LA" else (0, 0, 0, 0))
+    out = assert_compliant(
+        images.process_upload(io.BytesIO(encode(im, "PNG")), background=(20, 120, 220))
+    )
+    # A grey image on a coloured background comes out in colour.
+    assert close_to(out.getpixel((400, 400)), (20, 120, 220), tol=4)

@@ -17,8 +17,9 @@ from ospost.web import JsonFormatter
 
 
 def test_healthz_reports_database_and_scheduler(make_app):
-    app = make_app(start_scheduler=True)
-    resp = app.test_client().get("/healthz")
+    app = make_app(start_scheduler=True, HEALTHZ_TOKEN="monitor-token-1")
+    client = app.test_client()
+    resp = client.get("/healthz", headers={"Authorization": "Bearer monitor-token-1"})
     assert resp.status_code == 200
     assert resp.get_json() == {
         "ok": True,
@@ -26,6 +27,37 @@ def test_healthz_reports_database_and_scheduler(make_app):
         "scheduler": "running",
         "overdue_posts": 0,
     }
+
+
+def test_anonymous_healthz_shows_nothing_but_ok(make_app):
+    """Load balancers need only the status code; the internals (overdue posts,
+    scheduler state) are for the monitor holding ``HEALTHZ_TOKEN``."""
+    for token in (None, "monitor-token-1"):
+        app = make_app(HEALTHZ_TOKEN=token)
+        resp = app.test_client().get("/healthz")
+        assert (resp.status_code, resp.get_json()) == (200, {"ok": True})
+    client = app.test_client()
+    for wrong in ("Bearer nope", "Bearer monitor-token-", "Basic bW9uaXRvcg==", "x"):
+        resp = client.get("/healthz", headers={"Authorization": wrong})
+        assert resp.status_code == 401
+        assert resp.get_json()["ok"] is False
+        assert "HEALTHZ_TOKEN" in resp.get_json()["error"]
+        assert "overdue_posts" not in resp.get_json()
+    # Without a configured token, no header unlocks the details.
+    unset = make_app().test_client()
+    resp = unset.get("/healthz", headers={"Authorization": "Bearer "})
+    assert resp.status_code == 401 and "overdue_posts" not in resp.get_json()
+
+
+def test_healthz_stays_minimal_when_the_database_is_down(make_app):
+    app = make_app(HEALTHZ_TOKEN="monitor-token-1")
+    with app.app_context():
+        db.drop_all()  # every query now fails like an unreachable database
+    client = app.test_client()
+    resp = client.get("/healthz")
+    assert (resp.status_code, resp.get_json()) == (503, {"ok": False})
+    resp = client.get("/healthz", headers={"Authorization": "Bearer monitor-token-1"})
+    assert resp.status_code == 503 and resp.get_json()["database"] == "unavailable"
 
 
 def test_json_logs_carry_post_ids_and_fbtrace_id():
@@ -74,7 +106,14 @@ def test_migrations_build_the_same_schema_as_the_models(make_app, database_url):
 
         upgrade()
         tables = set(inspect(db.engine).get_table_names())
-        assert {"users", "posts", "web_sessions", "deletion_requests"} <= tables
+        assert {
+            "users",
+            "posts",
+            "web_sessions",
+            "deletion_requests",
+            "used_signed_requests",
+        } <= tables
+        assert {"ig_profiles", "feed_items"} <= tables
         from alembic.autogenerate import compare_metadata
         from alembic.migration import MigrationContext
 

@@ -144,7 +144,8 @@ def test_home_grid_with_posts(pages_app, pages_client):
     assert 'alt="Scheduled post"' in html
     assert 'alt="A #sunset over the sea"' in html
     assert html.count("tile-scheduled") == 2
-    assert 'data-long-press-delay="400"' in html
+    # Scheduled tiles can be dragged by their handle, and only by it.
+    assert html.count('class="tile-handle') == 2
     assert "Move earlier" in html and "Move later" in html
     assert f'formaction="/post/{first}/move"' in html
     assert f'href="/post/{second}/edit"' in html
@@ -212,7 +213,8 @@ def test_edit_page_scheduled(pages_app, pages_client):
     assert ">Save changes</button>" in html
     assert ">Post now</button>" in html
     assert ">Remove post</button>" in html
-    assert 'data-confirm="Remove this post?' in html
+    assert 'data-confirm-title="Remove this post?"' in html
+    assert 'data-confirm-title="Publish to @demo now?"' in html
     assert f'action="/post/{post_id}/publish"' in html
     assert f'action="/post/{post_id}/remove"' in html
     assert re.search(r'id="date"[^>]*value="\d{4}-\d\d-\d\dT\d\d:\d\d"', html, re.S)

@@ -336,8 +336,10 @@ def job_time(post_id):
     return job.next_run_time if job else None
 
 
-def test_jobs_follow_create_edit_reorder_and_remove(scheduled_app, auth):
-    app = scheduled_app
+def test_jobs_follow_create_edit_reorder_and_remove(make_app, auth):
+    # A horizon long enough to hold every post here (tests/test_horizon.py
+    # covers posts beyond it).
+    app = make_app(start_scheduler=True, PUBLISH_HORIZON_SECONDS=24 * 3600)
     client = app.test_client()
     AuthActions(client, auth.world).login()
     first, second = soon(300), soon(600)
@@ -420,6 +422,23 @@ def test_malformed_reorder_is_a_400(client, user, body):
         else client.post("/", data="x", headers={"Accept": "application/json"})
     )
     assert resp.status_code == 400
+    assert "list of post ids" in resp.get_json()["error"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"order": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"order": [1], "x": ' + b"{" * 50_000 + b"}",
+        b'{"order": [' + b"1," * 200_000 + b"1]}",
+    ],
+    ids=["deep-array", "deep-order", "deep-extra-field", "oversized"],
+)
+def test_deep_or_huge_reorder_json_is_a_400(client, user, raw):
+    resp = client.post("/", data=raw, content_type="application/json")
+    assert resp.status_code == 400
+    assert resp.get_json()["ok"] is False
 
 
 def test_keyboard_move_swaps_with_the_neighbour(app, client, user):

@@ -7,108 +7,37 @@ import collections
 import json
 import os
 import random
+import re
 import signal
-import socket
 import subprocess
-import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
+import redis
+import requests
 from sqlalchemy import select
 from sqlalchemy import update
 
-import simulator
 from models import Post
 from models import User
 from models import db
+from support import KEY
 from support import AuthActions
+from support import Cluster
 from support import create_post
+from support import free_port
 from support import image_bytes
 from support import soon
 from support import wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
-KEY = "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
 pytestmark = pytest.mark.slow
 # bench/kill_trials.py runs the full 20; CI runs a few of the same trials.
 KILL_TRIALS = int(os.environ.get("OSPOST_KILL_TRIALS", "3"))
 KILL_REPORT = os.environ.get("OSPOST_KILL_REPORT")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Cluster:
-    """A gunicorn master with N workers, each running its own scheduler."""
-
-    def __init__(self, app, sim, workers: int, port: int | None = None):
-        self.port = port or free_port()
-        cfg = app.config
-        env = {
-            **os.environ,
-            "SECRET_KEY": "processes-test",
-            "FB_APP_ID": simulator.DEFAULT_APP_ID,
-            "FB_APP_SECRET": simulator.DEFAULT_APP_SECRET,
-            "FB_ENDPOINT": sim.graph_url,
-            "APP_URL": f"http://127.0.0.1:{self.port}",
-            "DATABASE_URL": cfg["SQLALCHEMY_DATABASE_URI"],
-            "TOKEN_ENCRYPTION_KEYS": KEY,
-            "OSPOST_UPLOAD_FOLDER": cfg["UPLOAD_FOLDER"],
-            "OSPOST_STAGING_FOLDER": cfg["STAGING_FOLDER"],
-            "OSPOST_PUBLISH_LEASE_SECONDS": "5",
-            "OSPOST_PUBLISH_SWEEP_SECONDS": "0.5",
-            "OSPOST_PUBLISH_FIRST_CHECK_SECONDS": "0.3",
-            "OSPOST_PUBLISH_CHECK_INTERVAL_SECONDS": "0.3",
-            "OSPOST_GRAPH_TIMEOUT": "[1, 2]",
-        }
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-w",
-                str(workers),
-                "-b",
-                f"127.0.0.1:{self.port}",
-                "--log-level",
-                "warning",
-                "app:create_app()",
-            ],
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,  # so a crash can take the whole group down
-        )
-        wait_for(self._up, timeout=20)
-
-    def _up(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-
-    def workers(self) -> list[int]:
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        return [int(pid) for pid in children.read_text().split()]
-
-    def crash(self) -> None:
-        """SIGKILL the master and every worker at once, like a power cut."""
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 @pytest.fixture
@@ -268,3 +197,69 @@ def test_server_killed_at_a_random_moment_loses_and_duplicates_nothing(
             report.write(json.dumps(line) + "\n")
     assert duplicates == 0
     assert lost == 0
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """A throwaway redis-server, as production would run for shared rate limits."""
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+        + ["--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    wait_for(lambda: _answers_ping(client), timeout=10)
+    yield f"redis://127.0.0.1:{port}/0"
+    client.close()
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def _answers_ping(client) -> bool:
+    try:
+        return client.ping()
+    except redis.ConnectionError:
+        return False
+
+
+def test_two_workers_share_login_limits_through_redis(make_app, sim, world, redis_url):
+    app = make_app()
+    # Each bad login holds a sync worker for 0.3 s, so parallel requests are
+    # answered by both workers.
+    world.configure(latency_ms=300)
+    cluster = Cluster(
+        app,
+        sim,
+        workers=2,
+        env={
+            "RATELIMIT_STORAGE_URI": redis_url,
+            "OSPOST_RATELIMIT_LOGIN_PER_IP": "5 per minute",
+            "OSPOST_SCHEDULER_ENABLED": "false",
+        },
+    )
+    base = f"http://127.0.0.1:{cluster.port}"
+    try:
+        page = requests.get(f"{base}/login", timeout=10)
+        token = re.search(r'name="csrf-token" content="([^"]+)"', page.text)[1]
+
+        def bad_login():
+            return requests.post(
+                f"{base}/login",
+                json={"accessToken": "EAAnot-a-token-Meta-issued"},
+                headers={"X-CSRFToken": token},
+                cookies=page.cookies,
+                timeout=30,
+            )
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(lambda _: bad_login(), range(20)))
+    finally:
+        cluster.stop()
+    statuses = collections.Counter(resp.status_code for resp in answers)
+    # Memory storage would let each worker count its own 5.
+    assert statuses == {401: 5, 429: 15}
+    assert sum(c["endpoint"] == "debug_token" for c in world.calls()) == 5
+    assert all(
+        int(r.headers["Retry-After"]) >= 1 for r in answers if r.status_code == 429
+    )

@@ -28,6 +28,7 @@ from ospost.scheduler import publisher
 from support import AuthActions
 from support import create_post
 from support import post_row
+from support import serve_app
 from support import soon
 from support import wait_for
 
@@ -244,6 +245,49 @@ def test_lost_publish_response_is_never_published_twice(env, world):
     client.post(f"/post/{post.id}/publish", headers=JSON)
     done = settled(app, post.id)
     assert done.status == PostStatus.PUBLISHED
+    (live,) = world.published()
+    assert done.ig_media_id == live["media_id"]
+    assert len(calls_for(world, "publish")) == 1
+
+
+@pytest.fixture
+def quick_checks(make_app, world):
+    """Like ``env``, with container checks 50 ms apart so backoff stays short."""
+    app = make_app(start_scheduler=True, PUBLISH_CHECK_INTERVAL_SECONDS=0.05)
+    client = app.test_client()
+    AuthActions(client, world).login()
+    with serve_app(app):
+        yield app, client
+
+
+def test_malformed_answers_never_decide_a_possibly_published_post(quick_checks, world):
+    """A lost media_publish answer, then container checks answered with 400s
+    whose bodies are not Meta's: the post stays "checking with Instagram"
+    until Meta answers clearly, and ends published, once."""
+    app, client = quick_checks
+    # Meta publishes, then the answer is lost after a second; meanwhile the
+    # status checks start answering with bare 400s.
+    world.add_fault({"endpoint": "publish"}, {"after": True, "delay": 1, "http": 500})
+    assert create_post(client, caption="live or not?").status_code == 200
+    post = only_post(app)
+    client.post(f"/post/{post.id}/publish", headers=JSON)
+    wait_for(lambda: post_row(app, post.id).publish_requested_at, timeout=15)
+    world.add_fault({"endpoint": "status"}, {"http": 400}, times=6)
+
+    def checking():
+        row = post_row(app, post.id)
+        if row.status == PostStatus.FAILED:
+            raise AssertionError(f"failed while uncertain: {row.error_message}")
+        return row if row.publish_requested_at and row.waiting_reason else None
+
+    waiting = wait_for(checking, timeout=15)
+    assert waiting.status == PostStatus.PUBLISHING
+    assert "checking with instagram" in waiting.waiting_reason.lower()
+    done = wait_for(
+        lambda: (row := post_row(app, post.id)).status != PostStatus.PUBLISHING and row,
+        timeout=60,
+    )
+    assert done.status == PostStatus.PUBLISHED, done.error_message
     (live,) = world.published()
     assert done.ig_media_id == live["media_id"]
     assert len(calls_for(world, "publish")) == 1

@@ -4,15 +4,20 @@ signatures, IDOR on every post route, traversal, renamed PHP/HTML files)."""
 
 from __future__ import annotations
 
+import http.client
 import io
+import os
 import struct
+import threading
 import zlib
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import text
 from werkzeug.datastructures import FileStorage
+from werkzeug.serving import make_server
 from werkzeug.test import encode_multipart
 
 from app import create_app
@@ -24,6 +29,7 @@ from support import image_bytes
 from support import local_input
 from support import soon
 
+ROOT = Path(__file__).resolve().parent.parent
 JSON = {"Accept": "application/json"}
 
 
@@ -168,3 +174,233 @@ def test_staged_images_are_only_served_by_their_random_name(app, client, user):
     missing = "B" * 32 + ".jpg"
     for probe in ("../app.py", "x.jpg", "A" * 31 + ".jpg", "A" * 32 + ".png", missing):
         assert client.get(f"/static/tmp/{probe}").status_code == 404
+
+
+def test_own_images_and_pages_are_never_stored_by_caches(app, client, user):
+    assert create_post(client).status_code == 200
+    with app.app_context():
+        post = db.session.scalars(select(Post)).one()
+    for name in (post.filename, post.thumbnail):
+        with client.get(f"/uploads/{name}") as resp:
+            assert resp.status_code == 200
+            assert resp.headers["Cache-Control"] == "private, no-store"
+            assert "Expires" not in resp.headers
+    # The same for every page and answer that carries the person's data.
+    for path in ("/", f"/post/{post.id}/edit", f"/post/{post.id}/status", "/account"):
+        assert client.get(path).headers["Cache-Control"] == "private, no-store"
+    # Public files keep their own caching.
+    with client.get("/vendor/bootstrap.min.css") as vendor:
+        assert "no-store" not in vendor.headers["Cache-Control"]
+
+
+DOT_PATHS = [
+    "/static/./tmp/.gitkeep",
+    "/static/x/../tmp/.gitkeep",
+    "/static/css/../tmp/.gitkeep",
+    "/static/tmp/./.gitkeep",
+    "/static/%2e/tmp/.gitkeep",
+    "/static/%2E/tmp/.gitkeep",
+    "/static/css/%2e%2e/tmp/.gitkeep",
+    "/static/.%2Ftmp/.gitkeep",
+    "/static/.%2ftmp/.gitkeep",
+    "/static//tmp/.gitkeep",
+    "/static/tmp//.gitkeep",
+    "/static/./css/../tmp/" + "A" * 32 + ".jpg",
+    "/static/./css/styles.css",
+    "/uploads/./x.jpg",
+    "/uploads/%2e%2e/app.py",
+    "/vendor/./bootstrap.min.css",
+    "/vendor/x/../bootstrap.min.css",
+    "/./login",
+    "/post//add",
+]
+
+
+@pytest.mark.parametrize("path", DOT_PATHS)
+def test_dot_segments_and_double_slashes_reach_nothing(make_app, path):
+    """Browsers resolve ``.``/``..`` before sending a URL; only crafted requests
+    carry them, and they must not reach the staging folder (the default one lies
+    inside static/) through Flask's static route, or anything else."""
+    app = make_app(STAGING_FOLDER=str(ROOT / "static" / "tmp"))
+    with app.test_client().get(path) as resp:
+        assert resp.status_code == 404, resp.status
+        assert "does not exist" in resp.get_data(as_text=True)
+
+
+def test_static_route_serves_nothing_from_the_staging_folder(make_app, tmp_path):
+    """Even a path Flask's static route would resolve into the staging folder
+    (here: staging is static/ itself) is answered by the staged-name check only."""
+    app = make_app(STAGING_FOLDER=str(ROOT / "static"))
+    client = app.test_client()
+    with client.get("/static/css/styles.css") as resp:
+        assert resp.status_code == 404
+    # With staging elsewhere, static files are served as usual.
+    with make_app().test_client().get("/static/css/styles.css") as resp:
+        assert resp.status_code == 200
+
+
+def production_config(tmp_path, **overrides) -> dict:
+    """Settings with which ``create_app`` runs for real (not demo, not testing)."""
+    return {
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.db",
+        "DEMO": False,
+        "FB_APP_ID": "123",
+        "FB_APP_SECRET": "s",
+        "APP_URL": "https://ospost.example",
+        "SECRET_KEY": "3f9a1c7e5b2d8f406e1a9c3b7d5f2e8a",
+        "TOKEN_ENCRYPTION_KEYS": "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg=",
+        "SCHEDULER_ENABLED": False,
+        **overrides,
+    }
+
+
+@pytest.mark.parametrize(
+    "secret", ["a", "short-but-not-that-short", "ab" * 20, "x" * 64]
+)
+def test_production_refuses_a_weak_secret_key(monkeypatch, tmp_path, secret):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="SECRET_KEY is too weak") as info:
+        create_app(production_config(tmp_path, SECRET_KEY=secret))
+    assert "token_hex(32)" in str(info.value)
+    if len(secret) > 1:
+        assert secret not in str(info.value)  # never echoed into logs
+
+
+GOOD_KEY = "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
+
+
+@pytest.mark.parametrize("keys", ["not-a-key", f"{GOOD_KEY},short", "a" * 44])
+def test_token_keys_must_be_fernet_keys(monkeypatch, tmp_path, keys):
+    monkeypatch.delenv("TOKEN_ENCRYPTION_KEYS", raising=False)
+    with pytest.raises(RuntimeError, match="TOKEN_ENCRYPTION_KEYS") as info:
+        create_app(production_config(tmp_path, TOKEN_ENCRYPTION_KEYS=keys))
+    assert "not a valid Fernet key" in str(info.value)
+    assert "short" not in str(info.value)  # the keys themselves stay out of logs
+
+
+def test_production_starts_with_strong_settings(tmp_path):
+    app = create_app(production_config(tmp_path))
+    assert app.config["TOKEN_ENCRYPTION_KEYS"] == [
+        "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
+    ]
+
+
+def test_dev_server_does_not_tell_its_versions(app):
+    """``make run`` (werkzeug's server) sent ``Server: Werkzeug/3.1.9
+    Python/3.11.7``; an attacker reads off which known bugs to try."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=5)
+        for path in ("/login", "/nope", "/healthz"):
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.getheader("Server") == "Ospost", path
+            conn.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def mode(path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+@pytest.fixture
+def usual_umask():
+    """The umask most servers run with (022), whatever the test runner's is."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_database_and_uploads_are_private_staged_copies_public(
+    usual_umask, make_app, tmp_path, auth
+):
+    """Other local accounts may read neither the database (sessions, encrypted
+    tokens) nor uploads; staged copies stay readable for an nginx running as
+    another user, since Meta's crawler fetches them without login anyway."""
+    db_file = tmp_path / "data" / "ospost.db"
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{db_file}")
+    client = app.test_client()
+    type(auth)(client, auth.world).login()
+    assert create_post(client).status_code == 200
+    with app.app_context():
+        post = db.session.scalars(select(Post)).one()
+        owner = db.session.get(User, post.user_id).ig_account_id
+    assert mode(db_file.parent) == 0o700
+    for name in ("ospost.db", "ospost.db-wal", "ospost.db-shm"):
+        assert mode(db_file.parent / name) == 0o600, name
+    store = app.extensions["media_store"]
+    assert mode(store.upload_root) == 0o700
+    assert mode(store.user_dir(owner)) == 0o700
+    for name in (post.filename, post.thumbnail):
+        assert mode(store.path(owner, name)) == 0o600
+    staged = store.stage(owner, post.filename, "S" * 32 + ".jpg")
+    assert mode(store.staging_root) == 0o755
+    assert mode(store.staging_root / staged) == 0o644
+
+
+def test_loose_modes_of_an_older_install_are_tightened(usual_umask, make_app, tmp_path):
+    db_file = tmp_path / "old.db"
+    db_file.touch(mode=0o644)
+    (tmp_path / "old.db-shm").touch(mode=0o644)
+    uploads = tmp_path / "uploads"
+    uploads.mkdir(mode=0o755)
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{db_file}")
+    assert mode(db_file) == mode(tmp_path / "old.db-shm") == 0o600
+    assert mode(uploads) == 0o700
+    assert app.extensions["media_store"].upload_root == uploads
+
+
+def echo_app(make_app, **config):
+    """An app with a route that shows whom and how it thinks it was called."""
+    app = make_app(**config)
+
+    def whoami():
+        from flask import request
+
+        return {
+            "remote_addr": request.remote_addr,
+            "scheme": request.scheme,
+            "host": request.host,
+        }
+
+    app.add_url_rule("/_whoami", "whoami", whoami)
+    return app.test_client()
+
+
+SPOOFED = {
+    "X-Forwarded-For": "203.0.113.66, 198.51.100.7",
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-Host": "evil.example",
+}
+
+
+def test_forwarded_headers_are_ignored_without_a_trusted_proxy(make_app):
+    client = echo_app(make_app)
+    seen = client.get("/_whoami", headers=SPOOFED).get_json()
+    assert seen == {"remote_addr": "127.0.0.1", "scheme": "http", "host": "localhost"}
+
+
+def test_forwarded_headers_are_trusted_for_the_configured_hops(make_app):
+    client = echo_app(make_app, TRUSTED_PROXY_COUNT=1)
+    seen = client.get("/_whoami", headers=SPOOFED).get_json()
+    # One proxy: only the address it appended counts, not what the client sent.
+    assert seen == {
+        "remote_addr": "198.51.100.7",
+        "scheme": "https",
+        "host": "evil.example",
+    }
+    client = echo_app(make_app, TRUSTED_PROXY_COUNT=2)
+    assert client.get("/_whoami", headers=SPOOFED).get_json()["remote_addr"] == (
+        "203.0.113.66"
+    )
+
+
+@pytest.mark.parametrize("hops", [-1, "one", 1.5, True])
+def test_trusted_proxy_count_must_be_a_whole_number(make_app, hops):
+    with pytest.raises(RuntimeError, match="TRUSTED_PROXY_COUNT"):
+        make_app(TRUSTED_PROXY_COUNT=hops)

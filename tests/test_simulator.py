@@ -6,6 +6,7 @@ A tiny image host in a thread plays the public server the crawler downloads from
 
 import hashlib
 import io
+import json
 import re
 import subprocess
 import sys
@@ -534,7 +535,8 @@ def test_published_media_reads_back_like_meta(sim, images):
     listing = graph(
         sim, "GET", f"{IG_DEMO}/media", token, fields="id,caption,timestamp"
     )
-    assert [m["id"] for m in listing.json()["data"]] == [second, first]
+    # Newest first, ahead of the account's existing history.
+    assert [m["id"] for m in listing.json()["data"]][:2] == [second, first]
 
 
 def test_publishing_quota_is_enforced_in_the_window(sim, images):
@@ -579,6 +581,172 @@ def test_publish_rejects_unknown_and_foreign_containers(sim, images):
     assert_meta_error(publish(sim, other, container_id, ig=IG_OTHER), 400, 24, 2207006)
     assert_meta_error(publish(sim, other, container_id), 403, 10)
     assert sim.world.published() == []
+
+
+# ------------------------------------------------------------------- existing feed
+
+FEED_FIELDS = (
+    "id,media_type,media_product_type,media_url,thumbnail_url,permalink,timestamp,"
+    "caption"
+)
+
+
+def whole_feed(sim, token: str, ig: str = IG_DEMO, limit: int = 10) -> list[dict]:
+    """Every post of an account, following ``paging.cursors.after`` like Ospost."""
+    items, after = [], None
+    for _ in range(20):
+        params = {"fields": FEED_FIELDS, "limit": limit}
+        if after:
+            params["after"] = after
+        resp = graph(sim, "GET", f"{ig}/media", token, **params)
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        items += body["data"]
+        if "next" not in body.get("paging", {}):
+            return items
+        assert "access_token" not in body["paging"]["next"]
+        after = body["paging"]["cursors"]["after"]
+    raise AssertionError("the feed never ended")
+
+
+def test_existing_feed_pages_newest_first_with_cursors(sim):
+    token = login(sim)
+    items = whole_feed(sim, token)
+    profile = graph(sim, "GET", IG_DEMO, token, fields="media_count").json()
+    assert 24 <= len(items) <= 60
+    assert profile["media_count"] == len(items)
+    assert len({m["id"] for m in items}) == len(items)
+    stamps = [m["timestamp"] for m in items]
+    assert all(IG_TIME_RE.fullmatch(t) for t in stamps)
+    assert stamps == sorted(stamps, reverse=True)
+    kinds = {(m["media_type"], m["media_product_type"]) for m in items}
+    assert {("IMAGE", "FEED"), ("CAROUSEL_ALBUM", "FEED"), ("VIDEO", "REELS")} <= kinds
+    for item in items:
+        assert PERMALINK_RE.fullmatch(item["permalink"])
+        assert item["media_url"].startswith(sim.url + "/_sim/cdn/")
+        # Only videos have a cover picture, as at Meta.
+        assert ("thumbnail_url" in item) == (item["media_type"] == "VIDEO")
+    # Deterministic: the same history after a reset, and another account's differs.
+    sim.world.reset()
+    again = whole_feed(sim, login(sim), limit=25)
+    assert [m["id"] for m in again] == [m["id"] for m in items]
+    assert [m.get("caption") for m in again] == [m.get("caption") for m in items]
+    other = whole_feed(sim, login(sim, "other"), IG_OTHER)
+    assert not {m["id"] for m in other} & {m["id"] for m in items}
+
+
+def test_published_posts_top_the_feed_but_not_published(sim, images):
+    token = login(sim)
+    before = whole_feed(sim, token)
+    media_id = publish(sim, token, ready_container(sim, images, token)).json()["id"]
+    after = whole_feed(sim, token)
+    assert [m["id"] for m in after] == [media_id] + [m["id"] for m in before]
+    assert after[0]["caption"] == "Hello #ospost"
+    assert [p["media_id"] for p in sim.world.published()] == [media_id]
+    count = graph(sim, "GET", IG_DEMO, token, fields="media_count").json()
+    assert count["media_count"] == len(before) + 1
+
+
+def test_cdn_urls_serve_pictures_until_they_expire(sim):
+    token = login(sim)
+    photo = next(m for m in whole_feed(sim, token) if m["media_type"] == "IMAGE")
+    resp = requests.get(photo["media_url"], timeout=5)
+    assert resp.status_code == 200
+    assert resp.headers["Content-Type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(resp.content)).format == "JPEG"
+    reel = next(m for m in whole_feed(sim, token) if m["media_type"] == "VIDEO")
+    cover = Image.open(
+        io.BytesIO(requests.get(reel["thumbnail_url"], timeout=5).content)
+    )
+    assert cover.height > cover.width
+    tampered = photo["media_url"].replace("oh=00_", "oh=00_f")
+    assert requests.get(tampered, timeout=5).status_code == 403
+    sim.world.configure(cdn_url_ttl=-60)
+    stale = graph(sim, "GET", photo["id"], token, fields="media_url").json()
+    resp = requests.get(stale["media_url"], timeout=5)
+    assert (resp.status_code, resp.text) == (403, "URL signature expired")
+
+
+def test_existing_feed_can_be_switched_off(sim):
+    token = login(sim)
+    sim.world.configure(existing_feed=False)
+    assert whole_feed(sim, token) == []
+    assert graph(sim, "GET", IG_DEMO, token, fields="media_count").json() == {
+        "media_count": 0,
+        "id": IG_DEMO,
+    }
+
+
+# --------------------------------------------------------------------- rate limits
+
+
+def usage_headers(resp) -> tuple[dict, dict | None]:
+    app = json.loads(resp.headers["X-App-Usage"])
+    buc = resp.headers.get("X-Business-Use-Case-Usage")
+    return app, json.loads(buc) if buc else None
+
+
+def test_every_answer_reports_usage_like_meta(sim):
+    token = login(sim)
+    app, buc = usage_headers(graph(sim, "GET", IG_DEMO, token, fields="username"))
+    assert set(app) == {"call_count", "total_cputime", "total_time"}
+    assert all(isinstance(v, int) and 0 <= v < 100 for v in app.values())
+    [entry] = buc[IG_DEMO]
+    assert entry["type"] == "instagram"
+    assert entry["estimated_time_to_regain_access"] == 0
+    assert set(entry) == {
+        "type",
+        "call_count",
+        "total_cputime",
+        "total_time",
+        "estimated_time_to_regain_access",
+    }
+    # Calls about no Instagram account carry only the app's usage.
+    app, buc = usage_headers(graph(sim, "GET", "me", token))
+    assert buc is None
+    # Errors carry them too.
+    failed = graph(sim, "GET", "12345", token)
+    assert failed.status_code == 400 and "X-App-Usage" in failed.headers
+
+
+def test_usage_can_be_pushed_high_then_throttles(sim):
+    token = login(sim)
+    sim.world.configure(buc_usage=85, regain_minutes=7)
+    resp = graph(sim, "GET", f"{IG_DEMO}/media", token, fields="id", limit=1)
+    assert resp.status_code == 200
+    [entry] = usage_headers(resp)[1][IG_DEMO]
+    assert entry["call_count"] == 85
+    assert entry["estimated_time_to_regain_access"] == 7
+    sim.world.configure(buc_usage=100)
+    resp = graph(sim, "GET", f"{IG_DEMO}/media", token, fields="id")
+    error = assert_meta_error(resp, 400, 80002)
+    assert error["is_transient"] is True
+    assert "too many calls to this Instagram account" in error["message"]
+    assert usage_headers(resp)[1][IG_DEMO][0]["call_count"] == 100
+    sim.world.configure(buc_usage=None, app_usage=100)
+    resp = graph(sim, "GET", "me", token)
+    assert_meta_error(resp, 400, 4)
+    assert usage_headers(resp)[0]["call_count"] == 100
+    assert sim.world.calls()[-1]["fault"] == "throttled"
+
+
+def test_call_limits_count_each_accounts_calls(sim):
+    token, other = login(sim), login(sim, "other")
+    sim.world.configure(buc_call_limit=4)
+    for expected in (25, 50, 75, 100):
+        resp = graph(sim, "GET", IG_DEMO, token, fields="username")
+        assert resp.status_code == 200
+        assert usage_headers(resp)[1][IG_DEMO][0]["call_count"] == expected
+    resp = graph(sim, "GET", IG_DEMO, token, fields="username")
+    assert_meta_error(resp, 400, 80002)
+    regain = usage_headers(resp)[1][IG_DEMO][0]["estimated_time_to_regain_access"]
+    assert 1 <= regain <= 24 * 60
+    # Another account has its own budget.
+    assert graph(sim, "GET", IG_OTHER, other, fields="username").status_code == 200
+    usage = requests.get(
+        f"{sim.url}/_sim/usage", params={"ig_user_id": IG_DEMO}, timeout=5
+    ).json()
+    assert usage["instagram"]["call_count"] >= 100
 
 
 # --------------------------------------------------------------------------- faults

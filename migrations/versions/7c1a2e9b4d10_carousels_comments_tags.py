@@ -1,12 +1,15 @@
 """carousels, first comment, people tags and collaborators
 
-A post gets ordered media items (``post_media``): every existing post becomes a
-one-item post, its image, thumbnail, size and alt text moving to item 0. Posts
-gain collaborators, a first comment with its own status, and a history
-(``post_events``).
+A post gets ordered media items (``post_media``): every existing post with an
+image becomes a one-item post, its image, thumbnail, size and alt text moving
+to item 0; a draft saved without an image gets no item (and keeps its
+``scheduled_at``, NULL or not). ``posts.image_sha256`` stays on the post: it is
+the first item's hash, which is the image it already described. Posts gain
+collaborators, a first comment with its own status, and a history
+(``post_events``). Going back keeps each post's first item (and its hash).
 
 Revision ID: 7c1a2e9b4d10
-Revises: 5df3d69bf1a6
+Revises: c3ca0ef29c80
 Create Date: 2026-12-02 21:00:00.000000
 
 """
@@ -16,7 +19,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '7c1a2e9b4d10'
-down_revision = '5df3d69bf1a6'
+down_revision = 'c3ca0ef29c80'
 branch_labels = None
 depends_on = None
 
@@ -86,13 +89,14 @@ def upgrade():
     with op.batch_alter_table('post_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_post_events_post_id'), ['post_id'], unique=False)
 
-    # Every existing post becomes a one-item post. A single image's container
-    # stays on the post, so item 0 starts without one.
+    # Every existing post with an image becomes a one-item post (a draft with
+    # none gets no item). A single image's container stays on the post, so
+    # item 0 starts without one.
     op.execute(
         "INSERT INTO post_media (post_id, position, filename, thumbnail, width, "
         "height, alt_text, user_tags, containers_created) "
         "SELECT post_id, 0, filename, thumbnail, width, height, alt_text, '[]', 0 "
-        f"FROM {HOLD}"
+        f"FROM {HOLD} WHERE filename IS NOT NULL"
     )
     op.drop_table(HOLD)
 

@@ -69,15 +69,20 @@ class CarouselSteps:
                 item.filename,
                 staged_name(post, item.filename, self.steps.secret),
             )
+            image_url = self.steps.image_url(staged)
             self.leases.keep(step)
-            container_id = step.call(
-                "create_carousel_item",
-                user.ig_account_id,
-                step.token,
-                image_url=self.steps.image_url(staged),
-                alt_text=item.alt_text,
-                user_tags=item.user_tags,
-            )
+            try:
+                container_id = step.call(
+                    "create_carousel_item",
+                    user.ig_account_id,
+                    step.token,
+                    image_url=image_url,
+                    alt_text=item.alt_text,
+                    user_tags=item.user_tags,
+                )
+            except GraphError as exc:
+                exc.media_url = image_url  # named in the reason if Meta cannot fetch it
+                raise
             self.leases.save_item(
                 step,
                 item,

@@ -34,6 +34,14 @@ REAUTH_REASON = (
     "Instagram disconnected Ospost from this account. Log in again to reconnect, "
     "then retry the post."
 )
+CHECKING_REASON = (
+    "Checking with Instagram: the publish request may have gone through, so "
+    "Ospost asks Instagram before doing anything else."
+)
+UNCONFIRMED_REASON = (
+    "Instagram never confirmed whether this post went live. Check your profile "
+    "before you retry it."
+)
 QUOTA_REASON = (
     "Instagram's 24-hour publishing limit is reached; "
     "Ospost will try again automatically."
@@ -74,7 +82,12 @@ class ErrorPolicy:
                 "fbtrace_id": exc.fbtrace_id,
             },
         )
-        if kind is ErrorKind.REAUTH:
+        if post.may_be_live() and kind is not ErrorKind.REAUTH:
+            # An answer that is not Meta's clear word on the container (a
+            # malformed 400, a timeout, a rate limit) must not fail a post
+            # that may be live.
+            self.verify_later(step, exc)
+        elif kind is ErrorKind.REAUTH:
             step.pending.append((_NEEDS_REAUTH, {"user_id": step.user.id}))
             self.fail(step, REAUTH_REASON, exc)
         elif kind is ErrorKind.QUOTA:
@@ -123,6 +136,23 @@ class ErrorPolicy:
         else:
             self.fail(step, reason)
 
+    def verify_later(self, step: Step, exc: GraphError) -> None:
+        """Ask Meta again, backing off, whether a possibly-published post is live."""
+        post = step.post
+        if step.now - post.publish_requested_at > self.settings.verify_window:
+            self.fail(step, UNCONFIRMED_REASON, exc)
+            return
+        checks = post.status_checks + 1
+        delay = min(self.settings.check_interval * 2 ** min(checks, 6), MAX_CHECK_GAP)
+        delay *= random.uniform(0.8, 1.2)  # keep a burst of checks apart
+        self.leases.save(
+            step,
+            final=True,
+            status_checks=checks,
+            next_attempt_at=now_utc() + delay,
+            waiting_reason=CHECKING_REASON,
+        )
+
     def retry_later(self, step: Step, exc: GraphError) -> None:
         attempts = step.post.attempts + 1
         if attempts >= self.settings.max_attempts:
@@ -138,7 +168,11 @@ class ErrorPolicy:
             final=True,
             attempts=attempts,
             next_attempt_at=now_utc() + timedelta(seconds=delay),
-            waiting_reason=f"Instagram had a problem; retry {attempts} is queued.",
+            waiting_reason=(
+                f"Meta could not download the image; retry {attempts} is queued."
+                if exc.media_fetch_failed
+                else f"Instagram had a problem; retry {attempts} is queued."
+            ),
         )
 
     def fail(

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import timedelta
+
+# The horizon step runs at least this often, so a post never waits on it for
+# long even with a long horizon.
+MAX_HORIZON_STEP = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,11 @@ class Settings:
     sweep_interval: float
     threads: int
     call_timeout: timedelta
+    # How long a possibly-published post is checked before Ospost gives up asking.
+    verify_window: timedelta = timedelta(hours=26)
+    # Wake-up jobs are kept only for posts due within this long from now (None:
+    # one for every pending post, as before the horizon existed).
+    horizon: timedelta | None = timedelta(hours=1)
     # Not a setting: how long an account's quota reading is trusted.
     quota_cache: timedelta = timedelta(minutes=10)
 
@@ -33,6 +43,19 @@ class Settings:
                 "PUBLISH_LEASE_SECONDS must be longer than one Graph API call "
                 f"can take ({self.call_timeout.total_seconds():g} s with GRAPH_TIMEOUT)"
             )
+        if self.horizon is not None and self.horizon <= timedelta(0):
+            raise ValueError(
+                "PUBLISH_HORIZON_SECONDS must be a positive number of seconds "
+                "(or 0 for no horizon: a wake-up job for every pending post)"
+            )
+
+    @property
+    def horizon_step(self) -> timedelta | None:
+        """How often posts are brought into the horizon: a quarter of it, so a
+        post always gets its job well before it is due (at most 5 minutes)."""
+        if self.horizon is None:
+            return None
+        return min(self.horizon / 4, MAX_HORIZON_STEP)
 
     @classmethod
     def from_config(cls, cfg) -> Settings:
@@ -53,4 +76,21 @@ class Settings:
             missed_window=cfg["PUBLISH_MISSED_WINDOW_HOURS"] * timedelta(hours=1),
             sweep_interval=float(cfg["PUBLISH_SWEEP_SECONDS"]),
             threads=int(cfg["PUBLISH_THREADS"]),
+            verify_window=cfg["PUBLISH_VERIFY_HOURS"] * timedelta(hours=1),
+            horizon=_horizon(cfg["PUBLISH_HORIZON_SECONDS"]),
         )
+
+
+def _horizon(value) -> timedelta | None:
+    """PUBLISH_HORIZON_SECONDS as a duration; 0 (or infinity) means no horizon."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"PUBLISH_HORIZON_SECONDS must be a number of seconds, not {value!r}"
+        ) from None
+    if seconds == 0 or math.isinf(seconds):
+        return None
+    if math.isnan(seconds) or seconds < 0:
+        seconds = -1.0  # refused by Settings with the full explanation
+    return timedelta(seconds=seconds)

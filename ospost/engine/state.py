@@ -37,11 +37,12 @@ class PostSnapshot(_Row):
     id: int
     user_id: int
     status: str
-    scheduled_at: datetime
+    scheduled_at: datetime  # only drafts lack one, and drafts are never claimed
     caption: str
     media_type: str
     collaborators: list[str]
     first_comment: str
+    image_sha256: str | None
     created_at: datetime
     updated_at: datetime
     next_attempt_at: datetime | None
@@ -89,6 +90,11 @@ class ItemSnapshot(_Row):
     container_created_at: datetime | None
     container_status: str | None
     containers_created: int
+
+    def may_be_live(self) -> bool:
+        """A publish request may have reached Meta and no media id came back:
+        only Meta's clear answer may now decide what happened to the post."""
+        return self.publish_requested_at is not None and not self.ig_media_id
 
 
 @dataclass(slots=True)
@@ -153,16 +159,18 @@ class Step:
         """The first item: a single-image post's image."""
         return self.items[0] if self.items else None
 
-    def call(self, method: str, *args, **kwargs):
+    def call(self, method: str, *args, counted: bool = True, **kwargs):
         """Call ``method`` of the Graph client, counted against the post's budget.
 
         The step must have kept its lease just before (``Leases.keep``), so no
         other worker can take the post over while Meta is still answering.
+        ``counted=False`` is for reads that verify whether a post went live:
+        running out of budget must never stop that question being asked.
         """
         if not self.lease_kept:
             raise LeaseNotKept(method)
-        if self.base_calls + self.calls >= self.budget:
+        if counted and self.base_calls + self.calls >= self.budget:
             raise BudgetExhausted
         self.lease_kept = False
-        self.calls += 1
+        self.calls += 1 if counted else 0
         return getattr(self.client, method)(*args, **kwargs)

@@ -46,9 +46,12 @@ steps wait for the next one, booked by the step's last save:
          was lost    find media id ═══════╝                       PUBLISHED
 
 A Meta error in any step goes to ``policy.py`` (retry later, wait for the
-quota, new container, or FAILED). A first comment's errors never fail the
-post (``comment.py``); "Retry comment" makes a live post claimable again for
-the first-comment step alone. Carousel steps live in ``carousel.py``.
+quota, new container, or FAILED). While a publish request may have reached
+Meta (``PostSnapshot.may_be_live``), no error decides: the post waits in
+"checking with Instagram" until a container status answers the question. A
+first comment's errors never fail the post (``comment.py``); "Retry comment"
+makes a live post claimable again for the first-comment step alone. Carousel
+steps live in ``carousel.py``.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ from models import CommentStatus
 from models import MediaType
 from models import Post
 from models import now_utc
+from ospost import feed
 from ospost.engine.carousel import CarouselSteps
 from ospost.engine.comment import COMMENT_REAUTH_REASON
 from ospost.engine.comment import CommentStep
@@ -140,16 +144,21 @@ class Steps:
             post.staged_name or staged_name(post, image.filename, self.secret),
         )
         self.leases.keep(step)
-        container_id = step.call(
-            "create_container",
-            user.ig_account_id,
-            step.token,
-            image_url=self.image_url(staged),
-            caption=post.caption,
-            alt_text=image.alt_text,
-            user_tags=image.user_tags,
-            collaborators=post.collaborators,
-        )
+        image_url = self.image_url(staged)
+        try:
+            container_id = step.call(
+                "create_container",
+                user.ig_account_id,
+                step.token,
+                image_url=image_url,
+                caption=post.caption,
+                alt_text=image.alt_text,
+                user_tags=image.user_tags,
+                collaborators=post.collaborators,
+            )
+        except GraphError as exc:
+            exc.media_url = image_url  # named in the reason if Meta could not fetch it
+            raise
         self.leases.save(
             step,
             final=True,
@@ -170,7 +179,10 @@ class Steps:
         self.leases.keep(step)
         try:
             status, detail = step.call(
-                "container_status", post.container_id, step.token
+                "container_status",
+                post.container_id,
+                step.token,
+                counted=not post.may_be_live(),
             )
         except GraphError as exc:
             if exc.kind is ErrorKind.TRANSIENT and self._may_try_publish(step):
@@ -308,6 +320,7 @@ class Steps:
             media_id,
             extra={"post_id": post.id, "ig_media_id": media_id},
         )
+        feed.after_publish(user.id)  # the profile preview shows it from Instagram
 
 
 Applies = Callable[[PostSnapshot, UserSnapshot, Sequence[ItemSnapshot]], bool]

@@ -4,8 +4,10 @@ Where things are: ``state.py`` (tables, lock, settings, reset), ``dispatch.py``
 (routing and the call log), ``faults.py``, ``accounts.py`` (users, Pages, IG
 accounts), ``people.py`` (who can be tagged or invited), ``tokens.py`` (login
 and tokens), ``containers.py`` (containers and publishing), ``carousels.py``,
-``quota.py``, ``media.py`` (published posts) and ``comments.py``.  The mixins call
-one another through ``self``, as the methods of the one class they used to be.
+``quota.py``, ``media.py`` (published posts), ``comments.py``, ``feed.py``
+(each account's existing posts and the CDN URLs of pictures) and ``usage.py``
+(rate-limit headers and throttling).  The mixins call one another through
+``self``, as the methods of the one class they used to be.
 """
 
 from simulator.world.accounts import AccountsMixin
@@ -14,10 +16,12 @@ from simulator.world.comments import CommentsMixin
 from simulator.world.containers import ContainersMixin
 from simulator.world.dispatch import DispatchMixin
 from simulator.world.faults import FaultsMixin
+from simulator.world.feed import FeedMixin
 from simulator.world.media import MediaMixin
 from simulator.world.people import PeopleMixin
 from simulator.world.quota import QuotaMixin
 from simulator.world.tokens import TokensMixin
+from simulator.world.usage import UsageMixin
 
 __all__ = ["GraphWorld"]
 
@@ -33,6 +37,8 @@ class GraphWorld(
     QuotaMixin,
     MediaMixin,
     CommentsMixin,
+    FeedMixin,
+    UsageMixin,
 ):
     """All simulator state (users, tokens, containers, media, comments, faults,
     call log).

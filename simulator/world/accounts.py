@@ -151,7 +151,11 @@ class AccountsMixin(WorldState):
 
     def _ig_values(self, account: IgAccount, base_url: str) -> Node:
         def media_count() -> int:  # computed only when the field is asked for
-            return sum(1 for m in self._media.values() if m.ig_user_id == account.id)
+            return sum(
+                1
+                for m in self._media.values()
+                if m.ig_user_id == account.id and self._visible(m)
+            )
 
         return Node(
             id=account.id,

@@ -32,8 +32,12 @@ class DispatchMixin(WorldState):
         with self._lock:
             self._in_flight.append(route.endpoint)
         try:
-            fault = self._next_fault(req, route)
-            reply = self._answer(req, route, fault)
+            usage_headers, throttled = self._count_call(route)  # UsageMixin
+            if throttled is not None:
+                reply = error_reply(throttled, fault="throttled")
+            else:
+                reply = self._answer(req, route, self._next_fault(req, route))
+            reply.headers.update(usage_headers)
         finally:
             with self._lock:
                 if route.endpoint in self._in_flight:  # reset() may have cleared it

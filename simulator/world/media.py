@@ -1,6 +1,9 @@
 """Published posts: the ``published()`` record and the Graph reads of posts.
 
-``GET /{ig-user-id}/media`` lists an account's posts, ``GET /{ig-media-id}`` shows one.
+``GET /{ig-user-id}/media`` lists an account's posts (its existing history and
+those published through the simulator), newest first and paged with cursors;
+``GET /{ig-media-id}`` shows one. Picture URLs point at the simulated CDN
+(``FeedMixin``) and expire like Meta's.
 """
 
 from typing import Any
@@ -23,7 +26,11 @@ class MediaMixin(WorldState):
     def published(self) -> list[dict[str, Any]]:
         """Return every live post created by ``media_publish``, oldest first."""
         with self._lock:
-            return [self._published_record(media) for media in self._media.values()]
+            return [
+                self._published_record(media)
+                for media in self._media.values()
+                if not media.existing
+            ]
 
     @staticmethod
     def _published_record(media: Media) -> dict[str, Any]:
@@ -44,15 +51,20 @@ class MediaMixin(WorldState):
             "collaborators": list(media.collaborators),
         }
 
-    def _media_values(self, media: Media) -> dict[str, Any]:
+    def _media_values(self, media: Media, base_url: str) -> dict[str, Any]:
+        video = media.media_type == "VIDEO"
+
         def comments_count() -> int:  # computed only when asked for
             return sum(1 for c in self._comments.values() if c.media_id == media.id)
 
         values: dict[str, Any] = {
             "id": media.id,
             "media_type": media.media_type,
-            "media_product_type": "FEED",
-            "media_url": media.image_url,
+            "media_product_type": media.product_type,
+            # Videos: media_url is the video, thumbnail_url its cover picture.
+            "media_url": lambda: self._cdn_url(
+                media, base_url, "mp4" if video else "jpg"
+            ),
             "permalink": f"https://www.instagram.com/p/{media.shortcode}/",
             "shortcode": media.shortcode,
             "timestamp": ig_timestamp(media.published_at),
@@ -62,6 +74,8 @@ class MediaMixin(WorldState):
             "comments_count": comments_count,
             "is_comment_enabled": True,
         }
+        if video:
+            values["thumbnail_url"] = lambda: self._cdn_url(media, base_url)
         if media.caption:
             values["caption"] = media.caption
         if media.alt_text:
@@ -78,8 +92,17 @@ class MediaMixin(WorldState):
             token = self._auth(req)
             account = self._managed_ig(token, route.ig_user_id or "", "GET")
             spec = req.params.get("fields")
-            posts = [m for m in self._media.values() if m.ig_user_id == account.id]
-            items = [select(self._media_values(m), spec, ("id",)) for m in posts[::-1]]
+            posts = sorted(
+                (
+                    m
+                    for m in self._media.values()
+                    if m.ig_user_id == account.id and self._visible(m)
+                ),
+                key=lambda m: (m.published_at, int(m.id)),
+                reverse=True,
+            )
+            base = req.base_url
+            items = [select(self._media_values(m, base), spec, ("id",)) for m in posts]
             return paginate(req, items)
 
     def _media_object(self, req: GraphRequest, route: Route) -> dict[str, Any]:
@@ -87,8 +110,11 @@ class MediaMixin(WorldState):
         with self._lock:
             token = self._auth(req)
             media = self._media[route.object_id or ""]
-            if req.method != "GET" or not self._manages(
-                token.fb_user_id, media.ig_user_id
+            if (
+                req.method != "GET"
+                or not self._visible(media)
+                or not self._manages(token.fb_user_id, media.ig_user_id)
             ):
                 raise unsupported(req.method, media.id)
-            return select(self._media_values(media), req.params.get("fields"), ("id",))
+            values = self._media_values(media, req.base_url)
+            return select(values, req.params.get("fields"), ("id",))

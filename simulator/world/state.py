@@ -6,6 +6,8 @@ and works on this state under ``self._lock``.
 
 import random
 import threading
+import time
+from collections import deque
 from typing import Any
 
 from simulator.constants import BUILTIN_USERS
@@ -92,6 +94,10 @@ class WorldState:
             self._faults: list[list[Any]] = []
             self._calls: list[dict[str, Any]] = []
             self._in_flight: list[str] = []
+            # Times of the calls in each usage window (UsageMixin): the app's
+            # last hour, and each Instagram account's last 24 hours.
+            self._app_calls: deque[float] = deque()
+            self._buc_calls: dict[str, deque[float]] = {}
             for handle, name, pages in BUILTIN_USERS:
                 self._install_user(DEMO_USERS[handle], name, handle, pages)
 
@@ -100,6 +106,8 @@ class WorldState:
         for page_id, page_name, ig_id, ig_username in pages:
             self._pages[page_id] = Page(page_id, page_name, user_id, ig_id)
             if ig_id:
-                self._ig[ig_id] = IgAccount(ig_id, ig_username, page_name, page_id)
+                account = IgAccount(ig_id, ig_username, page_name, page_id)
+                self._ig[ig_id] = account
+                self._seed_feed(account, time.time())  # FeedMixin
             user.page_ids.append(page_id)
         self._users[user_id] = user

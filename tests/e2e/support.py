@@ -4,6 +4,7 @@ collector, a small page driver (``UI``), images, local times and database reads.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -35,6 +36,8 @@ from models import db
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-results" / "screenshots"
+# axe-core, locked in package-lock.json (a dev dependency), injected by the tests.
+AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -218,11 +221,42 @@ class UI:
     def flash(self) -> Locator:
         return self.page.locator("#alerts .alert")
 
-    def shot(self, name: str) -> None:
-        """Save a full-page screenshot for review (test-results/, git-ignored)."""
+    def shot(self, name: str, *, full_page: bool = True) -> None:
+        """Save a screenshot for review (test-results/, git-ignored), and check
+        the page as it is with axe-core: every state worth a picture is also
+        checked for accessibility."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        # Transitions are finished first: the picture (and axe's contrast
+        # check) is of the page at rest, not half-faded.
         self.page.screenshot(
-            path=str(SCREENSHOTS / f"{name}-{self.viewport}.png"), full_page=True
+            path=str(SCREENSHOTS / f"{name}-{self.viewport}.png"),
+            full_page=full_page,
+            animations="disabled",
+        )
+        self.assert_accessible(name)
+
+    def assert_accessible(self, state: str) -> None:
+        """axe-core finds no violation in the page as it is now (WCAG 2.2 AA
+        and best practices: contrast, names, roles, target sizes...)."""
+        page = self.page
+        if not page.evaluate("() => typeof window.axe === 'object'"):
+            # Evaluated through the DevTools protocol: the page's CSP (rightly)
+            # refuses the inline <script> that page.add_script_tag would add.
+            page.evaluate(_axe_source())
+        violations = page.evaluate(
+            """() => axe.run(document, { resultTypes: ['violations'] })
+                .then((result) => result.violations.map((v) => ({
+                  id: v.id, impact: v.impact, help: v.help,
+                  nodes: v.nodes.slice(0, 5).map((n) => n.target.join(' ') +
+                    ': ' + n.failureSummary.replace(/\\s+/g, ' ')),
+                })))"""
+        )
+        assert not violations, f"axe: {state} ({self.viewport}) has violations:\n" + (
+            "\n".join(
+                f"- {v['id']} ({v['impact']}): {v['help']}\n    "
+                + "\n    ".join(v["nodes"])
+                for v in violations
+            )
         )
 
     # -- journeys' building blocks ---------------------------------------------------
@@ -278,6 +312,38 @@ class UI:
         expect(self.flash()).to_contain_text("New post scheduled")
         self.assert_fits()
 
+    def toast(self) -> Locator:
+        """The message at the bottom of the screen (lib/toast.js)."""
+        return self.page.locator("#toasts .app-toast")
+
+    def in_viewport(self, locator: Locator) -> bool:
+        """The whole element is inside the visible part of the page."""
+        box = locator.bounding_box()
+        size = self.page.viewport_size
+        return bool(
+            box
+            and box["x"] >= 0
+            and box["y"] >= 0
+            and box["x"] + box["width"] <= size["width"]
+            and box["y"] + box["height"] <= size["height"]
+        )
+
+    def touch(self, kind: str, x: float = 0, y: float = 0) -> None:
+        """One finger on the touch screen (Chromium's CDP touch events)."""
+        if not hasattr(self, "_cdp"):
+            self._cdp = self.context.new_cdp_session(self.page)
+        points = [] if kind == "touchEnd" else [{"x": x, "y": y, "id": 1}]
+        self._cdp.send(
+            "Input.dispatchTouchEvent", {"type": kind, "touchPoints": points}
+        )
+
+    def swipe(self, x: float, y: float, dy: float, steps: int = 8) -> None:
+        """A quick finger swipe from (x, y) by dy pixels (negative: upwards)."""
+        self.touch("touchStart", x, y)
+        for i in range(1, steps + 1):
+            self.touch("touchMove", x, y + dy * i / steps)
+        self.touch("touchEnd")
+
     def tile(self, alt_text: str) -> Locator:
         """The grid tile whose image has this description."""
         return self.page.locator(".tile").filter(
@@ -293,6 +359,11 @@ class UI:
             re.compile(r"^(Edit post|Post)$")
         )
         self.assert_fits()
+
+
+@functools.cache
+def _axe_source() -> str:
+    return AXE_JS.read_text(encoding="utf-8") + "\n;0"
 
 
 # -- images ----------------------------------------------------------------------
@@ -363,6 +434,41 @@ def posts_of(app, ig_username: str = "ospost.demo") -> list[Post]:
         ).all()
         db.session.expunge_all()
         return list(posts)
+
+
+def seed_posts(app, times: dict[str, datetime], photo: Path) -> None:
+    """Schedule posts (alt text -> time) straight into the database, with real
+    image files and scheduler jobs, faster than the New post page would."""
+    from ospost.images import process_upload
+    from ospost.scheduler import publisher
+
+    processed = process_upload(photo.read_bytes())
+    store = app.extensions["media_store"]
+    with app.app_context():
+        owner = db.session.scalar(select(User).where(User.ig_username == "ospost.demo"))
+        posts = []
+        for alt_text, when in times.items():
+            post = Post(user=owner, caption=f"{alt_text} #seed", alt_text=alt_text)
+            post.filename, post.thumbnail = store.save(
+                owner.ig_account_id, processed.jpeg, processed.thumbnail
+            )
+            post.width, post.height = processed.width, processed.height
+            post.schedule(when)
+            db.session.add(post)
+            posts.append(post)
+        db.session.commit()
+        for post in posts:
+            publisher.wake(post.id, post.scheduled_at)
+
+
+def job_times(app) -> dict[int, datetime | None]:
+    """Each post's scheduler wake-up (None when it has no job)."""
+    from ospost.scheduler import publisher
+
+    with app.app_context():
+        ids = list(db.session.scalars(select(Post.id)))
+    jobs = {i: publisher.scheduler.get_job(f"post-{i}") for i in ids}
+    return {i: job.next_run_time if job else None for i, job in jobs.items()}
 
 
 def stored_image(app, post: Post) -> Path:

@@ -1,4 +1,5 @@
-"""Journey 8: the account page: change the time zone, delete the account."""
+"""Journey 8: the account page: change the time zone (keeping the posts' clock
+times), delete the account."""
 
 from __future__ import annotations
 
@@ -34,21 +35,38 @@ def test_change_time_zone_then_delete_account(ui, live_app, tmp_path):
     expect(zone).to_have_value(BROWSER_TZ)
     hint = page.locator("[data-browser-zone]")
     expect(hint).to_be_hidden()  # the saved zone is the browser's
+    # The page says what a new zone does to the scheduled post, both ways.
     zone.select_option("Asia/Tokyo")
+    keep_moments = page.get_by_role("radio", name="Keep the same moments")
+    keep_clock = page.get_by_role("radio", name="Keep the clock times")
+    expect(keep_moments).to_be_checked()
+    expect(page.locator("#keep-moments-help")).to_contain_text(
+        "In Asia/Tokyo your next post reads"
+    )
+    expect(page.locator("#keep-clock-help")).to_contain_text("09:30")
+    expect(page.locator("#keep-clock-help")).to_contain_text(
+        "hours earlier than it is due now"
+    )
+    ui.shot("account-timezone")
+    keep_clock.check()
     page.get_by_role("button", name="Save time zone").click()
     expect(ui.flash()).to_contain_text("Times are now shown in Asia/Tokyo.")
+    expect(ui.flash()).to_contain_text("1 scheduled post keeps its clock time")
+    ui.assert_accessible("account-saved")
     expect(zone).to_have_value("Asia/Tokyo")
     expect(hint).to_contain_text(f"Your browser is in {BROWSER_TZ}.")
     assert user_row(live_app).timezone == "Asia/Tokyo"
+    tokyo_when = when.replace(tzinfo=ZoneInfo("Asia/Tokyo"))
+    assert posts_of(live_app)[0].scheduled_at == tokyo_when
 
     ui.nav("Home")
-    tokyo = shown(when, "Asia/Tokyo")
-    assert tokyo.endswith(" JST") and tokyo != shown(when)
+    tokyo = shown(tokyo_when, "Asia/Tokyo")
+    assert tokyo.endswith("09:30 JST")
     expect(ui.tile("Zones").locator("time")).to_have_text(tokyo)
     ui.open_post("Zones")
     expect(page.locator(".post-status")).to_contain_text(f"Scheduled for {tokyo}")
     expect(page.get_by_label("Publish at")).to_have_value(
-        when.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%dT%H:%M")
+        tokyo_when.strftime("%Y-%m-%dT%H:%M")
     )
     expect(page.locator("#date-help")).to_contain_text("Times are in Asia/Tokyo")
 
@@ -57,14 +75,17 @@ def test_change_time_zone_then_delete_account(ui, live_app, tmp_path):
     page.get_by_role("button", name="Use it").click()
     expect(zone).to_have_value(BROWSER_TZ)
 
-    # Deleting asks first; cancelling keeps everything.
-    page.once("dialog", lambda dialog: dialog.dismiss())
+    # Deleting asks first, in the page's own dialog; Cancel keeps everything.
     page.get_by_role("button", name="Delete account").click()
+    dialog = page.get_by_role("dialog", name="Delete your Ospost account?")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    ui.shot("account-confirm-delete", full_page=False)
+    dialog.get_by_role("button", name="Cancel").click()
     ui.expect_path("/account")
     old = user_row(live_app)
     assert old is not None
-    page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete account").click()
+    dialog.get_by_role("button", name="Delete account").click()
     ui.expect_path("/login")
     expect(ui.flash()).to_contain_text("Your account and all its data were deleted.")
     assert user_row(live_app) is None

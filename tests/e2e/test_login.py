@@ -38,6 +38,7 @@ def test_log_in_with_facebook_then_log_out(ui, live_app):
     expect(page.locator("[data-login-alerts] .alert")).to_contain_text(
         "Facebook login was cancelled"
     )
+    ui.assert_accessible("login-cancelled")
     assert page.evaluate("window.__fbInitOptions.appId") == simulator.DEFAULT_APP_ID
     scope = page.evaluate("window.__fbLoginOptions.scope").split(",")
     assert {"instagram_content_publish", "instagram_manage_comments"} <= set(scope)

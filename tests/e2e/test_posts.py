@@ -1,5 +1,5 @@
-"""Journeys 2-4: create a post with the cropper, reorder the grid (long-press
-drag and the keyboard alternative), edit and remove posts.
+"""Journeys 2 and 4: create a post with the cropper (and its problems shown at
+their fields), edit and remove posts. Journey 3, reordering, is test_reorder.py.
 """
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Locator
+from PIL import Image
 from playwright.sync_api import Page
 from playwright.sync_api import expect
 
@@ -79,104 +79,10 @@ def test_create_post_from_a_photo_that_needs_cropping(ui, live_app, tmp_path):
     assert red > blue + 40, "the upload is not the part of the photo that was chosen"
 
 
-def long_press_drag(ui, source: Locator, target: Locator) -> None:
-    """Press and hold ``source`` past the long-press delay, drag it onto ``target``.
-
-    With the mouse on a desktop; with a finger (CDP touch events) on a phone.
-    """
-    page = ui.page
-    start, end = source.bounding_box(), target.bounding_box()
-    x, y = start["x"] + start["width"] / 2, start["y"] + start["height"] / 3
-    tx, ty = end["x"] + end["width"] * 0.75, end["y"] + end["height"] / 3
-    bar = page.locator("[data-reorder-bar]")
-    if ui.viewport != "phone":
-        page.mouse.move(x, y)
-        page.mouse.down()
-        # The long press (400 ms) turns on reorder mode while the button is held.
-        expect(bar).to_be_visible()
-        page.mouse.move(tx, ty, steps=20)
-        page.mouse.up()
-        return
-    cdp = ui.context.new_cdp_session(page)
-
-    def touch(kind: str, px: float, py: float) -> None:
-        points = [] if kind == "touchEnd" else [{"x": px, "y": py, "id": 1}]
-        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
-
-    touch("touchStart", x, y)
-    expect(bar).to_be_visible()
-    steps = 20
-    for i in range(1, steps + 1):
-        touch("touchMove", x + (tx - x) * i / steps, y + (ty - y) * i / steps)
-    touch("touchEnd", tx, ty)
-    cdp.detach()
-
-
-def move_button(ui, alt_text: str, direction: str) -> Locator:
-    """A tile's keyboard alternative to dragging: "Move earlier" / "Move later"."""
-    name = re.compile(f"^Move {direction}: post of ")
-    return ui.tile(alt_text).get_by_role("button", name=name)
-
-
 def grid_alts(page: Page) -> list[str]:
     return page.locator(".grid > .tile .tile-img").evaluate_all(
         "imgs => imgs.map((img) => img.alt)"
     )
-
-
-@BOTH_SIZES
-def test_reorder_by_long_press_drag_and_by_keyboard(ui, live_app, tmp_path):
-    page = ui.page
-    ui.login_with_facebook()
-    photo = landscape_jpeg(tmp_path / "photo.jpg", 1600, 1000)
-    times = {
-        "Morning": local_at(1, 9, 30),
-        "Noon": local_at(1, 12, 0),
-        "Evening": local_at(1, 18, 0),
-    }
-    for name, when in times.items():
-        ui.add_post(photo, caption=f"{name} post #day", alt_text=name, when=when)
-    latest_first = [shown(times[n]) for n in ("Evening", "Noon", "Morning")]
-    # The grid previews the profile: the last post to go out comes first.
-    assert grid_alts(page) == ["Evening", "Noon", "Morning"]
-    expect(ui.grid_times()).to_have_text(latest_first)
-    expect(page.locator("#reorder-hint")).to_be_visible()
-    ui.shot("home")
-
-    # Long-press the evening post and drag it to the last place: the dates stay
-    # in their places and the posts trade them.
-    with page.expect_navigation():  # the new order is saved, then the page reloads
-        long_press_drag(ui, ui.tile("Evening"), ui.tile("Morning"))
-    assert grid_alts(page) == ["Noon", "Morning", "Evening"]
-    expect(ui.grid_times()).to_have_text(latest_first)
-    expect(page.locator("[data-reorder-bar]")).to_be_hidden()
-    ui.assert_fits()
-    by_alt = {p.alt_text: p.scheduled_at for p in posts_of(live_app)}
-    assert by_alt == {
-        "Noon": times["Evening"],
-        "Morning": times["Noon"],
-        "Evening": times["Morning"],
-    }
-
-    # And back with the keyboard: "Move later" twice on the evening post. After
-    # each move the page reloads with focus on the same button, or on the other
-    # one once the post is first and cannot go later.
-    steps = (
-        (["Noon", "Evening", "Morning"], "later"),
-        (["Evening", "Noon", "Morning"], "earlier"),
-    )
-    for expected, focused in steps:
-        move_button(ui, "Evening", "later").focus()
-        with page.expect_navigation():
-            page.keyboard.press("Enter")
-        assert grid_alts(page) == expected
-        expect(move_button(ui, "Evening", focused)).to_be_focused()
-    expect(ui.grid_times()).to_have_text(latest_first)
-    by_alt = {p.alt_text: p.scheduled_at for p in posts_of(live_app)}
-    assert by_alt == times
-    # The first tile cannot go later, the last cannot go earlier.
-    expect(move_button(ui, "Evening", "later")).to_be_disabled()
-    expect(move_button(ui, "Morning", "earlier")).to_be_disabled()
 
 
 @BOTH_SIZES
@@ -213,23 +119,130 @@ def test_edit_caption_and_date_then_remove_a_post(ui, live_app, tmp_path):
     second = next(p for p in posts_of(live_app) if p.alt_text == "Second")
     image = stored_image(live_app, second)
     assert image.exists()
-    # Cancelling the confirmation keeps the post.
-    page.once("dialog", lambda dialog: dialog.dismiss())
+    # Removing asks first, in the page's own dialog; Cancel keeps the post.
     page.get_by_role("button", name="Remove post").click()
-    expect(page.get_by_role("button", name="Remove post")).to_be_enabled()
+    dialog = page.get_by_role("dialog", name="Remove this post?")
+    expect(dialog).to_contain_text("Its image and caption are deleted from Ospost.")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    ui.shot("edit-confirm-remove", full_page=False)
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_have_count(0)
+    expect(page.get_by_role("button", name="Remove post")).to_be_focused()
     assert len(posts_of(live_app)) == 2
-    messages = []
-
-    def accept(dialog):
-        messages.append(dialog.message)
-        dialog.accept()
-
-    page.once("dialog", accept)
     page.get_by_role("button", name="Remove post").click()
+    dialog.get_by_role("button", name="Remove post").click()
     ui.expect_path("/")
     expect(ui.flash()).to_contain_text("Post removed")
-    assert messages and messages[0].startswith("Remove this post?")
     assert grid_alts(page) == ["First"]
     assert [p.alt_text for p in posts_of(live_app)] == ["First"]
     assert not image.exists()
     ui.assert_fits()
+
+
+@BOTH_SIZES
+def test_form_problems_show_at_their_fields_all_at_once(ui, live_app, tmp_path):
+    page = ui.page
+    ui.login_with_facebook()
+    ui.goto("/post/add")
+    image, date = page.get_by_label("Image"), page.get_by_label("Publish at")
+
+    # Nothing filled in: the image and the date are pointed out together,
+    # each at its field, and the first gets the focus.
+    page.get_by_role("button", name="Schedule post").click()
+    expect(page.locator("[data-form-alerts]")).to_contain_text(
+        "2 fields need your attention: Image, Publish at."
+    )
+    for field, message in (
+        (image, "Choose an image to post."),
+        (date, "Choose when to publish the post."),
+    ):
+        expect(field).to_have_attribute("aria-invalid", "true")
+        expect(field).to_have_accessible_description(re.compile(re.escape(message)))
+    expect(image).to_be_focused()
+    ui.shot("add-errors")
+
+    # Choosing an image clears its error; a time that has passed is pointed
+    # out as soon as it is entered, before anything is sent.
+    ui.pick_image(landscape_jpeg(tmp_path / "photo.jpg", 1600, 1000))
+    expect(page.locator("#image-error")).to_be_hidden()
+    ui.fill_post(when=local_at(-1, 9, 0))
+    expect(date).to_have_accessible_description(re.compile("This time has passed"))
+    expect(date).to_have_attribute("aria-invalid", "true")
+
+    # What only the server knows comes back at the field too: past the
+    # 50-day window.
+    ui.fill_post(caption="Too far ahead", when=local_at(60, 9, 0))
+    expect(date).not_to_have_attribute("aria-invalid", "true")
+    ui.problems.expect_http_error(ui.url("/post/add"), 400)
+    page.get_by_role("button", name="Schedule post").click()
+    expect(date).to_have_accessible_description(re.compile("at most 50 days ahead"))
+    expect(date).to_be_focused()
+    expect(page.locator("[data-form-alerts]")).to_contain_text("Publish at")
+    ui.shot("add-server-error")
+    assert posts_of(live_app) == []
+
+
+def test_leaving_a_changed_form_asks_first(ui, live_app, tmp_path):
+    page = ui.page
+    ui.login_with_facebook()
+    asked: list[str] = []
+
+    def stay(dialog):
+        asked.append(dialog.type)
+        dialog.dismiss()
+
+    page.on("dialog", stay)
+    # Untouched, the form lets the person go.
+    ui.goto("/post/add")
+    ui.nav("Home")
+    assert asked == []
+
+    ui.goto("/post/add")
+    caption = page.get_by_label("Caption")
+    caption.click()
+    caption.fill("Half a thought")
+    links = page.get_by_role("navigation", name="Main")
+    links.get_by_role("link", name="Home", exact=True).click()
+    page.wait_for_timeout(300)
+    assert asked == ["beforeunload"]
+    expect(page).to_have_url(ui.url("/post/add"))
+    expect(caption).to_have_value("Half a thought")
+
+    # Once saved, leaving asks nothing.
+    ui.pick_image(landscape_jpeg(tmp_path / "photo.jpg", 1600, 1000))
+    ui.fill_post(alt_text="Saved", when=local_at(1, 9, 0))
+    page.get_by_role("button", name="Schedule post").click()
+    ui.expect_path("/")
+    assert asked == ["beforeunload"]
+    assert [p.alt_text for p in posts_of(live_app)] == ["Saved"]
+
+
+@BOTH_SIZES
+def test_a_transparent_png_is_posted_on_the_colour_shown(ui, live_app, tmp_path):
+    page = ui.page
+    ui.login_with_facebook()
+    ui.goto("/post/add")
+    # A logo: see-through on the left, solid blue on the right.
+    logo = Image.new("RGBA", (1200, 1500), (0, 0, 0, 0))
+    logo.paste((20, 60, 200, 255), (600, 0, 1200, 1500))
+    logo.save(tmp_path / "logo.png")
+    ui.pick_image(tmp_path / "logo.png")
+    colour = page.get_by_label("Background for transparent areas")
+    expect(colour).to_be_visible()
+    expect(colour).to_have_value("#ffffff")
+    colour.fill("#ff6600")
+    # The preview shows the colour behind the see-through part, as posted.
+    expect(page.locator(".cropper-view-box")).to_have_css(
+        "background-color", "rgb(255, 102, 0)"
+    )
+    ui.fill_post(caption="Our logo", alt_text="Logo", when=local_at(1, 9, 0))
+    ui.shot("add-transparent")
+    page.get_by_role("button", name="Schedule post").click()
+    ui.expect_path("/")
+    [post] = posts_of(live_app)
+    with Image.open(stored_image(live_app, post)) as stored:
+        rgb = stored.convert("RGB")
+    left = rgb.getpixel((rgb.width // 5, rgb.height // 2))
+    right = rgb.getpixel((rgb.width * 4 // 5, rgb.height // 2))
+    for seen, want in ((left, (255, 102, 0)), (right, (20, 60, 200))):
+        assert max(abs(a - b) for a, b in zip(seen, want, strict=True)) <= 6, seen

@@ -46,7 +46,9 @@ def assert_published_once(world, caption: str) -> dict:
 
 
 @BOTH_SIZES
-def test_post_now_publishes_with_a_link_to_instagram(ui, live_app, world, tmp_path):
+def test_post_now_asks_then_shows_progress_in_sight_and_the_link(
+    ui, live_app, world, tmp_path
+):
     page = ui.page
     ui.login_with_facebook()
     slow_down(world)
@@ -58,27 +60,50 @@ def test_post_now_publishes_with_a_link_to_instagram(ui, live_app, world, tmp_pa
         when=local_at(3, 8, 0),
     )
     ui.open_post("Harbour")
-    page.get_by_role("button", name="Post now").click()
+    post_now = page.get_by_role("button", name="Post now")
+    # On a phone the button is far down the page: the person scrolls to it.
+    post_now.scroll_into_view_if_needed()
+    page.evaluate("window.__sameDocument = true")
 
-    expect(page.locator("[data-publish-progress]")).to_contain_text("Publishing…")
-    badge = page.locator(".post-status [data-status-text]")
-    expect(badge).to_have_text("Publishing…", timeout=PUBLISH_TIMEOUT_MS)
+    # It asks first; cancelling publishes nothing.
+    post_now.click()
+    dialog = page.get_by_role("dialog", name="Publish to @ospost.demo now?")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("button", name="Publish now")).to_be_focused()
+    ui.shot("edit-confirm-publish", full_page=False)
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    assert posts_of(live_app)[0].status == "scheduled"
+
+    post_now.click()
+    dialog.get_by_role("button", name="Publish now").click()
+    toast = ui.toast()
+    expect(toast).to_contain_text("Publishing…")
+    # The progress is where the person is looking, wherever the page is.
+    assert ui.in_viewport(toast)
     expect(page.get_by_role("button", name="Save changes")).to_be_disabled()
-    # Once live, the page shows the post read-only, with its Instagram link.
-    expect(page.get_by_role("heading", level=1)).to_have_text(
-        "Post", timeout=PUBLISH_TIMEOUT_MS
+    ui.shot("edit-publishing", full_page=False)
+    expect(toast).to_contain_text(
+        "Published on Instagram on", timeout=PUBLISH_TIMEOUT_MS
     )
-    expect(badge).to_have_text("Published")
     [post] = posts_of(live_app)
-    assert post.permalink.startswith("https://")
+    assert post.status == "published" and post.permalink.startswith("https://")
+    published = shown(post.published_at)
+    expect(toast).to_contain_text(f"Published on Instagram on {published}.")
+    toast_link = toast.get_by_role("link", name="View on Instagram")
+    expect(toast_link).to_have_attribute("href", post.permalink)
+    expect(toast_link).to_be_focused()
+    assert ui.in_viewport(toast)
+    # The page shows the live post, read-only, without having reloaded.
+    expect(page.get_by_role("heading", level=1)).to_have_text("Post")
+    expect(page.locator(".post-status [data-status-text]")).to_have_text("Published")
     expect(page.locator(".post-status")).to_contain_text(
         f"Published on {shown(post.published_at)}"
     )
-    link = page.get_by_role("link", name="View on Instagram")
-    expect(link).to_have_attribute("href", post.permalink)
     expect(page.locator(".caption-text")).to_have_text(caption)
+    assert page.evaluate("window.__sameDocument") is True
     ui.assert_fits()
-    ui.shot("edit-published")
+    ui.shot("edit-published", full_page=False)
 
     live = assert_published_once(world, caption)
     assert post.ig_media_id == live["media_id"]
@@ -107,6 +132,7 @@ def test_token_error_asks_to_reconnect_then_retry_publishes(
     ui.open_post("Retry me")
     edit_path = page.url.removeprefix(ui.base_url)
     page.get_by_role("button", name="Post now").click()
+    page.get_by_role("dialog").get_by_role("button", name="Publish now").click()
 
     failure = page.locator("[data-failure]")
     expect(failure).to_contain_text(
@@ -123,9 +149,8 @@ def test_token_error_asks_to_reconnect_then_retry_publishes(
     publish_url = ui.url(edit_path.replace("/edit", "/publish"))
     ui.problems.expect_http_error(publish_url, 409)
     failure.get_by_role("button", name="Retry").click()
-    expect(page.locator("#alerts .alert")).to_contain_text(
-        "Log in again to reconnect Instagram"
-    )
+    page.get_by_role("dialog").get_by_role("button", name="Publish now").click()
+    expect(ui.toast()).to_contain_text("Log in again to reconnect Instagram")
     assert world.published() == []
 
     # The banner's link leads to the login page, and back to the post.
@@ -136,10 +161,14 @@ def test_token_error_asks_to_reconnect_then_retry_publishes(
     ui.expect_path(edit_path)
     expect(page.locator(".reauth-banner")).to_have_count(0)
     page.locator("[data-failure]").get_by_role("button", name="Retry").click()
+    page.get_by_role("dialog").get_by_role("button", name="Publish now").click()
     expect(page.locator(".post-status [data-status-text]")).to_have_text(
         "Published", timeout=PUBLISH_TIMEOUT_MS
     )
-    expect(page.get_by_role("link", name="View on Instagram")).to_be_visible()
+    expect(ui.toast().get_by_role("link", name="View on Instagram")).to_be_visible()
+    expect(
+        page.locator("#main").get_by_role("link", name="View on Instagram")
+    ).to_be_visible()
     assert_published_once(world, caption)
     [post] = posts_of(live_app)
     assert post.status == "published"

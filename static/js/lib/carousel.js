@@ -4,11 +4,14 @@
 // every image), alt text and people tags. When the form is sent, the images are
 // added to its data the way ospost/post_form.py reads them: each as "new:<k>"
 // (a cropped upload) or "keep:<id>" (an image the post has, untouched).
+// Images with see-through areas get a colour picker ("background"): the
+// preview shows that colour behind them and the JPEG is flattened on it. The
+// first image shows the 3:4 part the profile grid shows (mediaCrop.js).
 
 import Sortable from '/vendor/sortable.complete.esm.js';
 
 import { setupCaptionCounter } from './caption.js';
-import { CropView, canvasToJpeg, drawCrop, loadImage } from './mediaCrop.js';
+import { CropView, canvasToJpeg, drawCrop, hasTransparency, loadImage } from './mediaCrop.js';
 import { CarouselShape } from './carouselShape.js';
 import { renderFilmstrip } from './filmstrip.js';
 import { PeopleTags } from './peopleTags.js';
@@ -19,17 +22,22 @@ let nextKey = 1;
 
 // Wire the composer of a post form, if it has one, and the first comment's
 // counters (the caption's limits, counted on their own); returns the composer.
-export function setupMediaComposer(form, limits) {
+// `onChange()` hears every change the person makes to the images.
+export function setupMediaComposer(form, limits, { onChange } = {}) {
   const comment = form.querySelector('[data-first-comment-input]');
   if (comment) setupCaptionCounter(comment, limits.caption, { noun: 'first comment' });
   const root = form.querySelector('[data-media-composer]');
-  return root ? new MediaComposer(root, limits) : null;
+  return root ? new MediaComposer(root, limits, onChange || (() => {})) : null;
 }
 
 class MediaComposer {
-  constructor(root, limits) {
+  constructor(root, limits, onChange) {
     this.root = root;
     this.limits = limits;
+    this.onChange = onChange;
+    this.dirty = false;
+    this.backgroundField = root.querySelector('[data-crop-background]');
+    this.colorInput = root.querySelector('[data-crop-color]');
     this.input = root.querySelector('[data-media-input]');
     this.replaceInput = root.querySelector('[data-replace-input]');
     this.workspace = root.querySelector('[data-media-workspace]');
@@ -54,11 +62,11 @@ class MediaComposer {
       root.querySelector('[data-crop-stage]'),
       root.querySelector('[data-crop-info]'),
       root.querySelector('[data-grid-note]'),
-      { onCrop: (crop) => this.cropped(crop) },
+      { onCrop: (crop, byHand) => this.cropped(crop, byHand) },
     );
     this.tagger = new PeopleTags(this.tagPane, root.querySelector('[data-tag-template]'), {
       max: limits.tags_per_image,
-      onChange: () => {},
+      onChange: () => this.touched(),
     });
     this.wire();
     this.render();
@@ -75,6 +83,11 @@ class MediaComposer {
     this.altInput.addEventListener('input', () => {
       const item = this.items[this.selected];
       if (item) item.alt = this.altInput.value;
+      this.touched();
+    });
+    this.colorInput.addEventListener('input', () => {
+      this.cropView.paint(this.backgroundColor());
+      this.touched();
     });
     this.ratioButtons.forEach((button) => {
       button.addEventListener('click', () => this.setRatio(button.dataset.ratio));
@@ -92,6 +105,42 @@ class MediaComposer {
     });
   }
 
+  // -- what the form needs to know -----------------------------------------
+
+  touched() {
+    this.dirty = true;
+    this.onChange();
+  }
+
+  // Whether the person changed the images since the page was shown.
+  changed() {
+    return this.dirty;
+  }
+
+  // What is wrong with the images before sending ('' when nothing).
+  problem({ required }) {
+    if (required && !this.items.length) return 'Choose an image to post.';
+    for (const [index, item] of this.items.entries()) {
+      const unnamed = item.tags.findIndex((tag) => !tag.username);
+      if (unnamed >= 0) {
+        return `Type the username of person ${unnamed + 1} tagged on image ${index + 1}, or remove the tag.`;
+      }
+    }
+    return '';
+  }
+
+  // The colour behind see-through areas, or null when no new image has any.
+  backgroundColor() {
+    return this.items.some((item) => item.transparent) ? this.colorInput.value : null;
+  }
+
+  renderBackground() {
+    const color = this.backgroundColor();
+    this.backgroundField.hidden = !color;
+    this.colorInput.disabled = !color;
+    this.cropView.paint(color);
+  }
+
   // -- the list of images ---------------------------------------------------
 
   async addFiles(files) {
@@ -105,6 +154,7 @@ class MediaComposer {
       this.message = `A carousel holds ${this.limits.media_items} images: ${files.length - taken.length} were left out.`;
     }
     if (wasEmpty || !this.items[this.selected]) this.selected = 0;
+    if (added.length) this.touched();
     this.render();
   }
 
@@ -116,12 +166,14 @@ class MediaComposer {
     item.alt = this.items[index].alt;
     forget(this.items[index]);
     this.items[index] = item;
+    this.touched();
     this.select(index);
   }
 
   remove(index) {
     forget(this.items[index]);
     this.items.splice(index, 1);
+    this.touched();
     if (this.selected >= this.items.length) this.selected = Math.max(0, this.items.length - 1);
     this.render();
     const buttons = this.filmstrip.querySelectorAll('[data-film-select]');
@@ -134,6 +186,7 @@ class MediaComposer {
     const [item] = this.items.splice(from, 1);
     this.items.splice(to, 0, item);
     this.selected = this.items.indexOf(chosen);
+    this.touched();
     this.render();
   }
 
@@ -146,14 +199,16 @@ class MediaComposer {
 
   setRatio(value) {
     this.shape.ratio = value;
+    this.touched();
     this.renderRatio();
     const item = this.items[this.selected];
     if (item) this.cropView.setRatio(this.shape.ratioFor(this.selected), this.limits.image);
   }
 
-  cropped(crop) {
+  cropped(crop, byHand) {
     const item = this.items[this.selected];
     if (item) item.crop = crop;
+    if (byHand) this.touched();
   }
 
   setMode(mode) {
@@ -175,6 +230,7 @@ class MediaComposer {
     this.message = '';
     this.renderFilmstrip();
     this.renderRatio();
+    this.renderBackground();
     if (count) this.renderEditor();
     else this.cropView.destroy();
   }
@@ -229,6 +285,7 @@ class MediaComposer {
         ratio: this.shape.ratioFor(index),
         limits: this.limits.image,
         showGrid: index === 0,
+        background: this.backgroundColor(),
       });
     }
   }
@@ -239,6 +296,7 @@ class MediaComposer {
       this.shape.cropOf(item, index),
       PREVIEW_SIDE,
       PREVIEW_SIDE,
+      this.backgroundColor() || '#fff',
     );
     if (this.items[this.selected] !== item) return; // another image was chosen meanwhile
     this.tagger.show(item.tags, canvas.toDataURL('image/jpeg', 0.85), index + 1);
@@ -249,16 +307,9 @@ class MediaComposer {
   // Put the images into `data` (a FormData of the post form) in their order.
   async appendTo(data) {
     FORM_FIELDS.forEach((name) => data.delete(name));
-    if (!this.items.length) throw new Error('Choose an image to post.');
     let uploads = 0;
     for (const [index, item] of this.items.entries()) {
       const number = index + 1;
-      const unnamed = item.tags.findIndex((tag) => !tag.username);
-      if (unnamed >= 0) {
-        throw new Error(
-          `Type the username of person ${unnamed + 1} tagged on image ${number}, or remove the tag.`,
-        );
-      }
       if (item.id !== null && !this.needsUpload(item, index)) {
         data.append('item', `keep:${item.id}`);
       } else {
@@ -282,7 +333,9 @@ class MediaComposer {
   async output(item, index) {
     if (!item.preview) return item.file; // the server crops what it can
     const { max_width: maxWidth, max_height: maxHeight } = this.limits.image;
-    const canvas = await drawCrop(item.url, this.shape.cropOf(item, index), maxWidth, maxHeight);
+    const crop = this.shape.cropOf(item, index);
+    const background = this.backgroundColor() || '#fff';
+    const canvas = await drawCrop(item.url, crop, maxWidth, maxHeight, background);
     return canvasToJpeg(canvas);
   }
 }
@@ -300,6 +353,7 @@ function keptItem(data) {
     alt: data.alt || '',
     tags: (data.tags || []).map((tag) => ({ ...tag })),
     preview: Boolean(data.url && data.width && data.height),
+    transparent: false, // stored images are JPEGs, already flattened
     objectUrl: null,
   };
 }
@@ -319,6 +373,7 @@ async function newItem(file) {
     alt: '',
     tags: [],
     preview: Boolean(image),
+    transparent: Boolean(image) && hasTransparency(image),
     objectUrl: url,
   };
 }

@@ -9,6 +9,8 @@ import Cropper from '/vendor/cropper.esm.js';
 
 // Instagram's profile grid shows posts as 3:4 tiles, cut from the middle.
 const GRID_TILE_RATIO = 3 / 4;
+// Transparency is looked for on a copy at most this many pixels wide or high.
+const ALPHA_SAMPLE = 256;
 
 // The largest crop of `ratio` (width / height) inside an image of `natural`
 // size, centred on `center` ({x, y}, default the middle) as far as it fits.
@@ -49,9 +51,26 @@ export async function loadImage(url) {
   return image;
 }
 
+// True when the image has at least one pixel that is not fully opaque.
+export function hasTransparency(image) {
+  const scale = Math.min(1, ALPHA_SAMPLE / Math.max(image.naturalWidth, image.naturalHeight));
+  const width = Math.max(1, Math.round(image.naturalWidth * scale));
+  const height = Math.max(1, Math.round(image.naturalHeight * scale));
+  const canvas = document.createElement('canvas');
+  canvas.width = width;
+  canvas.height = height;
+  const context = canvas.getContext('2d', { willReadFrequently: true });
+  context.drawImage(image, 0, 0, width, height);
+  const { data } = context.getImageData(0, 0, width, height);
+  for (let i = 3; i < data.length; i += 4) {
+    if (data[i] < 255) return true;
+  }
+  return false;
+}
+
 // The crop of the image at `url`, at most `maxWidth` x `maxHeight`, drawn on
-// a canvas (white behind transparent pixels, as the server flattens them).
-export async function drawCrop(url, crop, maxWidth, maxHeight) {
+// a canvas with `background` behind transparent pixels (Instagram has none).
+export async function drawCrop(url, crop, maxWidth, maxHeight, background = '#fff') {
   const image = await loadImage(url);
   if (!image) throw new Error('This image could not be read. Remove it or try another.');
   const scale = Math.min(1, maxWidth / crop.width, maxHeight / crop.height);
@@ -59,7 +78,7 @@ export async function drawCrop(url, crop, maxWidth, maxHeight) {
   canvas.width = Math.max(1, Math.round(crop.width * scale));
   canvas.height = Math.max(1, Math.round(crop.height * scale));
   const context = canvas.getContext('2d');
-  context.fillStyle = '#fff';
+  context.fillStyle = background;
   context.fillRect(0, 0, canvas.width, canvas.height);
   context.imageSmoothingQuality = 'high';
   context.drawImage(
@@ -100,11 +119,22 @@ export class CropView {
     this.cropper = null;
     this.gridCut = null;
     this.clamp = null;
+    this.background = null;
+  }
+
+  // Show `color` behind see-through areas (null: none), as it will be posted.
+  paint(color) {
+    this.background = color;
+    const shown = color || '';
+    this.stage.style.backgroundColor = shown;
+    const view = this.stage.querySelector('.cropper-view-box');
+    if (view) view.style.backgroundColor = shown;
   }
 
   // Show `url` cropped to `crop`; `ratio` is a number, or null for a free
-  // crop kept within `limits`; `showGrid` draws the 3:4 tile of the grid.
-  show(url, crop, { ratio, limits, showGrid }) {
+  // crop kept within `limits`; `showGrid` draws the 3:4 tile of the grid;
+  // `background` goes behind see-through areas.
+  show(url, crop, { ratio, limits, showGrid, background }) {
     this.destroy();
     const image = document.createElement('img');
     image.alt = 'The image to crop';
@@ -128,10 +158,11 @@ export class CropView {
           checkOrientation: false,
           ready: () => {
             this.addGridCut(showGrid);
-            this.changed();
+            this.paint(background);
+            this.changed(false);
           },
           crop: () => this.clampFreeCrop(),
-          cropend: () => this.changed(),
+          cropend: () => this.changed(true),
         });
       },
       { once: true },
@@ -145,7 +176,7 @@ export class CropView {
     this.clamp = ratio ? null : limits;
     this.cropper.setAspectRatio(ratio || NaN);
     this.clampFreeCrop();
-    this.changed();
+    this.changed(false);
   }
 
   // A free crop must still be between 4:5 and 1.91:1: shrink the long side.
@@ -169,33 +200,48 @@ export class CropView {
     this.placeGridCut();
   }
 
-  changed() {
+  // `byHand`: the person moved or resized the crop.
+  changed(byHand) {
     if (!this.cropper) return;
     const { x, y, width, height } = this.cropper.getData(true);
     if (!width || !height) return;
     this.info.textContent = `Crop: ${width} × ${height} px (${(width / height).toFixed(2)}:1).`;
     this.placeGridCut();
-    this.onCrop({ x, y, width, height });
+    this.onCrop({ x, y, width, height }, byHand);
   }
 
-  // A dashed frame inside the crop box: the middle 3:4 the profile grid shows.
+  // The grid's 3:4 cut inside the crop box: a dashed frame, the rest shaded
+  // (styles in css/cropImage.css).
   addGridCut(showGrid) {
     this.gridNote.hidden = !showGrid;
-    if (!showGrid) return;
-    this.gridCut = document.createElement('span');
-    this.gridCut.className = 'grid-cut';
-    this.gridCut.setAttribute('aria-hidden', 'true');
-    this.stage.querySelector('.cropper-crop-box').append(this.gridCut);
+    const box = this.stage.querySelector('.cropper-crop-box');
+    if (!showGrid || !box) return;
+    const cut = document.createElement('div');
+    cut.className = 'crop-grid-cut';
+    cut.setAttribute('aria-hidden', 'true');
+    const left = document.createElement('div');
+    left.className = 'crop-grid-shade crop-grid-shade-left';
+    const right = document.createElement('div');
+    right.className = 'crop-grid-shade crop-grid-shade-right';
+    const frame = document.createElement('div');
+    frame.className = 'crop-grid-frame';
+    cut.append(left, right, frame);
+    box.append(cut);
+    this.gridCut = { left, right, frame };
     this.placeGridCut();
   }
 
   placeGridCut() {
     if (!this.gridCut || !this.cropper) return;
     const { width, height } = this.cropper.getData();
-    const shown = Math.min(1, (height * GRID_TILE_RATIO) / width);
-    const side = `${((1 - shown) / 2) * 100}%`;
-    this.gridCut.style.left = side;
-    this.gridCut.style.right = side;
+    if (!width || !height) return;
+    // Every accepted shape is at least as wide as 3:4, so the grid cuts the sides.
+    const side = Math.max(0, (1 - (height * GRID_TILE_RATIO) / width) / 2) * 100;
+    const { left, right, frame } = this.gridCut;
+    left.style.width = `${side}%`;
+    right.style.width = `${side}%`;
+    frame.style.left = `${side}%`;
+    frame.style.right = `${side}%`;
   }
 
   showWithoutPreview(name) {

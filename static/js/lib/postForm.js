@@ -1,48 +1,104 @@
-// The New post and Edit post form: image picker with cropper, caption counters,
-// date limits, and sending the form with the cropped image and upload progress.
-// The limits come from the form's data-limits (helpers.client_limits()).
+// The New post and Edit post form: the image composer (carousel.js), caption
+// and first-comment counters, date limits, and sending the form with the
+// cropped images and upload progress. Problems show at their fields, all at
+// once: the browser's own checks before sending, then the server's ("fields"
+// in its answer). Leaving with unsaved changes asks first. The limits come
+// from the form's data-limits (helpers.client_limits()).
 
 import { clearAlerts, showAlert } from './alerts.js';
 import { setupMediaComposer } from './carousel.js';
 import { setupCaptionCounter } from './caption.js';
-import { CropImage } from './cropImage.js';
-import { setupDateLimits } from './dateLimits.js';
+import { dateProblem, setupDateLimits } from './dateLimits.js';
+import { firstInvalid, setFieldError, showFieldErrors } from './fieldErrors.js';
 import { setFormBusy } from './forms.js';
 import { uploadForm } from './http.js';
+import { guardUnsavedChanges } from './unsavedChanges.js';
 
-// Wire up a [data-post-form]. `onImageChange(hasFile)` is told when an image is
-// chosen or removed (the edit page hides the current image meanwhile).
-export function setupPostForm(form, { onImageChange } = {}) {
+const LABELS = {
+  image: 'Images',
+  caption: 'Caption',
+  alt_text: 'Alt text',
+  collaborators: 'Collaborators',
+  first_comment: 'First comment',
+  date: 'Publish at',
+  background: 'Background colour',
+};
+
+// Wire up a [data-post-form]. Returns the unsaved-changes guard
+// ({ isDirty(), release() }).
+export function setupPostForm(form) {
   const limits = JSON.parse(form.dataset.limits);
-  const cropRoot = form.querySelector('[data-crop-image]');
-  const cropImage = cropRoot
-    ? new CropImage(cropRoot, { limits: limits.image, onChange: onImageChange })
-    : null;
-  const media = setupMediaComposer(form, limits);
-  setupCaptionCounter(form.querySelector('[data-caption-input]'), limits.caption);
-  setupDateLimits(form.querySelector('[data-date-input]'));
+  const media = setupMediaComposer(form, limits, {
+    onChange: () => setFieldError(form, 'image', ''),
+  });
+  const caption = form.querySelector('[data-caption-input]');
+  setupCaptionCounter(caption, limits.caption);
+  const date = form.querySelector('[data-date-input]');
+  setupDateLimits(date);
+  // A passed time is pointed out as soon as the person leaves the field.
+  date.addEventListener('change', () => setFieldError(form, 'date', dateProblem(date)));
+  // caption.js keeps the caption's own validity up to date as it is typed.
+  caption.addEventListener('input', () =>
+    setFieldError(form, 'caption', caption.validationMessage),
+  );
+  const guard = guardUnsavedChanges(form, {
+    extraDirty: () => Boolean(media && media.changed()),
+  });
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    submitPostForm(form, cropImage, media);
+    // "Save draft" keeps whatever the form has: no date or image is required.
+    const draft = Boolean(event.submitter && event.submitter.hasAttribute('formaction'));
+    const problems = browserProblems(form, media, draft);
+    if (Object.keys(problems).length) {
+      reportProblems(form, problems);
+      return;
+    }
+    submitPostForm(form, media, guard, event.submitter);
   });
+  return guard;
 }
 
-// Send an add/edit post form as the server expects, with the cropped image.
-async function submitPostForm(form, cropImage, media) {
-  const button = form.querySelector('[data-submit]');
+// Everything the browser can tell is wrong before sending, by field.
+function browserProblems(form, media, draft) {
+  const problems = {};
+  const imageProblem = media ? media.problem({ required: !draft }) : '';
+  if (imageProblem) problems.image = imageProblem;
+  if (draft) return problems;
+  const caption = form.querySelector('[data-caption-input]');
+  if (caption.validationMessage) problems.caption = caption.validationMessage;
+  const dateMessage = dateProblem(form.querySelector('[data-date-input]'));
+  if (dateMessage) problems.date = dateMessage;
+  return problems;
+}
+
+// Mark every field at fault, sum them up above the button, and take the
+// person to the first.
+function reportProblems(form, problems) {
+  const alerts = form.querySelector('[data-form-alerts]');
+  showFieldErrors(form, problems);
+  clearAlerts(alerts);
+  const names = Object.keys(problems).map((name) => LABELS[name] || name);
+  const count = names.length === 1 ? '1 field needs' : `${names.length} fields need`;
+  showAlert(`${count} your attention: ${names.join(', ')}.`, 'danger', alerts);
+  const first = firstInvalid(form);
+  if (first) first.focus();
+}
+
+// Send an add/edit post form as the server expects, with the cropped images,
+// to the pressed button's formaction if it has one ("Save draft").
+async function submitPostForm(form, media, guard, submitter) {
+  const own = submitter && submitter.hasAttribute('formaction');
+  const button = own ? submitter : form.querySelector('[data-submit]');
+  const url = own ? submitter.formAction : form.action;
   const progress = form.querySelector('[data-upload-progress]');
   const bar = progress.querySelector('.progress-bar');
   const alerts = form.querySelector('[data-form-alerts]');
   const data = new FormData(form);
   clearAlerts(alerts);
+  showFieldErrors(form, {});
   setFormBusy(form, true);
   button.setAttribute('aria-busy', 'true');
   try {
-    data.delete('image');
-    if (cropImage && cropImage.file) {
-      const blob = await cropImage.toBlob();
-      data.append('image', blob, cropImage.cropper ? 'photo.jpg' : cropImage.file.name);
-    }
     if (media) await media.appendTo(data);
     const setProgress = (fraction) => {
       const percent = Math.round(fraction * 100);
@@ -51,12 +107,15 @@ async function submitPostForm(form, cropImage, media) {
     };
     setProgress(0);
     progress.hidden = false;
-    const result = await uploadForm(form.action, data, setProgress);
+    const result = await uploadForm(url, data, setProgress);
+    guard.release();
     window.location.assign(result.redirect);
   } catch (err) {
     progress.hidden = true;
     setFormBusy(form, false);
     button.removeAttribute('aria-busy');
-    showAlert(err.message, 'danger', alerts);
+    const fields = (err.data && err.data.fields) || null;
+    if (fields && Object.keys(fields).length) reportProblems(form, fields);
+    else showAlert(err.message, 'danger', alerts);
   }
 }

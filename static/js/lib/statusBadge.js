@@ -1,5 +1,6 @@
 // A post's status badge (the status_badge macro in _macros.html), updated in
-// place as publishing goes on: Scheduled, Waiting, Publishing…, Published, Failed.
+// place as publishing goes on: Scheduled, Waiting, Publishing…, Checking with
+// Instagram…, Published, Failed.
 
 const STATUS_LABELS = {
   scheduled: 'Scheduled',
@@ -14,9 +15,10 @@ export function renderStatusBadge(badge, data) {
   const reason = data.status === 'failed' ? data.error : data.waiting;
   Object.keys(STATUS_LABELS).forEach((status) => badge.classList.remove(`status-${status}`));
   badge.classList.add(`status-${data.status}`);
-  badge.querySelector('[data-status-text]').textContent = waiting
-    ? 'Waiting'
-    : STATUS_LABELS[data.status] || data.status;
+  let label = STATUS_LABELS[data.status] || data.status;
+  if (waiting) label = 'Waiting';
+  else if (data.checking) label = 'Checking with Instagram…';
+  badge.querySelector('[data-status-text]').textContent = label;
   badge.querySelector('[data-status-reason]').textContent = reason ? `: ${reason}` : '';
   if (reason) badge.title = reason;
   else badge.removeAttribute('title');
