@@ -72,6 +72,11 @@ class PostSnapshot(_Row):
     comment_attempts: int
     comment_error: str | None
 
+    def may_be_live(self) -> bool:
+        """A publish request may have reached Meta and no media id came back:
+        only Meta's clear answer may now decide what happened to the post."""
+        return self.publish_requested_at is not None and not self.ig_media_id
+
 
 @dataclass(slots=True)
 class ItemSnapshot(_Row):
@@ -90,11 +95,6 @@ class ItemSnapshot(_Row):
     container_created_at: datetime | None
     container_status: str | None
     containers_created: int
-
-    def may_be_live(self) -> bool:
-        """A publish request may have reached Meta and no media id came back:
-        only Meta's clear answer may now decide what happened to the post."""
-        return self.publish_requested_at is not None and not self.ig_media_id
 
 
 @dataclass(slots=True)
