@@ -131,6 +131,14 @@ def read_post(
         items = parse_items(form, files, editing, required=not draft)
     except FormError as exc:
         errors.update(exc.fields)
+    limit = DRAFT_TEXT_MAX if draft else helpers.ALT_TEXT_MAX_CHARS
+    alt_problems = [
+        p
+        for n, item in enumerate(items, 1)
+        if (p := alt_text_problem(item, n, items, limit))
+    ]
+    if alt_problems:
+        errors["alt_text"] = " ".join(alt_problems)
     release_connection()  # the quota check and the post's images were the last reads
     background = helpers.parse_hex_color(form.get("background") or "#ffffff")
     if background is None:
@@ -278,7 +286,7 @@ def check_username(name: str, role: str) -> None:
 
 def parse_items(form, files, post: Post | None, *, required=True) -> list[ItemInput]:
     """The submitted images in order, with their alt texts and tags (nothing
-    decoded yet). Raises FormError keyed ``image`` or ``alt_text``."""
+    decoded yet). Raises FormError keyed ``image``."""
     uploads = [f for f in files.getlist("media") if f and f.filename]
     uploads += [f for f in files.getlist("image") if f and f.filename]
     refs = form.getlist("item")
@@ -296,11 +304,6 @@ def parse_items(form, files, post: Post | None, *, required=True) -> list[ItemIn
             )
     except FormError as exc:
         raise FormError(fields={"image": str(exc)}) from exc
-    problems = [
-        p for n, item in enumerate(items, 1) if (p := alt_text_problem(item, n, items))
-    ]
-    if problems:
-        raise FormError(fields={"alt_text": " ".join(problems)})
     return items
 
 
@@ -353,12 +356,17 @@ def _items_without_refs(form, uploads, post: Post | None) -> list[ItemInput]:
     return items
 
 
-def alt_text_problem(item: ItemInput, number: int, items: list) -> str | None:
-    limit = helpers.ALT_TEXT_MAX_CHARS
+def alt_text_problem(
+    item, number: int, items: list, limit: int = helpers.ALT_TEXT_MAX_CHARS
+) -> str | None:
+    """What is wrong with an image's alt text (an item or a stored image)."""
     if len(item.alt_text) <= limit:
         return None
     which = "The alt text" if len(items) == 1 else f"The alt text of image {number}"
-    return f"{which} has {len(item.alt_text)} characters; Instagram allows {limit}."
+    allows = (
+        "Instagram allows" if limit == helpers.ALT_TEXT_MAX_CHARS else "a draft keeps"
+    )
+    return f"{which} has {len(item.alt_text)} characters; {allows} {limit}."
 
 
 def parse_tags(raw: str, number: int) -> list[dict]:

@@ -41,6 +41,7 @@ import helpers
 from models import FeedItem
 from models import InstagramProfile
 from models import Post
+from models import PostMedia
 from models import User
 from models import db
 from models import now_utc
@@ -366,10 +367,14 @@ class FeedRefresher:
         )
         ours = dict(
             db.session.execute(
-                select(Post.ig_media_id, Post.thumbnail).where(
+                # A post's own thumbnail is its first image's (post_media).
+                select(Post.ig_media_id, PostMedia.thumbnail)
+                .join(PostMedia, PostMedia.post_id == Post.id)
+                .where(
                     Post.user_id == user.id,
                     Post.ig_media_id.in_(ids),
-                    Post.thumbnail.is_not(None),
+                    PostMedia.position == 0,
+                    PostMedia.thumbnail.is_not(None),
                 )
             ).all()
         )

@@ -45,6 +45,7 @@ class MediaComposer {
     this.note = root.querySelector('[data-media-note]');
     this.title = root.querySelector('[data-editor-title]');
     this.altInput = root.querySelector('[data-alt-input]');
+    this.altField = root.querySelector('[data-alt-field]');
     this.altLabel = root.querySelector('[data-alt-label]');
     this.cropPane = root.querySelector('[data-crop-pane]');
     this.tagPane = root.querySelector('[data-tag-pane]');
@@ -221,6 +222,7 @@ class MediaComposer {
   render() {
     const count = this.items.length;
     this.workspace.hidden = count === 0;
+    this.altField.hidden = count === 0;
     this.input.required = count === 0;
     this.root.classList.toggle('is-carousel', count > 1);
     const kind = count > 1 ? `${count} images: a carousel` : `${count} image`;
