@@ -15,7 +15,7 @@ import { uploadForm } from './http.js';
 import { guardUnsavedChanges } from './unsavedChanges.js';
 
 const LABELS = {
-  image: 'Images',
+  image: 'Media',
   caption: 'Caption',
   alt_text: 'Alt text',
   collaborators: 'Collaborators',
