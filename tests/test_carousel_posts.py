@@ -438,3 +438,56 @@ def test_publishing_steps_show_where_a_carousel_stands(app, client, user):
     ]
     html = client.get(f"/post/{post.id}/edit").get_data(as_text=True)
     assert "Instagram is processing it" in html
+
+
+# -- with main's planning: the image hash and drafts ----------------------------
+
+
+def sha_of(app, user, name) -> str:
+    import hashlib
+
+    path = app.extensions["media_store"].path(user.ig_account_id, name)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_image_hash_is_the_first_images_and_follows_a_reorder(app, client, user):
+    assert send(client, "/post/add", carousel_form()).status_code == 200
+    (post,) = posts(app)
+    red, _, blue = post.media
+    assert post.image_sha256 == sha_of(app, user, red.filename)
+    data = {
+        "caption": "Blue first",
+        "date": local_input(soon(120), "Europe/Paris"),
+        "item": [f"keep:{blue.id}", f"keep:{red.id}"],
+        "item_alt_text": ["Blue", "Red"],
+        "item_user_tags": ["[]", "[]"],
+    }
+    assert send(client, f"/post/{post.id}/edit", data).status_code == 200
+    (after,) = posts(app)
+    # A kept image that moved first gets its hash when the warning needs it.
+    assert after.image_sha256 is None
+    with app.app_context():
+        from ospost.planning import image_hash
+
+        fresh = db.session.get(Post, post.id)
+        assert image_hash(fresh.user, fresh) == sha_of(app, user, blue.filename)
+
+
+def test_a_carousel_draft_keeps_everything_and_is_checked_when_scheduled(
+    app, client, user
+):
+    data = carousel_form(
+        n=2, collaborators="@friend.one", first_comment="More soon", date=""
+    )
+    data["item_alt_text"] = ["a" * 1001, "Second"]  # too long for Instagram
+    resp = send(client, "/drafts", data)
+    assert resp.status_code == 200, resp.get_json()
+    (draft,) = posts(app)
+    assert (draft.status, draft.scheduled_at, len(draft.media)) == ("draft", None, 2)
+    assert (draft.collaborators, draft.first_comment) == (["friend.one"], "More soon")
+    from ospost.drafts import check_ready
+    from ospost.post_form import FormError
+
+    with app.app_context():
+        with pytest.raises(FormError, match="alt text of image 1 has 1001"):
+            check_ready(db.session.get(Post, draft.id))

@@ -124,7 +124,8 @@ def test_migrations_build_the_same_schema_as_the_models(make_app, database_url):
 
 def test_migration_turns_each_post_into_a_one_item_post_and_back(make_app):
     """Posts made before carousels keep their image, thumbnail, size and alt
-    text as item 0 (and get them back on a downgrade)."""
+    text as item 0 (and get them back on a downgrade); their image hash stays
+    on the post; a draft saved without an image or date gets no item."""
     from flask_migrate import downgrade
     from flask_migrate import upgrade
 
@@ -133,7 +134,7 @@ def test_migration_turns_each_post_into_a_one_item_post_and_back(make_app):
         db.drop_all()
         db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
         db.session.commit()
-        upgrade(revision="5df3d69bf1a6")
+        upgrade(revision="c3ca0ef29c80")
         db.session.execute(
             text(
                 "INSERT INTO users (id, ig_account_id, ig_username, "
@@ -145,12 +146,14 @@ def test_migration_turns_each_post_into_a_one_item_post_and_back(make_app):
         db.session.execute(
             text(
                 "INSERT INTO posts (id, user_id, status, scheduled_at, caption, "
-                "alt_text, filename, thumbnail, width, height, created_at, "
-                "updated_at, attempts, graph_calls, status_checks, "
+                "alt_text, filename, thumbnail, image_sha256, width, height, "
+                "created_at, updated_at, attempts, graph_calls, status_checks, "
                 "containers_created, container_stale, container_ready) VALUES "
                 "(7, 1, 'scheduled', CURRENT_TIMESTAMP, 'hi', 'A boat', 'a.jpg', "
-                "'a.thumb.jpg', 1080, 1350, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, "
-                "0, 0, 0, 0, false, false)"
+                "'a.thumb.jpg', 'ab12', 1080, 1350, CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP, 0, 0, 0, 0, false, false), "
+                "(8, 1, 'draft', NULL, 'idea', '', NULL, NULL, NULL, 0, 0, "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 0, 0, 0, 0, false, false)"
             )
         )
         db.session.commit()
@@ -175,11 +178,21 @@ def test_migration_turns_each_post_into_a_one_item_post_and_back(make_app):
             [],
         )
         assert post.filename == "a.jpg" and post.alt_text == "A boat"
+        assert post.image_sha256 == "ab12"
+        draft = db.session.get(Post, 8)
+        assert (draft.status, draft.scheduled_at, draft.media) == ("draft", None, [])
+        assert draft.filename is None and draft.image_sha256 is None
         db.session.remove()
-        downgrade(revision="5df3d69bf1a6")
-        row = db.session.execute(
-            text("SELECT filename, thumbnail, width, alt_text FROM posts")
-        ).one()
-        assert tuple(row) == ("a.jpg", "a.thumb.jpg", 1080, "A boat")
+        downgrade(revision="c3ca0ef29c80")
+        rows = db.session.execute(
+            text(
+                "SELECT filename, thumbnail, width, alt_text, image_sha256, "
+                "scheduled_at IS NULL FROM posts ORDER BY id"
+            )
+        ).all()
+        assert [tuple(r) for r in rows] == [
+            ("a.jpg", "a.thumb.jpg", 1080, "A boat", "ab12", False),
+            (None, None, 0, "", None, True),
+        ]
         db.session.remove()
         upgrade()
