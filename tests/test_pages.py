@@ -167,12 +167,13 @@ def test_home_empty_state(pages_client):
 def test_add_page_fields(pages_client):
     html = pages_get(pages_client, "/post/add")
     assert 'enctype="multipart/form-data"' in html
-    for field in ("media", "caption", "collaborators", "first_comment", "date"):
+    # The composer's picker keeps main's field name "image" (field errors).
+    for field in ("image", "caption", "collaborators", "first_comment", "date"):
         assert f'for="{field}"' in html and f'id="{field}"' in html
     for text in ("Media", "Caption", "Collaborators", "First comment", "Publish at"):
         assert f">{text}</label>" in html
     assert 'accept="image/jpeg,image/png,image/webp,image/heic,image/heif"' in html
-    assert re.search(r'id="media"[^>]* multiple', html)
+    assert re.search(r'id="image"[^>]* multiple', html)
     assert 'maxlength="1000"' in html  # each image's alt text
     assert 'type="datetime-local"' in html
     assert ">Schedule post</button>" in html
@@ -205,7 +206,7 @@ def test_add_page_keeps_input_after_error(pages_client):
 def test_edit_page_scheduled(pages_app, pages_client):
     post_id = pages_add_post(pages_app, hours=30)
     html = pages_get(pages_client, f"/post/{post_id}/edit")
-    for field in ("media", "caption", "static-alt-1", "first_comment", "date"):
+    for field in ("image", "caption", "static-alt-1", "first_comment", "date"):
         assert f'for="{field}"' in html
     # Without JavaScript the current image stays, its alt text editable.
     assert ">Alt text for image 1</label>" in html
