@@ -83,7 +83,7 @@ def test_build_reorder_tag_and_publish_a_carousel(ui, live_app, world, tmp_path)
     expect(page.locator("[data-crop-info]")).to_have_text(
         "Crop: 1000 × 1000 px (1.00:1)."
     )
-    expect(page.locator(".grid-cut")).to_be_visible()  # the 3:4 tile of the grid
+    expect(page.locator(".crop-grid-frame")).to_be_visible()  # the grid's 3:4 tile
     ui.shot("carousel-crop")
 
     # Reorder: blue first, by dragging it (desktop) or with its Earlier button
@@ -155,6 +155,7 @@ def test_build_reorder_tag_and_publish_a_carousel(ui, live_app, world, tmp_path)
 
     ui.open_post("Blue square")
     page.get_by_role("button", name="Post now").click()
+    page.get_by_role("dialog").get_by_role("button", name="Publish now").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(
         "Post", timeout=PUBLISH_TIMEOUT_MS
     )

@@ -71,13 +71,12 @@ class MediaComposer {
     });
     this.wire();
     this.render();
+    // Files chosen before this script ran (or restored by the browser).
+    if (this.input.files.length) this.takeFiles();
   }
 
   wire() {
-    this.input.addEventListener('change', () => {
-      this.addFiles([...this.input.files]);
-      this.input.value = ''; // the composer sends the files; allow picking again
-    });
+    this.input.addEventListener('change', () => this.takeFiles());
     this.replaceInput.addEventListener('change', () =>
       this.replaceWith(this.replaceInput.files[0]),
     );
@@ -104,6 +103,11 @@ class MediaComposer {
       delayOnTouchOnly: true,
       onEnd: (event) => this.move(event.oldIndex, event.newIndex),
     });
+  }
+
+  takeFiles() {
+    this.addFiles([...this.input.files]);
+    this.input.value = ''; // the composer sends the files; allow picking again
   }
 
   // -- what the form needs to know -----------------------------------------
