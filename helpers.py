@@ -27,6 +27,14 @@ CAPTION_MAX_CHARS = 2200
 CAPTION_MAX_HASHTAGS = 30
 CAPTION_MAX_MENTIONS = 20
 ALT_TEXT_MAX_CHARS = 1000
+# A carousel holds 2-10 images (Meta's error 2207028 outside that range).
+MEDIA_MAX_ITEMS = 10
+# People tagged on one image (Meta: 20 tags per created media).
+TAGS_MAX_PER_IMAGE = 20
+# Meta's IG User Media reference: "up to 3" collaborators on feed posts.
+COLLABORATORS_MAX = 3
+USERNAME_MAX_CHARS = 30
+USERNAME = re.compile(r"[A-Za-z0-9._]{1,30}")
 
 
 def client_limits() -> dict:
@@ -42,6 +50,10 @@ def client_limits() -> dict:
             "mentions": CAPTION_MAX_MENTIONS,
         },
         "alt_text_chars": ALT_TEXT_MAX_CHARS,
+        "media_items": MEDIA_MAX_ITEMS,
+        "tags_per_image": TAGS_MAX_PER_IMAGE,
+        "collaborators": COLLABORATORS_MAX,
+        "username_chars": USERNAME_MAX_CHARS,
         "image": {
             "min_ratio": images.MIN_RATIO,
             "max_ratio": images.MAX_RATIO,
@@ -62,22 +74,26 @@ class CaptionStats:
     hashtags: int
     mentions: int
 
-    def problems(self) -> list[str]:
-        """What makes this caption unacceptable to Instagram, as sentences."""
+    def problems(self, noun: str = "caption") -> list[str]:
+        """What makes this text unacceptable to Instagram, as sentences.
+
+        The first comment follows the caption's rules, counted on its own
+        (``noun="first comment"``).
+        """
         out = []
         if self.chars > CAPTION_MAX_CHARS:
             out.append(
-                f"The caption has {self.chars} characters; "
+                f"The {noun} has {self.chars} characters; "
                 f"Instagram allows {CAPTION_MAX_CHARS}."
             )
         if self.hashtags > CAPTION_MAX_HASHTAGS:
             out.append(
-                f"The caption has {self.hashtags} hashtags; "
+                f"The {noun} has {self.hashtags} hashtags; "
                 f"Instagram allows {CAPTION_MAX_HASHTAGS}."
             )
         if self.mentions > CAPTION_MAX_MENTIONS:
             out.append(
-                f"The caption has {self.mentions} @mentions; "
+                f"The {noun} has {self.mentions} @mentions; "
                 f"Instagram allows {CAPTION_MAX_MENTIONS}."
             )
         return out
@@ -90,6 +106,20 @@ def caption_stats(text: str) -> CaptionStats:
         hashtags=len(_HASHTAG.findall(text)),
         mentions=len(_MENTION.findall(text)),
     )
+
+
+def is_username(name: str) -> bool:
+    """An Instagram username: letters, digits, periods, underscores, <= 30."""
+    return bool(USERNAME.fullmatch(name))
+
+
+def parse_usernames(text: str) -> list[str]:
+    """Usernames typed as "@a, b c": split on commas and spaces, "@" dropped
+    (Meta refuses a leading "@"), duplicates kept once, in order."""
+    # Instagram usernames are lowercase; "Jane.Doe" is the same person.
+    parts = re.split(r"[\s,]+", text.lower())
+    names = [part.lstrip("@") for part in parts if part]
+    return list(dict.fromkeys(name for name in names if name))
 
 
 def normalize_newlines(text: str) -> str:

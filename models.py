@@ -2,7 +2,8 @@
 
 Models change state; routes and the publishing engine commit. Every timestamp is
 stored as timezone-aware UTC (``UTCDateTime``), and Instagram access tokens are
-encrypted at rest (``EncryptedText``).
+encrypted at rest (``EncryptedText``); both column types live in
+``ospost/columns.py``.
 """
 
 from __future__ import annotations
@@ -13,26 +14,27 @@ from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 
-from cryptography.fernet import Fernet
-from cryptography.fernet import InvalidToken
-from cryptography.fernet import MultiFernet
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import JSON
 from sqlalchemy import Boolean
-from sqlalchemy import CheckConstraint
-from sqlalchemy import DateTime
 from sqlalchemy import ForeignKey
 from sqlalchemy import Index
 from sqlalchemy import Integer
 from sqlalchemy import LargeBinary
 from sqlalchemy import String
 from sqlalchemy import Text
-from sqlalchemy import TypeDecorator
 from sqlalchemy import UniqueConstraint
 from sqlalchemy import select
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
+
+from ospost.columns import EncryptedText
+from ospost.columns import UTCDateTime
+
+# The token cipher lives with its column type; app.py configures it from here.
+from ospost.columns import token_cipher as token_cipher
 
 
 class Base(DeclarativeBase):
@@ -47,79 +49,6 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-class UTCDateTime(TypeDecorator):
-    """An aware UTC datetime on every database.
-
-    SQLite has no time zone support and hands back naive values; we store naive
-    UTC there and re-attach UTC on the way out, so Python never sees a naive time.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("refusing to store a naive datetime")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-class TokenCipher:
-    """Encrypts access tokens with Fernet; the first key encrypts, all keys decrypt.
-
-    Keys come from ``TOKEN_ENCRYPTION_KEYS`` (comma-separated, newest first), so a
-    key can be rotated by prepending a new one and running ``flask rotate-tokens``.
-    """
-
-    def __init__(self) -> None:
-        self._fernet: MultiFernet | None = None
-
-    def configure(self, keys: list[str]) -> None:
-        self._fernet = MultiFernet([Fernet(k.encode()) for k in keys])
-
-    def _require(self) -> MultiFernet:
-        if self._fernet is None:
-            raise RuntimeError("token encryption is not configured")
-        return self._fernet
-
-    def encrypt(self, plain: str) -> str:
-        return self._require().encrypt(plain.encode()).decode()
-
-    def decrypt(self, stored: str) -> str:
-        try:
-            return self._require().decrypt(stored.encode()).decode()
-        except InvalidToken as exc:
-            raise RuntimeError("access token cannot be decrypted: wrong key") from exc
-
-    def rotate(self, stored: str) -> str:
-        return self._require().rotate(stored.encode()).decode()
-
-
-token_cipher = TokenCipher()
-
-
-class EncryptedText(TypeDecorator):
-    """A string column that is encrypted before it reaches the database."""
-
-    impl = Text
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        return None if value is None else token_cipher.encrypt(value)
-
-    def process_result_value(self, value, dialect):
-        return None if value is None else token_cipher.decrypt(value)
-
-
 class PostStatus(enum.StrEnum):
     # Kept but never published: the engine only claims scheduled posts.
     DRAFT = "draft"
@@ -131,6 +60,21 @@ class PostStatus(enum.StrEnum):
 
 # Statuses of posts a person may still change (and move on the calendar).
 EDITABLE = (PostStatus.DRAFT, PostStatus.SCHEDULED, PostStatus.FAILED)
+
+
+class MediaType(enum.StrEnum):
+    """What Instagram is asked to make: one image, or a carousel of 2-10."""
+
+    IMAGE = "IMAGE"
+    CAROUSEL = "CAROUSEL"
+
+
+class CommentStatus(enum.StrEnum):
+    """Where a post's first comment is (None on the post: it has none)."""
+
+    PENDING = "pending"
+    POSTED = "posted"
+    FAILED = "failed"
 
 
 class User(db.Model):
@@ -195,6 +139,25 @@ class User(db.Model):
         )
 
 
+class CoverField:
+    """A single-image field of ``Post`` kept on its first image (``PostMedia``)."""
+
+    def __init__(self, default=None) -> None:
+        self.default = default
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, post, owner=None):
+        if post is None:
+            return self
+        cover = post.cover
+        return getattr(cover, self.name) if cover else self.default
+
+    def __set__(self, post, value) -> None:
+        setattr(post.writable_cover(), self.name, value)
+
+
 class Post(db.Model):
     __tablename__ = "posts"
     __table_args__ = (
@@ -214,13 +177,14 @@ class Post(db.Model):
     # None only for a draft that has no date yet.
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     caption: Mapped[str] = mapped_column(Text, default="")
-    alt_text: Mapped[str] = mapped_column(Text, default="")
-    filename: Mapped[str | None] = mapped_column(String(64))
-    thumbnail: Mapped[str | None] = mapped_column(String(64))
-    # SHA-256 of the stored JPEG, to warn when one image is scheduled twice.
+    media_type: Mapped[str] = mapped_column(String(16), default=MediaType.IMAGE)
+    # Instagram usernames invited as collaborators (set on the post or the
+    # carousel parent, never on a carousel item).
+    collaborators: Mapped[list[str]] = mapped_column(JSON, default=list)
+    first_comment: Mapped[str] = mapped_column(Text, default="")
+    # SHA-256 of the first item's stored JPEG (the cover), to warn when one
+    # image is scheduled twice; None until known (planning.image_hash fills it).
     image_sha256: Mapped[str | None] = mapped_column(String(64))
-    width: Mapped[int] = mapped_column(Integer, default=0)
-    height: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=now_utc, onupdate=now_utc
@@ -253,8 +217,97 @@ class Post(db.Model):
     error_subcode: Mapped[int | None] = mapped_column(Integer)
     error_message: Mapped[str | None] = mapped_column(Text)
     fbtrace_id: Mapped[str | None] = mapped_column(String(64))
+    # The first comment, posted after the media is live; its failure never
+    # fails the post (see ospost/engine/comment.py).
+    comment_status: Mapped[str | None] = mapped_column(String(16))
+    comment_id: Mapped[str | None] = mapped_column(String(64))
+    # Set before the comment request: a crash after it means "look for our
+    # comment before posting again".
+    comment_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    comment_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    comment_error: Mapped[str | None] = mapped_column(Text)
 
     user: Mapped[User] = relationship(back_populates="posts")
+    # Every post has 1-10 items in order; selectin: the grid shows 200 posts'
+    # first images with one extra query.
+    media: Mapped[list[PostMedia]] = relationship(
+        back_populates="post",
+        order_by="PostMedia.position",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="selectin",
+    )
+    events: Mapped[list[PostEvent]] = relationship(
+        order_by="PostEvent.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="select",
+    )
+
+    # The first image stands for the post (the grid tile), and these are a
+    # single-image post's fields: read from its first image, and written to it
+    # (made if the post has none), so code that treats a post as one image
+    # keeps working.
+    filename = CoverField()
+    thumbnail = CoverField()
+    alt_text = CoverField(default="")
+    width = CoverField(default=0)
+    height = CoverField(default=0)
+
+    @property
+    def cover(self) -> PostMedia | None:
+        return self.media[0] if self.media else None
+
+    def writable_cover(self) -> PostMedia:
+        if not self.media:
+            self.set_media([PostMedia()])
+        return self.media[0]
+
+    @property
+    def is_carousel(self) -> bool:
+        return self.media_type == MediaType.CAROUSEL
+
+    def file_names(self) -> list[str]:
+        """Every file of this post's items (uploads and thumbnails)."""
+        return [n for m in self.media for n in (m.filename, m.thumbnail) if n]
+
+    def set_media(self, items: list[PostMedia]) -> None:
+        """Make ``items`` the post's media, in this order (1 is an image post,
+        2-10 a carousel). Items that stay keep their files and rows."""
+        for item in self.media:
+            if item not in items:
+                item.position = None  # freed before the new order is written
+        # Positions are unique per post: park the kept items out of the way
+        # first, so a reorder never collides with itself mid-flush.
+        for i, item in enumerate(items):
+            if item.position is not None:
+                item.position = -1 - i
+        if self.id is not None:
+            db.session.flush()
+        for i, item in enumerate(items):
+            item.position = i
+        self.media = items
+        self.media_type = MediaType.CAROUSEL if len(items) > 1 else MediaType.IMAGE
+
+    def set_first_comment(self, text: str) -> None:
+        """Keep ``text`` to post as the first comment once the post is live."""
+        self.first_comment = text
+        self.comment_status = CommentStatus.PENDING if text else None
+        self.comment_id = None
+        self.comment_requested_at = None
+        self.comment_attempts = 0
+        self.comment_error = None
+
+    @property
+    def comment_failed(self) -> bool:
+        return self.comment_status == CommentStatus.FAILED
+
+    def retry_comment(self, when: datetime) -> None:
+        """Queue the first comment again (the post itself stays live)."""
+        self.comment_status = CommentStatus.PENDING
+        self.comment_attempts = 0
+        self.comment_error = None
+        self.next_attempt_at = when
 
     @property
     def checking(self) -> bool:
@@ -290,7 +343,13 @@ class Post(db.Model):
         """
         self.scheduled_at = when
         self.retry(when)
-        if content_changed and self.container_id:
+        if not content_changed:
+            return
+        # Carousel items are never published on their own: made for the old
+        # content, they are simply forgotten (Meta expires them in 24 h).
+        for item in self.media:
+            item.forget_container()
+        if self.container_id:
             if self.publish_requested_at is None:
                 self.container_id = None
                 self.container_created_at = None
@@ -355,6 +414,67 @@ class Post(db.Model):
         self.ig_media_id = media_id or self.ig_media_id
 
 
+class PostMedia(db.Model):
+    """One image of a post, in its place: the whole post, or a carousel item.
+
+    The engine records the item's carousel container here the moment Meta
+    returns its id, so no retry, crash or second worker ever makes another.
+    """
+
+    __tablename__ = "post_media"
+    __table_args__ = (UniqueConstraint("post_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), index=True
+    )
+    # None only while a reorder or removal is being written.
+    position: Mapped[int | None] = mapped_column(Integer)
+    filename: Mapped[str | None] = mapped_column(String(64))
+    thumbnail: Mapped[str | None] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer, default=0)
+    height: Mapped[int] = mapped_column(Integer, default=0)
+    alt_text: Mapped[str] = mapped_column(Text, default="")
+    # [{"username": "jane.doe", "x": 0.5, "y": 0.8}], x/y from the top left.
+    user_tags: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    # Carousel items only (a single image's container lives on the post).
+    container_id: Mapped[str | None] = mapped_column(String(64))
+    container_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Meta's status_code as last seen: IN_PROGRESS, FINISHED, ERROR, EXPIRED.
+    container_status: Mapped[str | None] = mapped_column(String(16))
+    containers_created: Mapped[int] = mapped_column(Integer, default=0)
+
+    post: Mapped[Post] = relationship(back_populates="media")
+
+    def __init__(self, **values) -> None:
+        # Column defaults only apply on INSERT; a new item reads right at once.
+        for name, value in (("alt_text", ""), ("width", 0), ("height", 0)):
+            values.setdefault(name, value)
+        values.setdefault("user_tags", [])
+        values.setdefault("containers_created", 0)
+        super().__init__(**values)
+
+    def forget_container(self) -> None:
+        self.container_id = None
+        self.container_created_at = None
+        self.container_status = None
+        self.containers_created = 0
+
+
+class PostEvent(db.Model):
+    """A line of a post's history the person should know about (a container
+    made again after it expired, the first comment failing...)."""
+
+    __tablename__ = "post_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    message: Mapped[str] = mapped_column(Text)
+
+
 # A finished post (live or failed) has no wake-up, lease or wait pending.
 _NOTHING_PENDING = {
     "next_attempt_at": None,
@@ -362,73 +482,6 @@ _NOTHING_PENDING = {
     "lease_owner": None,
     "waiting_reason": None,
 }
-
-
-class InstagramProfile(db.Model):
-    """What Meta last told us about an account's profile, and how keeping its
-    feed (``FeedItem``) up to date is going.
-
-    One row per user, written by the feed refresh (``ospost.feed``) and read
-    with the home grid: ``version`` goes up with every refresh, so the grid
-    cache knows the feed part changed.
-    """
-
-    __tablename__ = "ig_profiles"
-
-    user_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
-    username: Mapped[str] = mapped_column(String(255), default="")
-    name: Mapped[str] = mapped_column(String(255), default="")
-    followers_count: Mapped[int | None] = mapped_column(Integer)
-    follows_count: Mapped[int | None] = mapped_column(Integer)
-    media_count: Mapped[int | None] = mapped_column(Integer)
-    version: Mapped[int] = mapped_column(Integer, default=0)
-    # Last refresh that read the profile and the feed, and last attempt.
-    refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Something (a publish, a half-done refresh) asked for another refresh soon.
-    requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # A worker is refreshing until then; nobody else may start.
-    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Meta's rate limits: no feed calls before then.
-    backoff_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    usage_percent: Mapped[int | None] = mapped_column(Integer)
-    # Why the feed shown may be out of date, in a sentence for the person.
-    problem: Mapped[str | None] = mapped_column(Text)
-
-
-class FeedItem(db.Model):
-    """One post of the account's Instagram feed, as last read from Meta.
-
-    The thumbnail is our own copy (``MediaStore.save_feed_thumbnail``): Meta's
-    picture URLs expire, so they are never stored.
-    """
-
-    __tablename__ = "feed_items"
-    __table_args__ = (
-        UniqueConstraint("user_id", "ig_media_id"),
-        Index("ix_feed_items_user_posted", "user_id", "posted_at"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    ig_media_id: Mapped[str] = mapped_column(String(64))
-    # IMAGE, VIDEO or CAROUSEL_ALBUM; FEED or REELS.
-    media_type: Mapped[str] = mapped_column(String(32), default="IMAGE")
-    product_type: Mapped[str] = mapped_column(String(32), default="FEED")
-    permalink: Mapped[str] = mapped_column(String(512), default="")
-    caption: Mapped[str] = mapped_column(Text, default="")
-    posted_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    thumbnail: Mapped[str | None] = mapped_column(String(96))
-
-    @property
-    def is_reel(self) -> bool:
-        return self.media_type == "VIDEO" or self.product_type == "REELS"
-
-    @property
-    def is_carousel(self) -> bool:
-        return self.media_type == "CAROUSEL_ALBUM"
 
 
 class WebSession(db.Model):
@@ -442,37 +495,6 @@ class WebSession(db.Model):
     )
     data: Mapped[bytes] = mapped_column(LargeBinary)
     expiry: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-
-
-class PostingSlot(db.Model):
-    """A weekly posting time of a user: a weekday and a minute on their clock."""
-
-    __tablename__ = "posting_slots"
-    __table_args__ = (
-        UniqueConstraint("user_id", "weekday", "minute"),
-        CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),
-        CheckConstraint("minute BETWEEN 0 AND 1439", name="minute_range"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
-    weekday: Mapped[int] = mapped_column(Integer)  # 0 is Monday
-    minute: Mapped[int] = mapped_column(Integer)  # minutes after local midnight
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
-
-
-class CalendarFeed(db.Model):
-    """A user's private calendar-feed address, kept only as a hash of its token."""
-
-    __tablename__ = "calendar_feeds"
-
-    user_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
-    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
 
 def new_confirmation_code() -> str:
@@ -503,3 +525,12 @@ class UsedSignedRequest(db.Model):
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+# The account's other tables (the live profile, posting slots, the calendar
+# feed) live in ospost/account_models.py; imported here so every table is
+# registered with the metadata and importable from ``models``.
+from ospost.account_models import CalendarFeed as CalendarFeed  # noqa: E402
+from ospost.account_models import FeedItem as FeedItem  # noqa: E402
+from ospost.account_models import InstagramProfile as InstagramProfile  # noqa: E402
+from ospost.account_models import PostingSlot as PostingSlot  # noqa: E402

@@ -78,6 +78,7 @@ from apscheduler.events import EVENT_JOB_EXECUTED
 from apscheduler.events import EVENT_JOB_MISSED
 from apscheduler.schedulers.background import BackgroundScheduler
 
+import mixed_burst
 from benchlib import APP_ID
 from benchlib import APP_SECRET
 from benchlib import ROOT
@@ -577,7 +578,12 @@ def close_database(app, seeded: list[Account]) -> None:
         db.engine.dispose()
 
 
-def run_ospost(args, tmp: Path, media: tuple[bytes, bytes]) -> dict:
+def run_ospost(
+    args, tmp: Path, media: tuple[bytes, bytes], seed=None, extra=None
+) -> dict:
+    """One Ospost burst. ``seed(app, accounts)`` writes the posts and returns
+    their captions (default: ``args.per_account`` single images per account);
+    ``extra(sim, app)`` adds figures read before the simulator stops."""
     report("Ospost: starting the simulator and seeding the database")
     sim = Simulator(tmp / "sim-ospost.log", args.latency_ms, args.ready_after)
     server, app, seeded = None, None, []
@@ -588,9 +594,13 @@ def run_ospost(args, tmp: Path, media: tuple[bytes, bytes]) -> dict:
         app_url = f"http://127.0.0.1:{port}"
         db_url = args.database_url or f"sqlite:///{tmp / 'ospost.db'}"
         app = seeding_app(sim.graph_url, app_url, db_url, tmp, SECRET_KEY)
-        captions = captions_for(args.accounts, args.per_account)
         started = time.monotonic()
-        seed_ospost(app, accounts, captions, media)
+        if seed is None:
+            captions = captions_for(args.accounts, args.per_account)
+            seed_ospost(app, accounts, captions, media)
+            flat = [c for texts in captions for c in texts]
+        else:
+            flat = seed(app, accounts)
         seeded = accounts
         env = server_env(args, sim, app_url, db_url, tmp)
         t0 = make_due(app, args.lead)
@@ -610,11 +620,12 @@ def run_ospost(args, tmp: Path, media: tuple[bytes, bytes]) -> dict:
         log_end = server.log_size()
         server.stop()
         figures["shutdown_log"] = server.log_summary(log_end)
-        flat = [c for texts in captions for c in texts]
         pending = ospost_pending(app)
         figures.update(analyse(sim.records(), flat, t0, args, pending))
         figures.update(ospost_db_figures(app))
         figures["db_settled_s"] = done
+        if extra is not None:
+            figures.update(extra(sim, app))
         return figures
     finally:
         if server is not None:
@@ -1030,6 +1041,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--keep-temp", action="store_true", help="keep the temp dir (logs, databases)"
     )
+    mixed_burst.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -1039,6 +1051,16 @@ def main(argv: list[str] | None = None) -> None:
     sys.path.insert(0, str(ROOT))
     media = processed_upload()
     tmp = Path(tempfile.mkdtemp(prefix="publish-burst-"))
+    if args.mixed:
+        try:
+            mixed_burst.main(args, tmp, media, run_ospost)
+        except BaseException:
+            show_logs(tmp)
+            raise
+        finally:
+            if not args.keep_temp:
+                shutil.rmtree(tmp, ignore_errors=True)
+        return
     try:
         ospost = run_ospost(args, tmp, media)
         seed = {} if args.skip_seed else run_seed(args, tmp, media)

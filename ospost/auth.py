@@ -45,7 +45,7 @@ from ospost.posts import check_publish_time
 from ospost.posts import post_label
 from ospost.scheduler import publisher
 from ospost.sessions import end_user_sessions
-from ospost.storage import staged_name
+from ospost.storage import staged_names
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
@@ -252,7 +252,8 @@ def delete_account(user: User) -> list[str]:
     staged = []
     for post in user.posts:
         publisher.cancel(post.id)
-        staged.append(staged_name(post, current_app.config["SECRET_KEY"]))
+        filenames = [item.filename for item in post.media]
+        staged += staged_names(post, filenames, current_app.config["SECRET_KEY"])
     end_user_sessions(user.id)
     current_app.extensions["grid_cache"].forget(user.id)
     db.session.delete(user)

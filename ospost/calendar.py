@@ -26,20 +26,22 @@ from models import PostingSlot
 from models import db
 from models import now_utc
 from ospost import calendar_view
-from ospost import drafts
 from ospost import ics
 from ospost import images
 from ospost import planning
 from ospost import ratelimit
 from ospost import schemas
 from ospost import slots as slot_math
-from ospost.posts import FormError
+from ospost.post_form import Conflict
+from ospost.post_form import FormError
+from ospost.post_form import read_post
+from ospost.post_save import create_post
+from ospost.post_save import update_post
 from ospost.posts import busy
 from ospost.posts import delete_files
 from ospost.posts import done
 from ospost.posts import fail
 from ospost.posts import get_own_post
-from ospost.posts import undone_on_failure
 from ospost.scheduler import publisher
 
 bp = Blueprint("calendar", __name__)
@@ -234,15 +236,14 @@ def undo():
 def save_new_draft():
     """Save draft on the New post page: keep whatever the form has."""
     try:
-        data = drafts.parse_draft_form(request.form, g.user)
-        processed = drafts.read_optional_image(request.files)
+        data = read_post(g.user, now_utc(), draft=True)
+        create_post(g.user, data, draft=True)
+    except Conflict as exc:
+        return fail(str(exc), 409, "post/add.html")
     except FormError as exc:
         return fail(str(exc), 400, "post/add.html", exc.fields)
     except images.Busy as exc:
         return busy(exc, "post/add.html")
-    _, new_files, _ = drafts.save_draft(g.user, None, data, processed)
-    with undone_on_failure(g.user, *new_files):
-        db.session.commit()
     return done("Draft saved", url_for("calendar.index", _anchor="drafts"))
 
 
@@ -256,21 +257,16 @@ def save_draft(post_id: int):
     if not post.editable:
         return fail("This post is being published or is already live.", 409)
     try:
-        data = drafts.parse_draft_form(request.form, g.user)
-        processed = drafts.read_optional_image(request.files)
+        data = read_post(g.user, now_utc(), editing=post, draft=True)
+        old_files, _ = update_post(g.user, post_id, data, draft=True)
+    except Conflict as exc:
+        return fail(str(exc), 409)
     except FormError as exc:
         return fail(str(exc), 400, "post/edit.html", exc.fields, post=post)
     except images.Busy as exc:
         return busy(exc, "post/edit.html", post=post)
-    # Read again: the image was decoded with the connection given back.
-    post = get_own_post(post_id)
-    if not post.editable:
-        return fail("This post is being published or is already live.", 409)
-    _, new_files, old_files = drafts.save_draft(g.user, post, data, processed)
-    with undone_on_failure(g.user, *new_files):
-        db.session.commit()
     delete_files(g.user, *old_files)
-    publisher.cancel(post.id)
+    publisher.cancel(post_id)
     return done("Draft saved", url_for("calendar.index", _anchor="drafts"))
 
 

@@ -39,8 +39,16 @@ MEDIA_FETCH_CODE, MEDIA_FETCH_SUBCODE = 9004, 2207052
 FETCH_HELP_SECTION = "Meta must be able to fetch your images"
 FETCH_HELP_LINK = "README.md#meta-must-be-able-to-fetch-your-images"
 # Subcodes that must never be retried even though their code (e.g. 4) usually
-# is: 2207051 means Meta suspects the action is spam.
-PERMANENT_SUBCODES = {2207051}
+# is: 2207051 means Meta suspects the action is spam. 2207018 (code 110): a
+# tagged person or collaborator is unknown or private; 2207028: a carousel
+# without 2-10 items. Both need the person to change the post.
+PERMANENT_SUBCODES = {2207051, 2207018, 2207028}
+# What the person can do about a refusal, added to Meta's own sentence.
+ADVICE = {
+    2207018: "Check the usernames of the people tagged and the collaborators: "
+    "each must be an existing, public Instagram account.",
+    2207028: "A carousel needs 2 to 10 images.",
+}
 REAUTH_CODES = {102, 190}
 REAUTH_SUBCODES = {458, 459, 460, 463, 464, 467, 492}
 # App, user, Page, custom and Instagram-account (BUC) rate limits (§5.2).
@@ -112,10 +120,13 @@ class GraphError(Exception):
 
     def user_message(self) -> str:
         """The best sentence to show a person: Meta's own text when it gives one,
-        and for an image Meta could not download, which URL and what to do."""
+        for an image Meta could not download which URL, and what to do about it
+        when Ospost knows."""
         if self.media_fetch_failed:
             return media_fetch_message(self.media_url, self.user_msg or self.message)
-        return self.user_msg or self.message
+        text = self.user_msg or self.message
+        advice = ADVICE.get(self.subcode or 0)
+        return f"{text.rstrip('.')}. {advice}" if advice else text
 
     def __str__(self) -> str:
         parts = [self.message]
@@ -474,11 +485,49 @@ class GraphClient:
         image_url: str,
         caption: str,
         alt_text: str,
+        user_tags: list[dict] | None = None,
+        collaborators: list[str] | None = None,
     ) -> str:
         """Ask Meta to fetch our image and prepare a post; returns the container id."""
         data = {"image_url": image_url, "caption": caption}
-        if alt_text:
-            data["alt_text"] = alt_text
+        _add_media_fields(data, alt_text, user_tags)
+        if collaborators:
+            data["collaborators"] = _json(collaborators)
+        return self._create(ig_user_id, token, data)
+
+    def create_carousel_item(
+        self,
+        ig_user_id: str,
+        token: str,
+        *,
+        image_url: str,
+        alt_text: str,
+        user_tags: list[dict] | None = None,
+    ) -> str:
+        """Prepare one image of a carousel (no caption or collaborators: Meta
+        refuses them on items); returns its container id."""
+        data = {"image_url": image_url, "is_carousel_item": "true"}
+        _add_media_fields(data, alt_text, user_tags)
+        return self._create(ig_user_id, token, data)
+
+    def create_carousel(
+        self,
+        ig_user_id: str,
+        token: str,
+        *,
+        children: list[str],
+        caption: str,
+        collaborators: list[str] | None = None,
+    ) -> str:
+        """Prepare a carousel post from finished item containers, in order;
+        returns the carousel container id (published like any container)."""
+        data = {"media_type": "CAROUSEL", "children": ",".join(children)}
+        data["caption"] = caption
+        if collaborators:
+            data["collaborators"] = _json(collaborators)
+        return self._create(ig_user_id, token, data)
+
+    def _create(self, ig_user_id: str, token: str, data: dict) -> str:
         body = self.request("POST", f"{ig_user_id}/media", token=token, data=data)
         return str(body["id"])
 
@@ -512,6 +561,23 @@ class GraphClient:
             f"{ig_user_id}/media",
             token=token,
             params={"fields": "id,caption,timestamp,permalink", "limit": limit},
+        )
+        return list(body.get("data") or [])
+
+    def post_comment(self, media_id: str, token: str, message: str) -> str:
+        """Comment on a live post as its account; returns the comment id."""
+        body = self.request(
+            "POST", f"{media_id}/comments", token=token, data={"message": message}
+        )
+        return str(body["id"])
+
+    def comments(self, media_id: str, token: str, limit: int = 50) -> list[dict]:
+        """The newest comments of a live post (id, text, username, timestamp)."""
+        body = self.request(
+            "GET",
+            f"{media_id}/comments",
+            token=token,
+            params={"fields": "id,text,username,timestamp", "limit": limit},
         )
         return list(body.get("data") or [])
 
@@ -640,6 +706,22 @@ def _pool(endpoint: str) -> urllib3.PoolManager:
     # An unsupported scheme (socks5://) raises urllib3's ProxySchemeUnknown,
     # which request() reports as a network error.
     return urllib3.ProxyManager(proxy, proxy_headers=headers, num_pools=2, maxsize=4)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _add_media_fields(data: dict, alt_text: str, user_tags: list[dict] | None):
+    """Alt text and people tags of one image, as Meta's form fields."""
+    if alt_text:
+        data["alt_text"] = alt_text
+    if user_tags:
+        tags = [
+            {"username": t["username"], "x": float(t["x"]), "y": float(t["y"])}
+            for t in user_tags
+        ]
+        data["user_tags"] = _json(tags)
 
 
 def _text(fields: dict[str, Any]) -> dict[str, str]:

@@ -264,6 +264,13 @@ def aspect_ratio_label(width: int, height: int) -> str:
     return f"{ratio:.2f}:1"
 
 
+def same_shape(first: tuple[int, int], other: tuple[int, int]) -> bool:
+    """Whether two (width, height) sizes have one aspect ratio, give or take
+    the rounding of a crop and a resize (RATIO_TRIM_TOLERANCE)."""
+    ratio = Fraction(first[0], first[1])
+    return abs(Fraction(other[0], other[1]) - ratio) <= ratio * RATIO_TRIM_TOLERANCE
+
+
 def process_upload(
     stream: typing.BinaryIO,
     budget: DecodeBudget | None = None,

@@ -188,26 +188,32 @@ class MediaStore:
 
 
 class StagedPost(Protocol):
-    """What naming a public copy needs: a post row, or the engine's snapshot."""
+    """What naming a post's public copies needs: a post row, or the engine's
+    snapshot."""
 
     id: int
-    filename: str | None
     staged_name: str | None
 
 
-def staged_name(post: StagedPost, secret: str) -> str:
-    """The name of a post's public copy under the staging folder.
+def staged_name(post: StagedPost, filename: str | None, secret: str) -> str:
+    """The name of the public copy of one of a post's images (``filename``).
 
     Unguessable (an HMAC of the post id and upload under the app's secret key),
     yet the same on every retry, so the engine need not save it before Meta
-    fetches the image. A name already saved with the post wins: it is the copy
-    that exists.
+    fetches the image. (A single-image post saves the name it used; that
+    saved name is the copy that exists.)
     """
-    if post.staged_name:
-        return post.staged_name
-    msg = f"{post.id}:{post.filename}".encode()
+    msg = f"{post.id}:{filename}".encode()
     digest = hmac.new(secret.encode(), msg, hashlib.sha256).digest()[:24]
     return base64.urlsafe_b64encode(digest).decode() + ".jpg"
+
+
+def staged_names(post: StagedPost, filenames: list[str | None], secret: str):
+    """The public copies a post may have: one per image, plus the saved one."""
+    names = [staged_name(post, name, secret) for name in filenames if name]
+    if post.staged_name and post.staged_name not in names:
+        names.append(post.staged_name)
+    return names
 
 
 def private_dir(path: Path) -> None:

@@ -43,6 +43,18 @@ Errors, as Meta sends them (HTTP 400 unless noted):
 * caption > 2,200 chars or > 30 hashtags 36004/2207010; > 20 @mentions 100/2207040.
 * publish: unknown/foreign/already published container 24/2207006, not finished
   9007/2207027, expired -2/2207020, container in ERROR -1/2207032, quota 9/2207042.
+* carousels (``media_type=CAROUSEL``, ``children``): fewer than 2 or more than
+  10 items 100/2207028; an item unknown, foreign or already published
+  24/2207006, not FINISHED 9007/2207027, expired -2/2207020, in ERROR
+  -1/2207032. Items (``is_carousel_item=true``) finish at different times and
+  refuse ``caption``, ``collaborators`` and ``location_id`` (100, "The param
+  collaborators is not allowed for carousel child").
+* people: a tagged username or collaborator that is unknown, private or
+  malformed (a leading "@") 110/2207018 "Cannot load user with a private
+  profile or invalid username"; more than 3 collaborators 100; more than 20
+  tags 100/2207040; tag x/y outside 0..1 100. ``add_person()`` adds accounts.
+* comments (``POST``/``GET /{ig-media-id}/comments``): without
+  ``instagram_manage_comments`` 10 (HTTP 403); empty ``message`` 100.
 * throttling (``usage.py``): app over its hourly limit 4, an Instagram account over
   its 24-hour Business Use Case limit 80002; every answer carries ``X-App-Usage``
   and, for account calls, ``X-Business-Use-Case-Usage``.

@@ -21,6 +21,7 @@ DEMO_USERS = {
 DEFAULT_SCOPES = (
     "instagram_basic",
     "instagram_content_publish",
+    "instagram_manage_comments",
     "pages_show_list",
     "pages_read_engagement",
     "business_management",
@@ -45,13 +46,19 @@ ENDPOINTS = (
     "page",
     "ig_user",
     "create",
+    "create_item",
+    "create_carousel",
     "status",
     "publish",
     "limit",
     "media_list",
     "media",
+    "comment",
+    "comments",
     "unknown",
 )
+# The endpoints that make a container (POST /{ig-user-id}/media).
+CREATE_ENDPOINTS = ("create", "create_item", "create_carousel")
 
 CRAWLER_USER_AGENT = "facebookexternalhit/1.1"
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
@@ -61,6 +68,15 @@ CAPTION_MAX_CHARS = 2200
 CAPTION_MAX_HASHTAGS = 30
 CAPTION_MAX_MENTIONS = 20
 ALT_TEXT_MAX_CHARS = 1000
+CAROUSEL_MIN_ITEMS = 2
+CAROUSEL_MAX_ITEMS = 10
+USER_TAGS_MAX = 20
+COLLABORATORS_MAX = 3
+# Instagram accounts that can be tagged or invited besides the built-in
+# business accounts (public), and one that cannot (private).
+PUBLIC_PEOPLE = ("jane.doe", "chef.marco", "studio.lumen", "nora.travels")
+PRIVATE_PEOPLE = ("private.paula",)
+USERNAME_RE = re.compile(r"[A-Za-z0-9._]{1,30}")
 DATA_ACCESS_SECONDS = 90 * 86400
 PAGE_SIZE = 25
 

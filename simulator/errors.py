@@ -13,6 +13,9 @@ from typing import Any
 from simulator.constants import CAPTION_MAX_CHARS
 from simulator.constants import CAPTION_MAX_HASHTAGS
 from simulator.constants import CAPTION_MAX_MENTIONS
+from simulator.constants import CAROUSEL_MAX_ITEMS
+from simulator.constants import CAROUSEL_MIN_ITEMS
+from simulator.constants import COLLABORATORS_MAX
 from simulator.constants import GRAPH_DOCS
 
 
@@ -93,6 +96,7 @@ CODE_MESSAGES = {
     368: "(#368) The action attempted has been deemed abusive or is otherwise "
     "disallowed",
     613: "(#613) Calls to this api have exceeded the rate limit.",
+    110: "Invalid user id",
     9007: "Media ID is not available",
     80002: "There have been too many calls to this Instagram account. Wait a bit and "
     "try again.",
@@ -256,6 +260,46 @@ def quota_reached(total: int) -> GraphError:
         f"You reached the maximum of {total} posts that can be published with the "
         "Content Publishing API in a 24-hour moving window.",
     )
+
+
+def cannot_load_users(usernames: list[str]) -> GraphError:
+    """A tagged person or collaborator who is unknown or private (as Meta
+    answered a scheduler's collaborator tag, 110/2207018)."""
+    return _ig_error(
+        110,
+        2207018,
+        "Invalid user id",
+        "Cannot load user with a private profile or invalid username",
+        f"The following user(s) cannot be accessed: {', '.join(usernames)}",
+    )
+
+
+def not_allowed_on_item(param: str) -> GraphError:
+    """What Meta answers when a carousel item carries a parent-only field."""
+    return GraphError(100, f"The param {param} is not allowed for carousel child")
+
+
+def carousel_size(count: int) -> GraphError:
+    return _ig_error(
+        100,
+        2207028,
+        "Invalid parameter",
+        "Carousel validation failed",
+        f"The carousel has {count} items; it needs {CAROUSEL_MIN_ITEMS} to "
+        f"{CAROUSEL_MAX_ITEMS} (too little or too many attachments).",
+    )
+
+
+def too_many_collaborators(count: int) -> GraphError:
+    return GraphError(
+        100,
+        f"(#100) Param collaborators must contain at most {COLLABORATORS_MAX} "
+        f"usernames ({count} given)",
+    )
+
+
+def invalid_param(name: str, why: str) -> GraphError:
+    return GraphError(100, f"(#100) Param {name} {why}")
 
 
 def error_for_code(code: int, response: dict[str, Any], user: str, app: str):

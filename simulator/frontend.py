@@ -199,6 +199,28 @@ def control_calls():
     return jsonify(_graph_world().calls())
 
 
+@control.get("/comments")
+def control_comments():
+    """List every comment made on a published post."""
+    return jsonify(_graph_world().comments())
+
+
+@control.get("/people")
+def control_people():
+    """List the Instagram accounts that can (or, private, cannot) be tagged."""
+    return jsonify(_graph_world().people())
+
+
+@control.post("/people")
+def control_add_person():
+    """Add an Instagram account people can tag (``private`` to refuse tags)."""
+    payload = _payload()
+    if not payload.get("username"):
+        raise ValueError("username is required")
+    _graph_world().add_person(payload["username"], private=bool(payload.get("private")))
+    return jsonify(ok=True)
+
+
 @control.get("/containers")
 def control_containers():
     """List every media container with its current status."""

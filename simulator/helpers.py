@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from simulator.constants import ALT_TEXT_MAX_CHARS
 from simulator.constants import CAPTION_MAX_CHARS
 from simulator.constants import CAPTION_MAX_HASHTAGS
 from simulator.constants import CAPTION_MAX_MENTIONS
@@ -21,9 +20,7 @@ from simulator.constants import HASHTAG_RE
 from simulator.constants import MENTION_RE
 from simulator.constants import PAGE_SIZE
 from simulator.constants import URL_SECRETS
-from simulator.errors import GraphError
 from simulator.errors import caption_too_long
-from simulator.errors import missing_param
 from simulator.errors import too_many_mentions
 from simulator.records import GraphRequest
 from simulator.records import Node
@@ -85,37 +82,14 @@ def select(
     return selected
 
 
-def _check_caption(caption: str) -> None:
+def check_caption(caption: str) -> None:
+    """Meta's caption limits: characters, hashtags, @mentions."""
     if len(caption) > CAPTION_MAX_CHARS:
         raise caption_too_long()
     if len(HASHTAG_RE.findall(caption)) > CAPTION_MAX_HASHTAGS:
         raise caption_too_long()
     if len(MENTION_RE.findall(caption)) > CAPTION_MAX_MENTIONS:
         raise too_many_mentions()
-
-
-def create_params(params: dict[str, str]) -> tuple[str, str, str]:
-    """Validate ``POST /{ig-user-id}/media`` input; return url, caption, alt text."""
-    media_type = params.get("media_type", "IMAGE").upper()
-    if media_type != "IMAGE":
-        raise GraphError(
-            100,
-            "The simulator only supports single-image feed posts.",
-            subcode=2207023,
-            title="Unknown media type",
-            user_msg=f"Media type {media_type} is not supported here.",
-        )
-    image_url = params.get("image_url", "").strip()
-    if not image_url:
-        raise missing_param("image_url")
-    caption = params.get("caption", "")
-    alt_text = params.get("alt_text", "")
-    _check_caption(caption)
-    if len(alt_text) > ALT_TEXT_MAX_CHARS:
-        raise GraphError(
-            100, f"(#100) Param alt_text must be at most {ALT_TEXT_MAX_CHARS} chars"
-        )
-    return image_url, caption, alt_text
 
 
 def iso(timestamp: float) -> str:

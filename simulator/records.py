@@ -76,6 +76,14 @@ class Container:
     forced_status: str | None = None
     forced_detail: str | None = None
     media_id: str | None = None
+    # IMAGE (a post or a carousel item) or CAROUSEL (the parent).
+    media_type: str = "IMAGE"
+    is_carousel_item: bool = False
+    children: list[str] = field(default_factory=list)
+    user_tags: list[dict[str, Any]] = field(default_factory=list)
+    collaborators: list[str] = field(default_factory=list)
+    # Seconds until Meta has processed it (carousel items differ).
+    ready_after: float | None = None
 
 
 @dataclass
@@ -97,6 +105,20 @@ class Media:
     # Part of the account's history before the simulation started (not made
     # through media_publish, so not in ``published()``).
     existing: bool = False
+    # A carousel's items in order: container id, image and tags of each.
+    children: list[dict[str, Any]] = field(default_factory=list)
+    user_tags: list[dict[str, Any]] = field(default_factory=list)
+    collaborators: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Comment:
+    id: str
+    media_id: str
+    ig_user_id: str
+    username: str
+    text: str
+    created_at: float
 
 
 class Node(dict):
@@ -230,8 +252,9 @@ RANDOM_FAULTS: dict[str, Callable[[], GraphError] | None] = {
 def random_fault(kind: str, endpoint: str, settings: "Settings") -> Fault:
     """Build the fault for one random ``fail_kinds`` draw on ``endpoint``."""
     if kind == "timeout":
-        # A publish that times out really happened: only the response is lost.
-        after = endpoint == "publish"
+        # A publish or comment that times out really happened: only the
+        # response is lost.
+        after = endpoint in ("publish", "comment")
         return Fault(label=kind, delay=settings.timeout_delay, after=after)
     if kind == "not_ready" and endpoint != "publish":
         kind = "http500"

@@ -115,6 +115,61 @@ def post_row(app, post_id: int) -> Post | None:
         return post
 
 
+COLOURS = ((200, 30, 30), (30, 160, 30), (30, 60, 200), (220, 200, 40), (120, 40, 160))
+
+
+def seed_post(
+    app,
+    user_id: int,
+    *,
+    images: int | list[bytes] = 1,
+    when: datetime | None = None,
+    caption: str = "hello",
+    tags: list[list[dict]] | None = None,
+    **fields,
+) -> int:
+    """Store a post with ``images`` (a count: coloured 1080x1080 squares) the
+    way the routes do, straight into the database; returns its id.
+
+    ``tags``: the people tags of each image; ``fields``: more Post columns
+    (collaborators, first_comment...).
+    """
+    from models import PostMedia
+    from models import User
+
+    if isinstance(images, int):
+        images = [
+            image_bytes(1080, 1080, color=COLOURS[i % len(COLOURS)])
+            for i in range(images)
+        ]
+    store = app.extensions["media_store"]
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        items = []
+        for i, jpeg in enumerate(images):
+            filename, thumb = store.save(user.ig_account_id, jpeg, jpeg)
+            items.append(
+                PostMedia(
+                    filename=filename,
+                    thumbnail=thumb,
+                    width=1080,
+                    height=1080,
+                    alt_text=f"Image {i + 1}",
+                    user_tags=(tags[i] if tags else []),
+                )
+            )
+        post = Post(user=user, caption=caption)
+        post.set_media(items)
+        post.collaborators = fields.pop("collaborators", [])
+        post.set_first_comment(fields.pop("first_comment", ""))
+        for key, value in fields.items():
+            setattr(post, key, value)
+        post.schedule(when or soon(60))
+        db.session.add(post)
+        db.session.commit()
+        return post.id
+
+
 @contextmanager
 def serve_app(app):
     """Serve ``app`` over HTTP (as APP_URL) so Meta's crawler can fetch from it."""

@@ -11,8 +11,10 @@ from datetime import datetime
 import pytest
 
 from models import Post
+from models import PostMedia
 from models import User
 from ospost.engine.state import BudgetExhausted
+from ospost.engine.state import ItemSnapshot
 from ospost.engine.state import LeaseNotKept
 from ospost.engine.state import PostSnapshot
 from ospost.engine.state import Step
@@ -46,7 +48,8 @@ def a_step(graph_calls=0, budget=3) -> Step:
 
 
 @pytest.mark.parametrize(
-    ("snapshot", "model"), [(PostSnapshot, Post), (UserSnapshot, User)]
+    ("snapshot", "model"),
+    [(PostSnapshot, Post), (UserSnapshot, User), (ItemSnapshot, PostMedia)],
 )
 def test_snapshots_carry_exactly_the_tables_columns(snapshot, model):
     """A new column must be added to the engine's snapshot too (or this fails),
@@ -95,7 +98,55 @@ def test_a_wake_up_runs_the_first_step_that_applies(post, user, expected):
 
 
 def test_the_last_step_applies_to_any_post():
-    assert STEPS[-1].applies(blank(PostSnapshot), blank(UserSnapshot))
+    assert STEPS[-1].applies(blank(PostSnapshot), blank(UserSnapshot), [])
+
+
+CAROUSEL = {**NEW, "media_type": "CAROUSEL", "comment_status": None}
+
+
+def items(*states):
+    """Carousel items: None (no container yet), "made" or a status_code."""
+    return [
+        blank(
+            ItemSnapshot,
+            container_id=None if state is None else f"c{i}",
+            container_status=state if state != "made" else None,
+        )
+        for i, state in enumerate(states)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("post", "media", "expected"),
+    [
+        (CAROUSEL, items(None, None, None), "create carousel items"),
+        # A crash between two item containers: only the missing one is made.
+        (CAROUSEL, items("FINISHED", None, "made"), "create carousel items"),
+        (CAROUSEL, items("FINISHED", "made", "IN_PROGRESS"), "check carousel items"),
+        (CAROUSEL, items("FINISHED", "FINISHED"), "create carousel"),
+        # The carousel container exists: check and publish it like an image.
+        ({**CAROUSEL, "container_id": "p1"}, items("FINISHED"), "check container"),
+        ({**READY, "media_type": "CAROUSEL"}, items("FINISHED"), "publish"),
+        # Live with a first comment to post: the comment before finalizing.
+        (
+            {**READY, "ig_media_id": "m1", "comment_status": "pending"},
+            items(None),
+            "first comment",
+        ),
+        (
+            {**READY, "ig_media_id": "m1", "comment_status": "failed"},
+            items(None),
+            "finalize",
+        ),
+        # A single image never takes the carousel rows.
+        ({**NEW, "media_type": "IMAGE"}, items(None), "create container"),
+    ],
+)
+def test_carousels_and_comments_take_their_rows(post, media, expected):
+    rule = next_step(
+        blank(PostSnapshot, **post), blank(UserSnapshot, **CONNECTED), media
+    )
+    assert rule.name == expected
 
 
 def test_a_step_calls_meta_only_right_after_keeping_its_lease():

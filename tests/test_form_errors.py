@@ -88,8 +88,9 @@ def test_without_javascript_the_form_marks_each_field(app, client, user):
         assert 'aria-invalid="true"' in tag.group(0), field
         assert f"{field}-error" in tag.group(0), field
         assert f'id="{field}-error"' in page
-    alt = re.search(r'<input[^>]*\bid="alt_text"[^>]*>', page).group(0)
-    assert "aria-invalid" not in alt and 'value="kept"' in alt
+    # The composer's alt text field describes the first image without JavaScript.
+    alt = re.search(r'<textarea[^>]*\bid="alt_text"[^>]*>([^<]*)<', page)
+    assert "aria-invalid" not in alt.group(0) and alt.group(1) == "kept"
 
 
 @pytest.mark.parametrize(

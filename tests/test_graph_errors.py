@@ -73,6 +73,10 @@ PERMANENT = ErrorKind.PERMANENT
         (36003, 2207009, PERMANENT),  # aspect ratio
         (36004, 2207010, PERMANENT),  # caption too long
         (506, None, PERMANENT),  # duplicate post
+        # Carousels, people tags and collaborators.
+        (110, 2207018, PERMANENT),  # tagged person or collaborator unknown/private
+        (100, None, PERMANENT),  # "param collaborators is not allowed for child"
+        (24, 2207006, PERMANENT),  # an item (or container) Meta cannot find
     ],
 )
 def test_meta_codes_map_to_the_documented_action(code, subcode, kind):
@@ -127,3 +131,19 @@ def test_a_graph_error_knows_its_kind_and_the_sentence_to_show():
 def test_an_unreachable_graph_api_is_worth_retrying():
     assert GraphNetworkError("Could not reach Instagram").kind is TRANSIENT
     assert GraphNetworkError("bad gateway", http_status=502).kind is TRANSIENT
+
+
+def test_an_untaggable_person_is_explained_with_what_to_do():
+    """Meta's answer to a private or unknown collaborator (Postiz #1876)."""
+    exc = GraphError(
+        "Invalid user id",
+        code=110,
+        subcode=2207018,
+        user_msg="The following user(s) cannot be accessed: evolve.how",
+    )
+    assert exc.kind is PERMANENT
+    assert exc.user_message() == (
+        "The following user(s) cannot be accessed: evolve.how. Check the usernames "
+        "of the people tagged and the collaborators: each must be an existing, "
+        "public Instagram account."
+    )

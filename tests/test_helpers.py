@@ -102,3 +102,57 @@ def test_timezones_are_validated_against_iana():
 )
 def test_file_sizes_read_naturally(n, text):
     assert helpers.file_size(n) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        (
+            "@Jane.Doe, chef_marco  studio.lumen",
+            ["jane.doe", "chef_marco", "studio.lumen"],
+        ),
+        ("a,,b\n@a", ["a", "b"]),
+        ("  ", []),
+    ],
+)
+def test_usernames_are_read_like_people_type_them(text, names):
+    assert helpers.parse_usernames(text) == names
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("jane.doe", True),
+        ("a_b.c9", True),
+        ("x" * 30, True),
+        ("x" * 31, False),
+        ("no-dash", False),
+        ("space d", False),
+        ("", False),
+        ("émile", False),
+    ],
+)
+def test_instagram_usernames(name, ok):
+    assert helpers.is_username(name) is ok
+
+
+def test_the_first_comment_is_counted_with_its_own_name():
+    stats = helpers.caption_stats("#a " * 31)
+    assert stats.problems("first comment") == [
+        "The first comment has 31 hashtags; Instagram allows 30."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("first", "other", "same"),
+    [
+        ((1080, 1350), (1440, 1800), True),  # 4:5 at two sizes
+        ((1080, 1350), (1080, 1351), True),  # a rounding slip
+        ((1080, 1080), (1080, 1350), False),
+        ((1440, 754), (1080, 566), True),  # 1.91:1 after a resize
+    ],
+)
+def test_carousel_items_must_share_the_first_ones_shape(first, other, same):
+    from ospost import images
+
+    assert images.same_shape(first, other) is same

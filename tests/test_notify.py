@@ -275,8 +275,8 @@ def test_a_step_that_lost_its_lease_records_no_event(make_app, world, auth):
         db.session.execute(update(Post).values(next_attempt_at=now_utc()))
         db.session.commit()
         engine = publisher.engine
-        post, user = engine.leases.claim(post_id, now_utc())
-        step = Step(post=post, user=user, token="t", now=now_utc())
+        post, user, items = engine.leases.claim(post_id, now_utc())
+        step = Step(post=post, user=user, token="t", now=now_utc(), items=items)
         # Another worker takes the post over.
         db.session.execute(update(Post).values(lease_owner="someone else"))
         db.session.commit()

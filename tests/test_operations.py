@@ -9,6 +9,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import inspect
 from sqlalchemy import text
 
+from models import Post
 from models import User
 from models import db
 from models import token_cipher
@@ -119,3 +120,79 @@ def test_migrations_build_the_same_schema_as_the_models(make_app, database_url):
         with db.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
         assert diff == []
+
+
+def test_migration_turns_each_post_into_a_one_item_post_and_back(make_app):
+    """Posts made before carousels keep their image, thumbnail, size and alt
+    text as item 0 (and get them back on a downgrade); their image hash stays
+    on the post; a draft saved without an image or date gets no item."""
+    from flask_migrate import downgrade
+    from flask_migrate import upgrade
+
+    app = make_app()
+    with app.app_context():
+        db.drop_all()
+        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        db.session.commit()
+        upgrade(revision="c3ca0ef29c80")
+        db.session.execute(
+            text(
+                "INSERT INTO users (id, ig_account_id, ig_username, "
+                "profile_picture_url, page_name, needs_reauth, timezone, created_at) "
+                "VALUES (1, '17841400000000001', 'a', '', '', false, 'UTC', "
+                "CURRENT_TIMESTAMP)"
+            )
+        )
+        db.session.execute(
+            text(
+                "INSERT INTO posts (id, user_id, status, scheduled_at, caption, "
+                "alt_text, filename, thumbnail, image_sha256, width, height, "
+                "created_at, updated_at, attempts, graph_calls, status_checks, "
+                "containers_created, container_stale, container_ready) VALUES "
+                "(7, 1, 'scheduled', CURRENT_TIMESTAMP, 'hi', 'A boat', 'a.jpg', "
+                "'a.thumb.jpg', 'ab12', 1080, 1350, CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP, 0, 0, 0, 0, false, false), "
+                "(8, 1, 'draft', NULL, 'idea', '', NULL, NULL, NULL, 0, 0, "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 0, 0, 0, 0, false, false)"
+            )
+        )
+        db.session.commit()
+        upgrade()
+        post = db.session.get(Post, 7)
+        assert (post.media_type, post.collaborators, post.first_comment) == (
+            "IMAGE",
+            [],
+            "",
+        )
+        assert post.comment_status is None
+        (item,) = post.media
+        assert (item.position, item.filename, item.thumbnail) == (
+            0,
+            "a.jpg",
+            "a.thumb.jpg",
+        )
+        assert (item.width, item.height, item.alt_text, item.user_tags) == (
+            1080,
+            1350,
+            "A boat",
+            [],
+        )
+        assert post.filename == "a.jpg" and post.alt_text == "A boat"
+        assert post.image_sha256 == "ab12"
+        draft = db.session.get(Post, 8)
+        assert (draft.status, draft.scheduled_at, draft.media) == ("draft", None, [])
+        assert draft.filename is None and draft.image_sha256 is None
+        db.session.remove()
+        downgrade(revision="c3ca0ef29c80")
+        rows = db.session.execute(
+            text(
+                "SELECT filename, thumbnail, width, alt_text, image_sha256, "
+                "scheduled_at IS NULL FROM posts ORDER BY id"
+            )
+        ).all()
+        assert [tuple(r) for r in rows] == [
+            ("a.jpg", "a.thumb.jpg", 1080, "A boat", "ab12", False),
+            (None, None, 0, "", None, True),
+        ]
+        db.session.remove()
+        upgrade()

@@ -167,17 +167,20 @@ def test_home_empty_state(pages_client):
 def test_add_page_fields(pages_client):
     html = pages_get(pages_client, "/post/add")
     assert 'enctype="multipart/form-data"' in html
-    for field in ("image", "caption", "alt_text", "date"):
+    # The composer's picker keeps main's field name "image" (field errors).
+    for field in ("image", "caption", "collaborators", "first_comment", "date"):
         assert f'for="{field}"' in html and f'id="{field}"' in html
-    for text in ("Image", "Caption", "Alt text", "Publish at"):
+    for text in ("Media", "Caption", "Collaborators", "First comment", "Publish at"):
         assert f">{text}</label>" in html
     assert 'accept="image/jpeg,image/png,image/webp,image/heic,image/heif"' in html
-    assert 'maxlength="1000"' in html
+    assert re.search(r'id="image"[^>]* multiple', html)
+    assert 'maxlength="1000"' in html  # each image's alt text
     assert 'type="datetime-local"' in html
     assert ">Schedule post</button>" in html
     for ratio in ("4:5", "1:1", "1.91:1", "Free"):
         assert f">{ratio}</button>" in html
-    assert "Remove image" in html
+    assert ">Tag people</button>" in html
+    assert "up to 3 Instagram usernames" in html
     assert "Europe/Paris" in html
     assert 'type="module" src="/static/js/pages/add.js"' in html
 
@@ -185,21 +188,29 @@ def test_add_page_fields(pages_client):
 def test_add_page_keeps_input_after_error(pages_client):
     resp = pages_client.post(
         "/post/add",
-        data={"caption": "kept caption", "alt_text": "kept alt", "date": ""},
+        data={
+            "caption": "kept caption",
+            "collaborators": "@jane.doe",
+            "first_comment": "kept comment",
+            "date": "",
+        },
     )
     assert resp.status_code == 400
     html = resp.get_data(as_text=True)
     pages_assert_csp_safe(html)
-    assert "kept caption" in html and 'value="kept alt"' in html
+    assert "kept caption" in html and 'value="@jane.doe"' in html
+    assert ">kept comment</textarea>" in html
     assert 'role="alert"' in html
 
 
 def test_edit_page_scheduled(pages_app, pages_client):
     post_id = pages_add_post(pages_app, hours=30)
     html = pages_get(pages_client, f"/post/{post_id}/edit")
-    for field in ("image", "caption", "alt_text", "date"):
+    for field in ("image", "caption", "static-alt-1", "first_comment", "date"):
         assert f'for="{field}"' in html
-    assert ">Replace image</label>" in html
+    # Without JavaScript the current image stays, its alt text editable.
+    assert ">Alt text for image 1</label>" in html
+    assert 'name="item" value="keep:' in html
     assert ">Save changes</button>" in html
     assert ">Post now</button>" in html
     assert ">Remove post</button>" in html

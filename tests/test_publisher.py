@@ -415,7 +415,7 @@ def test_a_worker_that_lost_its_lease_changes_nothing(app, client, user):
         db.session.commit()
         claimed = publisher.engine.leases.claim(post.id, datetime.now(UTC))
         assert claimed is not None
-        snapshot, account = claimed
+        snapshot, account, _items = claimed
         # Another worker took the post over in the meantime.
         db.session.execute(
             update(Post).where(Post.id == post.id).values(lease_owner="other:1:x")

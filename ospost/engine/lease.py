@@ -13,23 +13,31 @@ import secrets
 import socket
 from datetime import datetime
 
+from sqlalchemy import and_
 from sqlalchemy import bindparam
+from sqlalchemy import insert
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
 
+from models import CommentStatus
 from models import Post
+from models import PostEvent
+from models import PostMedia
 from models import PostStatus
 from models import User
 from models import db
 from models import now_utc
 from ospost.engine.settings import Settings
+from ospost.engine.state import ItemSnapshot
 from ospost.engine.state import PostSnapshot
 from ospost.engine.state import Step
 from ospost.engine.state import UserSnapshot
 
 POSTS = Post.__table__
 USERS = User.__table__
+ITEMS = PostMedia.__table__
+EVENTS = PostEvent.__table__
 # The statuses of a post the engine still works on.
 ACTIVE = (PostStatus.SCHEDULED, PostStatus.PUBLISHING)
 
@@ -46,10 +54,17 @@ class LostLease(Exception):
 
 
 def claimable_now():
-    """Due, not finished, and nobody holds a live lease (at ``:now``)."""
+    """Due, not finished (or live with a first comment to post again), and
+    nobody holds a live lease (at ``:now``)."""
     now = bindparam("now", type_=POSTS.c.next_attempt_at.type)
     return (
-        POSTS.c.status.in_(ACTIVE),
+        or_(
+            POSTS.c.status.in_(ACTIVE),
+            and_(
+                POSTS.c.status == PostStatus.PUBLISHED,
+                POSTS.c.comment_status == CommentStatus.PENDING,
+            ),
+        ),
         POSTS.c.next_attempt_at <= now,
         or_(POSTS.c.lease_until.is_(None), POSTS.c.lease_until < now),
     )
@@ -70,6 +85,19 @@ _CLAIM = (
     .returning(*POSTS.c)
 )
 _USER = select(*USERS.c).where(USERS.c.id == bindparam("user_id"))
+_ITEMS = (
+    select(*ITEMS.c)
+    .where(ITEMS.c.post_id == bindparam("post_id"))
+    .order_by(ITEMS.c.position)
+)
+# Run only as a pending statement of a lease-guarded save (Leases.save_item).
+_SAVE_ITEM = update(ITEMS).where(ITEMS.c.id == bindparam("where_item_id"))
+_FORGET_FILES = (
+    update(ITEMS)
+    .where(ITEMS.c.post_id == bindparam("where_post_id"))
+    .values(filename=None)
+)
+_ADD_EVENT = insert(EVENTS)
 # The columns to set come with each call's parameters.
 _SAVE = update(POSTS).where(
     POSTS.c.id == bindparam("where_post_id"),
@@ -113,8 +141,9 @@ class Leases:
 
     def claim(
         self, post_id: int, now: datetime
-    ) -> tuple[PostSnapshot, UserSnapshot] | None:
-        """Take the lease on ``post_id`` if it is due; returns the post and its user."""
+    ) -> tuple[PostSnapshot, UserSnapshot, list[ItemSnapshot]] | None:
+        """Take the lease on ``post_id`` if it is due; returns the post, its
+        user and its media items in order."""
         params = {"post_id": post_id, "now": now}
         with connect() as conn:  # leaving it without commit() rolls back
             # A read first: on SQLite even an UPDATE that matches nothing takes
@@ -127,8 +156,13 @@ class Leases:
             if post is None:
                 return None
             user = conn.execute(_USER, {"user_id": post.user_id}).first()
+            items = conn.execute(_ITEMS, {"post_id": post_id}).all()
             conn.commit()  # hold no transaction while Meta answers
-        return PostSnapshot.from_row(post), UserSnapshot.from_row(user)
+        return (
+            PostSnapshot.from_row(post),
+            UserSnapshot.from_row(user),
+            [ItemSnapshot.from_row(item) for item in items],
+        )
 
     def keep(self, step: Step, **values) -> None:
         """Make sure the lease outlives the Graph call the step makes next.
@@ -168,6 +202,34 @@ class Leases:
         step.changes.update(values)
         for key, value in values.items():
             setattr(step.post, key, value)
+
+    def save_item(
+        self, step: Step, item: ItemSnapshot, *, final: bool = False, **values
+    ) -> None:
+        """Persist at once what the step learned about one media item (its
+        carousel container), in the same lease-guarded commit as the post."""
+        self.stage_item(step, item, **values)
+        self.save(step, final=final)
+
+    @staticmethod
+    def stage_item(step: Step, item: ItemSnapshot, **values) -> None:
+        """Write ``values`` to one media item with the step's next save."""
+        step.pending.append((_SAVE_ITEM, {"where_item_id": item.id, **values}))
+        for key, value in values.items():
+            setattr(item, key, value)
+
+    @staticmethod
+    def forget_files(step: Step) -> None:
+        """With the next save: the items' uploads are gone (thumbnails stay)."""
+        step.pending.append((_FORGET_FILES, {"where_post_id": step.post.id}))
+        for item in step.items:
+            item.filename = None
+
+    @staticmethod
+    def note(step: Step, message: str) -> None:
+        """Add a line to the post's history with the step's next save."""
+        params = {"post_id": step.post.id, "at": now_utc(), "message": message}
+        step.pending.append((_ADD_EVENT, params))
 
     def release(self, step: Step) -> None:
         """Give the lease back, if the step's last write did not."""

@@ -25,7 +25,7 @@ from ospost.graph import ErrorKind
 from ospost.graph import GraphError
 from ospost.notify import events as notify
 from ospost.storage import MediaStore
-from ospost.storage import staged_name
+from ospost.storage import staged_names
 
 log = logging.getLogger(__name__)
 USERS = User.__table__
@@ -110,10 +110,16 @@ class ErrorPolicy:
             step, final=True, next_attempt_at=until, waiting_reason=QUOTA_REASON
         )
 
-    def check_again(self, step: Step, *, counted_check: bool = False) -> None:
-        """Look at a container Meta is still processing later, backing off."""
+    def check_again(
+        self, step: Step, *, counted_check: bool = False, since=None
+    ) -> None:
+        """Look at a container Meta is still processing later, backing off.
+
+        ``since``: when the awaited container was made (default: the post's
+        container; carousel items pass their own).
+        """
         post = step.post
-        age = step.now - (post.container_created_at or step.now)
+        age = step.now - (since or post.container_created_at or step.now)
         if age > self.settings.check_timeout:
             self.recreate_or_fail(step, "Instagram took too long to process the image.")
             return
@@ -182,8 +188,11 @@ class ErrorPolicy:
         code: int | None = None,
     ) -> None:
         """Stop trying and tell the person why."""
-        # The public copy goes; the upload stays so the person can retry.
-        self.store.unstage(staged_name(step.post, self.app.config["SECRET_KEY"]))
+        # The public copies go; the uploads stay so the person can retry.
+        filenames = [item.filename for item in step.items]
+        secret = self.app.config["SECRET_KEY"]
+        for name in staged_names(step.post, filenames, secret):
+            self.store.unstage(name)
         meta = (
             {"code": exc.code, "subcode": exc.subcode, "fbtrace_id": exc.fbtrace_id}
             if exc

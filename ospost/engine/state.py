@@ -39,12 +39,10 @@ class PostSnapshot(_Row):
     status: str
     scheduled_at: datetime  # only drafts lack one, and drafts are never claimed
     caption: str
-    alt_text: str
-    filename: str | None
-    thumbnail: str | None
+    media_type: str
+    collaborators: list[str]
+    first_comment: str
     image_sha256: str | None
-    width: int
-    height: int
     created_at: datetime
     updated_at: datetime
     next_attempt_at: datetime | None
@@ -68,11 +66,35 @@ class PostSnapshot(_Row):
     error_subcode: int | None
     error_message: str | None
     fbtrace_id: str | None
+    comment_status: str | None
+    comment_id: str | None
+    comment_requested_at: datetime | None
+    comment_attempts: int
+    comment_error: str | None
 
     def may_be_live(self) -> bool:
         """A publish request may have reached Meta and no media id came back:
         only Meta's clear answer may now decide what happened to the post."""
         return self.publish_requested_at is not None and not self.ig_media_id
+
+
+@dataclass(slots=True)
+class ItemSnapshot(_Row):
+    """A ``post_media`` row as claimed (saved through ``Leases.save_item``)."""
+
+    id: int
+    post_id: int
+    position: int | None
+    filename: str | None
+    thumbnail: str | None
+    width: int
+    height: int
+    alt_text: str
+    user_tags: list[dict]
+    container_id: str | None
+    container_created_at: datetime | None
+    container_status: str | None
+    containers_created: int
 
 
 @dataclass(slots=True)
@@ -113,6 +135,8 @@ class Step:
     token: str
     now: datetime
     client: GraphClient | None = None
+    # The post's media items in order (one for a single image).
+    items: list[ItemSnapshot] = field(default_factory=list)
     # Graph calls the post may make in all its wake-ups (PUBLISH_MAX_GRAPH_CALLS).
     budget: int = 0
     calls: int = 0
@@ -125,6 +149,15 @@ class Step:
 
     def __post_init__(self) -> None:
         self.base_calls = self.post.graph_calls
+
+    @property
+    def is_carousel(self) -> bool:
+        return self.post.media_type == "CAROUSEL"
+
+    @property
+    def cover(self) -> ItemSnapshot | None:
+        """The first item: a single-image post's image."""
+        return self.items[0] if self.items else None
 
     def call(self, method: str, *args, counted: bool = True, **kwargs):
         """Call ``method`` of the Graph client, counted against the post's budget.

@@ -16,6 +16,7 @@ from ospost.engine.settings import Settings
 from ospost.engine.state import BudgetExhausted
 from ospost.engine.state import Step
 from ospost.engine.steps import Steps
+from ospost.engine.steps import call_budget
 from ospost.engine.steps import next_step
 from ospost.graph import GraphError
 from ospost.graph import client_for
@@ -71,16 +72,17 @@ class Engine:
         claimed = self.leases.claim(post_id, now)
         if claimed is None:
             return None
-        post, user = claimed
+        post, user, items = claimed
         step = Step(
             post=post,
             user=user,
             token=user.access_token or "",
             now=now,
             client=client_for(self.app.config),
-            budget=self.settings.max_graph_calls,
+            budget=call_budget(self.settings, post, items),
+            items=items,
         )
-        rule = next_step(post, user)
+        rule = next_step(post, user, items)
         log.debug("post %s: %s", post.id, rule.name, extra={"post_id": post.id})
         try:
             rule.action(self.steps, step)

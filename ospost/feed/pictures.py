@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from models import FeedItem
 from models import Post
+from models import PostMedia
 from models import db
 from ospost import images
 from ospost.graph import GraphClient
@@ -49,10 +50,14 @@ def with_thumbnails(
     )
     ours = dict(
         db.session.execute(
-            select(Post.ig_media_id, Post.thumbnail).where(
+            # A post's own thumbnail is its first image's (post_media).
+            select(Post.ig_media_id, PostMedia.thumbnail)
+            .join(PostMedia, PostMedia.post_id == Post.id)
+            .where(
                 Post.user_id == user.id,
                 Post.ig_media_id.in_(ids),
-                Post.thumbnail.is_not(None),
+                PostMedia.position == 0,
+                PostMedia.thumbnail.is_not(None),
             )
         ).all()
     )

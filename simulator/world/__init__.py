@@ -2,19 +2,23 @@
 
 Where things are: ``state.py`` (tables, lock, settings, reset), ``dispatch.py``
 (routing and the call log), ``faults.py``, ``accounts.py`` (users, Pages, IG
-accounts), ``tokens.py`` (login and tokens), ``containers.py`` (containers and
-publishing), ``quota.py``, ``media.py`` (published posts), ``feed.py`` (each
-account's existing posts and the CDN URLs of pictures) and ``usage.py``
+accounts), ``people.py`` (who can be tagged or invited), ``tokens.py`` (login
+and tokens), ``containers.py`` (containers and publishing), ``carousels.py``,
+``quota.py``, ``media.py`` (published posts), ``comments.py``, ``feed.py``
+(each account's existing posts and the CDN URLs of pictures) and ``usage.py``
 (rate-limit headers and throttling).  The mixins call one another through
 ``self``, as the methods of the one class they used to be.
 """
 
 from simulator.world.accounts import AccountsMixin
+from simulator.world.carousels import CarouselsMixin
+from simulator.world.comments import CommentsMixin
 from simulator.world.containers import ContainersMixin
 from simulator.world.dispatch import DispatchMixin
 from simulator.world.faults import FaultsMixin
 from simulator.world.feed import FeedMixin
 from simulator.world.media import MediaMixin
+from simulator.world.people import PeopleMixin
 from simulator.world.quota import QuotaMixin
 from simulator.world.tokens import TokensMixin
 from simulator.world.usage import UsageMixin
@@ -26,14 +30,18 @@ class GraphWorld(
     DispatchMixin,
     FaultsMixin,
     AccountsMixin,
+    PeopleMixin,
     TokensMixin,
     ContainersMixin,
+    CarouselsMixin,
     QuotaMixin,
     MediaMixin,
+    CommentsMixin,
     FeedMixin,
     UsageMixin,
 ):
-    """All simulator state (users, tokens, containers, media, faults, call log).
+    """All simulator state (users, tokens, containers, media, comments, faults,
+    call log).
 
     Thread-safe: one re-entrant lock guards the state; network fetches and sleeps
     happen outside it.  Tests can drive it directly through its plain Python API.

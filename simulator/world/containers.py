@@ -1,7 +1,8 @@
 """Media containers and publishing.
 
-``POST /{ig-user-id}/media`` crawls the image into a container, ``GET
-/{container-id}`` reports its status, ``media_publish`` turns it into a post.
+``POST /{ig-user-id}/media`` crawls the image into a container (a post's, or a
+carousel item's), ``GET /{container-id}`` reports its status,
+``media_publish`` turns it into a post. Carousels are made in ``carousels.py``.
 """
 
 import hashlib
@@ -11,17 +12,18 @@ from typing import Any
 
 from simulator.constants import STATUS_TEXT
 from simulator.errors import creation_failed
+from simulator.errors import invalid_param
 from simulator.errors import media_expired
 from simulator.errors import media_not_found
 from simulator.errors import missing_param
 from simulator.errors import not_ready
 from simulator.errors import unsupported
-from simulator.helpers import create_params
 from simulator.helpers import iso
 from simulator.helpers import select
 from simulator.helpers import shortcode
 from simulator.imaging import crawl
 from simulator.imaging import inspect_image
+from simulator.params import parse_create
 from simulator.records import Container
 from simulator.records import GraphRequest
 from simulator.records import Media
@@ -43,33 +45,51 @@ class ContainersMixin(WorldState):
             ]
 
     def _create(self, req: GraphRequest, route: Route) -> dict[str, Any]:
-        """``POST /{ig-user-id}/media``: crawl the image and make a container."""
+        """``POST /{ig-user-id}/media``: crawl the image and make a container
+        (a single image or a carousel item), or make a carousel."""
         ig_user_id = route.ig_user_id or ""
         with self._lock:
             token = self._auth(req)
             self._managed_ig(token, ig_user_id, "POST")
             self._require_scope(token, "instagram_content_publish")
             timeout = self._settings.crawler_timeout
-        image_url, caption, alt_text = create_params(req.params)
-        data = crawl(image_url, timeout)  # outside the lock: may hit this server
+        params = parse_create(req.params)
+        with self._lock:
+            self._check_people(params.usernames())
+        if params.kind == "carousel":
+            return self._create_carousel(token.fb_user_id, ig_user_id, params)
+        data = crawl(params.image_url, timeout)  # outside the lock: may hit this server
         image_format, width, height = inspect_image(data)
         with self._lock:
+            container_id = self._ids.take("container")
             container = Container(
-                id=self._ids.take("container"),
+                id=container_id,
                 ig_user_id=ig_user_id,
                 fb_user_id=token.fb_user_id,
-                image_url=image_url,
-                caption=caption,
-                alt_text=alt_text,
+                image_url=params.image_url,
+                caption=params.caption,
+                alt_text=params.alt_text,
                 image_sha256=hashlib.sha256(data).hexdigest(),
                 width=width,
                 height=height,
                 size=len(data),
                 image_format=image_format,
                 created_at=time.time(),
+                is_carousel_item=params.kind == "item",
+                user_tags=params.user_tags,
+                collaborators=params.collaborators,
+                ready_after=self._item_ready_after(container_id, params.kind),
             )
             self._containers[container.id] = container
         return {"id": container.id}
+
+    def _item_ready_after(self, container_id: str, kind: str) -> float | None:
+        """Carousel items finish at different times (0.5x to 1.5x the usual
+        delay, fixed per container); None: the setting in force decides."""
+        if kind != "item":
+            return None
+        factor = 0.5 + (int(container_id) % 5) / 4
+        return self._settings.container_ready_after * factor
 
     def _container_status(self, container: Container, now: float) -> str:
         if container.media_id is not None:
@@ -79,7 +99,10 @@ class ContainersMixin(WorldState):
         age = now - container.created_at
         if age >= self._settings.container_ttl:
             return "EXPIRED"
-        if age >= self._settings.container_ready_after:
+        ready_after = container.ready_after
+        if ready_after is None:
+            ready_after = self._settings.container_ready_after
+        if age >= ready_after:
             return "FINISHED"
         return "IN_PROGRESS"
 
@@ -123,6 +146,11 @@ class ContainersMixin(WorldState):
             "status_code": status_code,
             "status": self._status_text(container, status_code),
             "media_id": container.media_id,
+            "media_type": container.media_type,
+            "is_carousel_item": container.is_carousel_item,
+            "children": list(container.children),
+            "user_tags": [dict(tag) for tag in container.user_tags],
+            "collaborators": list(container.collaborators),
         }
 
     def _publish(self, req: GraphRequest, route: Route) -> dict[str, Any]:
@@ -138,6 +166,10 @@ class ContainersMixin(WorldState):
             container = self._containers.get(creation_id)
             if container is None or container.ig_user_id != ig_user_id:
                 raise media_not_found(creation_id)
+            if container.is_carousel_item:
+                raise invalid_param(
+                    "creation_id", "is a carousel item: publish its carousel"
+                )
             now = time.time()
             self._check_publishable(container, now)
             self._check_quota(ig_user_id, now)
@@ -157,6 +189,7 @@ class ContainersMixin(WorldState):
 
     def _make_media(self, container: Container, now: float) -> Media:
         media_id = self._ids.take("media")
+        children = [self._containers[child] for child in container.children]
         media = Media(
             id=media_id,
             ig_user_id=container.ig_user_id,
@@ -170,8 +203,27 @@ class ContainersMixin(WorldState):
             image_format=container.image_format,
             published_at=now,
             shortcode=shortcode(media_id),
+            media_type="CAROUSEL_ALBUM" if children else "IMAGE",
+            children=[child_record(child) for child in children],
+            user_tags=[dict(tag) for tag in container.user_tags],
+            collaborators=list(container.collaborators),
         )
         container.media_id = media_id
+        for child in children:
+            child.media_id = media_id  # an item lives on in one carousel only
         self._media[media_id] = media
         logger.info("published media %s on IG account %s", media_id, media.ig_user_id)
         return media
+
+
+def child_record(child: Container) -> dict[str, Any]:
+    """What a published carousel remembers of one item."""
+    return {
+        "container_id": child.id,
+        "image_url": child.image_url,
+        "image_sha256": child.image_sha256,
+        "alt_text": child.alt_text,
+        "user_tags": [dict(tag) for tag in child.user_tags],
+        "width": child.width,
+        "height": child.height,
+    }

@@ -6,10 +6,12 @@ Paths the simulator does not serve get Meta's errors for them.
 import time
 from typing import Any
 
+from simulator.constants import CREATE_ENDPOINTS
 from simulator.constants import VERSION_RE
 from simulator.errors import GraphError
 from simulator.errors import unsupported
 from simulator.helpers import iso
+from simulator.params import create_kind
 from simulator.records import GraphRequest
 from simulator.records import Reply
 from simulator.records import Route
@@ -64,11 +66,15 @@ class DispatchMixin(WorldState):
     ) -> None:
         body = reply.body if isinstance(reply.body, dict) else {}
         container_id = route.container_id
-        media_id = None
-        if reply.status == 200 and route.endpoint == "create":
+        media_id = comment_id = None
+        if reply.status == 200 and route.endpoint in CREATE_ENDPOINTS:
             container_id = body.get("id")
         if reply.status == 200 and route.endpoint in ("publish", "media"):
             media_id = body.get("id")
+        if route.endpoint in ("comment", "comments"):
+            media_id = route.object_id
+        if reply.status == 200 and route.endpoint == "comment":
+            comment_id = body.get("id")
         with self._lock:
             token = self._tokens.get(req.token or "")
             self._calls.append(
@@ -80,6 +86,7 @@ class DispatchMixin(WorldState):
                     "ig_user_id": route.ig_user_id,
                     "container_id": container_id,
                     "media_id": media_id,
+                    "comment_id": comment_id,
                     "fb_user_id": token.fb_user_id if token else None,
                     "status": reply.status,
                     "error_code": reply.error_code,
@@ -131,11 +138,23 @@ class DispatchMixin(WorldState):
             ("media", "GET"): ("media_list", self._media_list),
             ("media_publish", "POST"): ("publish", self._publish),
             ("content_publishing_limit", "GET"): ("limit", self._limit),
+            ("comments", "POST"): ("comment", self._comment),
+            ("comments", "GET"): ("comments", self._comment_list),
         }
         found = edges.get((edge, req.method))
         if found is None:
             return Route("unknown", self._unknown_path, f"{object_id}/{edge}")
         endpoint, handler = found
+        if endpoint == "create":
+            # Faults and the call log tell an item or a carousel from an image.
+            endpoint = {"item": "create_item", "carousel": "create_carousel"}.get(
+                create_kind(req.params), "create"
+            )
+        if edge == "comments":
+            with self._lock:
+                media = self._media.get(object_id)
+            owner = media.ig_user_id if media else None
+            return Route(endpoint, handler, object_id, owner)
         container_id = req.params.get("creation_id") if endpoint == "publish" else None
         return Route(endpoint, handler, object_id, object_id, container_id)
 

@@ -3,6 +3,7 @@
 import time
 from typing import Any
 
+from simulator.constants import CREATE_ENDPOINTS
 from simulator.constants import ENDPOINTS
 from simulator.records import CONTAINER_FAULT_STATES
 from simulator.records import FAULT_MATCH_KEYS
@@ -51,7 +52,7 @@ class FaultsMixin(WorldState):
         reply = self._invoke(req, route)
         if (
             fault.container_status
-            and route.endpoint == "create"
+            and route.endpoint in CREATE_ENDPOINTS
             and reply.status == 200
         ):
             self._force_container(reply.body["id"], fault)

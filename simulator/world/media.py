@@ -45,10 +45,18 @@ class MediaMixin(WorldState):
             "height": media.height,
             "format": media.image_format,
             "published_at": iso(media.published_at),
+            "media_type": media.media_type,
+            "children": [dict(child) for child in media.children],
+            "user_tags": [dict(tag) for tag in media.user_tags],
+            "collaborators": list(media.collaborators),
         }
 
     def _media_values(self, media: Media, base_url: str) -> dict[str, Any]:
         video = media.media_type == "VIDEO"
+
+        def comments_count() -> int:  # computed only when asked for
+            return sum(1 for c in self._comments.values() if c.media_id == media.id)
+
         values: dict[str, Any] = {
             "id": media.id,
             "media_type": media.media_type,
@@ -63,7 +71,7 @@ class MediaMixin(WorldState):
             "username": self._ig[media.ig_user_id].username,
             "owner": Node(id=media.ig_user_id),
             "like_count": 0,
-            "comments_count": 0,
+            "comments_count": comments_count,
             "is_comment_enabled": True,
         }
         if video:
@@ -72,6 +80,10 @@ class MediaMixin(WorldState):
             values["caption"] = media.caption
         if media.alt_text:
             values["alt_text"] = media.alt_text
+        if media.children:
+            values["children"] = {
+                "data": [{"id": child["container_id"]} for child in media.children]
+            }
         return values
 
     def _media_list(self, req: GraphRequest, route: Route) -> dict[str, Any]:

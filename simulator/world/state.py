@@ -14,6 +14,7 @@ from simulator.constants import BUILTIN_USERS
 from simulator.constants import DEFAULT_APP_ID
 from simulator.constants import DEFAULT_APP_SECRET
 from simulator.constants import DEMO_USERS
+from simulator.records import Comment
 from simulator.records import Container
 from simulator.records import IgAccount
 from simulator.records import Media
@@ -33,6 +34,7 @@ class _Ids:
             "ig": 17841400000000101,
             "container": 17890000000000001,
             "media": 17920000000000001,
+            "comment": 17950000000000001,
         }
 
     def take(self, kind: str) -> str:
@@ -86,6 +88,9 @@ class WorldState:
             self._page_tokens: dict[tuple[str, str], str] = {}
             self._containers: dict[str, Container] = {}
             self._media: dict[str, Media] = {}
+            self._comments: dict[str, Comment] = {}
+            # Accounts added by add_person(): username -> private.
+            self._people: dict[str, bool] = {}
             self._faults: list[list[Any]] = []
             self._calls: list[dict[str, Any]] = []
             self._in_flight: list[str] = []

@@ -40,7 +40,8 @@ def test_log_in_with_facebook_then_log_out(ui, live_app):
     )
     ui.assert_accessible("login-cancelled")
     assert page.evaluate("window.__fbInitOptions.appId") == simulator.DEFAULT_APP_ID
-    assert "instagram_content_publish" in page.evaluate("window.__fbLoginOptions.scope")
+    scope = page.evaluate("window.__fbLoginOptions.scope").split(",")
+    assert {"instagram_content_publish", "instagram_manage_comments"} <= set(scope)
 
     ui.fb.cancel = False
     page.reload()

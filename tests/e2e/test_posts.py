@@ -144,13 +144,17 @@ def test_form_problems_show_at_their_fields_all_at_once(ui, live_app, tmp_path):
     page = ui.page
     ui.login_with_facebook()
     ui.goto("/post/add")
-    image, date = page.get_by_label("Image"), page.get_by_label("Publish at")
+    # The composer's picker is labelled "Media" (one image or a carousel).
+    image, date = (
+        page.get_by_label("Media", exact=True),
+        page.get_by_label("Publish at"),
+    )
 
     # Nothing filled in: the image and the date are pointed out together,
     # each at its field, and the first gets the focus.
     page.get_by_role("button", name="Schedule post").click()
     expect(page.locator("[data-form-alerts]")).to_contain_text(
-        "2 fields need your attention: Image, Publish at."
+        "2 fields need your attention: Media, Publish at."
     )
     for field, message in (
         (image, "Choose an image to post."),

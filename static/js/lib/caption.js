@@ -1,6 +1,7 @@
 // The caption field's live counters: characters, hashtags and @mentions against
 // Instagram's limits (from the server), red when over, and the form refuses to
-// submit while the caption breaks one of them.
+// submit while the caption breaks one of them. The first comment has the same
+// limits, counted on their own, and uses the same counters.
 
 // What is counted, in the order the counters show.
 const COUNTED = ['chars', 'hashtags', 'mentions'];
@@ -17,18 +18,21 @@ function captionStats(text) {
   };
 }
 
-function captionProblems(stats, limits) {
+function captionProblems(stats, limits, noun) {
   return COUNTED.filter((key) => stats[key] > limits[key]).map(
-    (key) => `The caption has ${stats[key]} ${NAMES[key]}; Instagram allows ${limits[key]}.`,
+    (key) => `The ${noun} has ${stats[key]} ${NAMES[key]}; Instagram allows ${limits[key]}.`,
   );
 }
 
 // Replace the caption's help text with live counters that turn red when over.
-// `limits` is {chars, hashtags, mentions}: the caption part of data-limits.
-export function setupCaptionCounter(textarea, limits) {
+// `limits` is {chars, hashtags, mentions}: the caption part of data-limits;
+// `noun` names the text in messages ("caption", "first comment").
+export function setupCaptionCounter(textarea, limits, { noun = 'caption' } = {}) {
   const field = textarea.parentElement;
-  const help = field.querySelector('[data-caption-help]');
-  const live = field.querySelector('[data-caption-live]');
+  // The caption's own help is [data-caption-help]; other counted fields (the
+  // first comment) mark theirs [data-counter-help].
+  const help = field.querySelector('[data-caption-help], [data-counter-help]');
+  const live = field.querySelector('[data-caption-live], [data-counter-live]');
   const counters = {};
   help.replaceChildren();
   COUNTED.forEach((key, i) => {
@@ -47,7 +51,7 @@ export function setupCaptionCounter(textarea, limits) {
       counter.classList.toggle('text-danger', over);
       counter.classList.toggle('fw-semibold', over);
     });
-    const problems = captionProblems(stats, limits).join(' ');
+    const problems = captionProblems(stats, limits, noun).join(' ');
     textarea.setCustomValidity(problems);
     textarea.classList.toggle('is-invalid', Boolean(problems));
     if (problems !== lastProblems) live.textContent = problems;

@@ -1,13 +1,13 @@
-// The New post and Edit post form: image picker with cropper, caption counters,
-// date limits, and sending the form with the cropped image and upload progress.
-// Problems show at their fields, all at once: the browser's own checks before
-// sending, then the server's ("fields" in its answer). Leaving with unsaved
-// changes asks first. The limits come from the form's data-limits
-// (helpers.client_limits()).
+// The New post and Edit post form: the image composer (carousel.js), caption
+// and first-comment counters, date limits, and sending the form with the
+// cropped images and upload progress. Problems show at their fields, all at
+// once: the browser's own checks before sending, then the server's ("fields"
+// in its answer). Leaving with unsaved changes asks first. The limits come
+// from the form's data-limits (helpers.client_limits()).
 
 import { clearAlerts, showAlert } from './alerts.js';
+import { setupMediaComposer } from './carousel.js';
 import { setupCaptionCounter } from './caption.js';
-import { CropImage } from './cropImage.js';
 import { dateProblem, setupDateLimits } from './dateLimits.js';
 import { firstInvalid, setFieldError, showFieldErrors } from './fieldErrors.js';
 import { setFormBusy } from './forms.js';
@@ -15,28 +15,22 @@ import { uploadForm } from './http.js';
 import { guardUnsavedChanges } from './unsavedChanges.js';
 
 const LABELS = {
-  image: 'Image',
+  image: 'Media',
   caption: 'Caption',
   alt_text: 'Alt text',
+  collaborators: 'Collaborators',
+  first_comment: 'First comment',
   date: 'Publish at',
   background: 'Background colour',
 };
 
-// Wire up a [data-post-form]. `onImageChange(hasFile)` is told when an image is
-// chosen or removed (the edit page hides the current image meanwhile).
-// Returns the unsaved-changes guard ({ isDirty(), release() }).
-export function setupPostForm(form, { onImageChange } = {}) {
+// Wire up a [data-post-form]. Returns the unsaved-changes guard
+// ({ isDirty(), release() }).
+export function setupPostForm(form) {
   const limits = JSON.parse(form.dataset.limits);
-  const cropRoot = form.querySelector('[data-crop-image]');
-  const cropImage = cropRoot
-    ? new CropImage(cropRoot, {
-        limits: limits.image,
-        onChange: (hasFile) => {
-          if (hasFile) setFieldError(form, 'image', '');
-          if (onImageChange) onImageChange(hasFile);
-        },
-      })
-    : null;
+  const media = setupMediaComposer(form, limits, {
+    onChange: () => setFieldError(form, 'image', ''),
+  });
   const caption = form.querySelector('[data-caption-input]');
   setupCaptionCounter(caption, limits.caption);
   const date = form.querySelector('[data-date-input]');
@@ -48,29 +42,28 @@ export function setupPostForm(form, { onImageChange } = {}) {
     setFieldError(form, 'caption', caption.validationMessage),
   );
   const guard = guardUnsavedChanges(form, {
-    extraDirty: () => Boolean(cropImage && cropImage.file),
+    extraDirty: () => Boolean(media && media.changed()),
   });
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     // "Save draft" keeps whatever the form has: no date or image is required.
-    const draft = event.submitter && event.submitter.hasAttribute('formaction');
-    const problems = draft ? {} : browserProblems(form, cropImage);
+    const draft = Boolean(event.submitter && event.submitter.hasAttribute('formaction'));
+    const problems = browserProblems(form, media, draft);
     if (Object.keys(problems).length) {
       reportProblems(form, problems);
       return;
     }
-    submitPostForm(form, cropImage, guard, event.submitter);
+    submitPostForm(form, media, guard, event.submitter);
   });
   return guard;
 }
 
 // Everything the browser can tell is wrong before sending, by field.
-function browserProblems(form, cropImage) {
+function browserProblems(form, media, draft) {
   const problems = {};
-  const image = form.querySelector('[data-crop-input]');
-  if (image && image.required && !(cropImage && cropImage.file)) {
-    problems.image = 'Choose an image to post.';
-  }
+  const imageProblem = media ? media.problem({ required: !draft }) : '';
+  if (imageProblem) problems.image = imageProblem;
+  if (draft) return problems;
   const caption = form.querySelector('[data-caption-input]');
   if (caption.validationMessage) problems.caption = caption.validationMessage;
   const dateMessage = dateProblem(form.querySelector('[data-date-input]'));
@@ -91,9 +84,9 @@ function reportProblems(form, problems) {
   if (first) first.focus();
 }
 
-// Send an add/edit post form as the server expects, with the cropped image, to
-// the pressed button's formaction if it has one ("Save draft").
-async function submitPostForm(form, cropImage, guard, submitter) {
+// Send an add/edit post form as the server expects, with the cropped images,
+// to the pressed button's formaction if it has one ("Save draft").
+async function submitPostForm(form, media, guard, submitter) {
   const own = submitter && submitter.hasAttribute('formaction');
   const button = own ? submitter : form.querySelector('[data-submit]');
   const url = own ? submitter.formAction : form.action;
@@ -106,11 +99,7 @@ async function submitPostForm(form, cropImage, guard, submitter) {
   setFormBusy(form, true);
   button.setAttribute('aria-busy', 'true');
   try {
-    data.delete('image');
-    if (cropImage && cropImage.file) {
-      const blob = await cropImage.toBlob();
-      data.append('image', blob, cropImage.cropper ? 'photo.jpg' : cropImage.file.name);
-    }
+    if (media) await media.appendTo(data);
     const setProgress = (fraction) => {
       const percent = Math.round(fraction * 100);
       bar.style.width = `${percent}%`;

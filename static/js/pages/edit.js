@@ -1,4 +1,4 @@
-// Edit post page: save changes (optionally a new cropped image), post now or
+// Edit post page: save changes (images, text, people, date), post now or
 // retry after confirming, reschedule, and remove (after asking: data-confirm).
 // Publishing progress shows in a toast fixed at the bottom of the screen, so
 // it is in sight wherever the page is scrolled; when the post is live (or
@@ -7,6 +7,7 @@
 import { confirmBeforeSubmit, setFormBusy } from '../lib/forms.js';
 import { fetchJson } from '../lib/http.js';
 import { setupPostForm } from '../lib/postForm.js';
+import { renderPublishSteps } from '../lib/publishSteps.js';
 import { renderStatusBadge } from '../lib/statusBadge.js';
 import { showToast } from '../lib/toast.js';
 
@@ -20,12 +21,7 @@ function setupEditPage(page) {
   const form = page.querySelector('[data-post-form]');
   guard = null;
   if (form) {
-    const current = form.querySelector('[data-current-image]');
-    guard = setupPostForm(form, {
-      onImageChange: (hasFile) => {
-        current.hidden = hasFile;
-      },
-    });
+    guard = setupPostForm(form);
   }
   page.querySelectorAll('[data-publish-form]').forEach((publishForm) => {
     // Post now publishes the post as last saved: unsaved edits would be lost
@@ -132,6 +128,7 @@ function showProgress(page, toast, data) {
   });
   const badge = page.querySelector('.post-status [data-status-badge]');
   if (badge) renderStatusBadge(badge, data);
+  renderPublishSteps(page, data.steps);
 }
 
 function finish(toast, data) {

@@ -6,8 +6,16 @@ import { clearAlerts, showAlert } from '../lib/alerts.js';
 import { fetchJson } from '../lib/http.js';
 
 const SDK_TIMEOUT_MS = 15000;
-const FB_SCOPES =
-  'instagram_basic,instagram_content_publish,pages_show_list,pages_read_engagement,business_management';
+// instagram_manage_comments: posting a post's first comment (and finding it
+// again after a lost answer) needs it.
+const FB_SCOPES = [
+  'instagram_basic',
+  'instagram_content_publish',
+  'instagram_manage_comments',
+  'pages_show_list',
+  'pages_read_engagement',
+  'business_management',
+].join(',');
 
 function timezone() {
   try {
