@@ -26,8 +26,8 @@ from models import PostingSlot
 from models import db
 from models import now_utc
 from ospost import calendar_view
+from ospost import decode_budget
 from ospost import ics
-from ospost import images
 from ospost import planning
 from ospost import ratelimit
 from ospost import schemas
@@ -242,7 +242,7 @@ def save_new_draft():
         return fail(str(exc), 409, "post/add.html")
     except FormError as exc:
         return fail(str(exc), 400, "post/add.html", exc.fields)
-    except images.Busy as exc:
+    except decode_budget.Busy as exc:
         return busy(exc, "post/add.html")
     return done("Draft saved", url_for("calendar.index", _anchor="drafts"))
 
@@ -263,7 +263,7 @@ def save_draft(post_id: int):
         return fail(str(exc), 409)
     except FormError as exc:
         return fail(str(exc), 400, "post/edit.html", exc.fields, post=post)
-    except images.Busy as exc:
+    except decode_budget.Busy as exc:
         return busy(exc, "post/edit.html", post=post)
     delete_files(g.user, *old_files)
     publisher.cancel(post_id)

@@ -5,7 +5,7 @@ reported at once, keyed by its field (``FormError.fields``): caption, date,
 collaborators, first comment, then the images (count, alt text, people tags,
 the images themselves and their shape). ``read_post`` gives the request's
 database connection back before decoding the images, within the app's decoding
-budget (``images.Busy`` when there is no room in time); ``ospost.post_save``
+budget (``decode_budget.Busy`` when there is no room in time); ``ospost.post_save``
 then stores the files and the post in one short transaction.
 
 The form's fields (``static/js/lib/carousel.js`` fills them; without
@@ -115,7 +115,7 @@ def read_post(
 
     ``editing``: the post being changed; ``draft``: keep whatever the form
     has (no date or image needed, Instagram's limits not applied yet).
-    Raises FormError with the fields at fault, or images.Busy when there is
+    Raises FormError with the fields at fault, or decode_budget.Busy when there is
     no room to decode the images in time. The request's database connection
     goes back to the pool before the images are read (``release_connection``).
     """
@@ -414,7 +414,7 @@ def process_images(
 ) -> None:
     """Normalise each new upload within the app's decoding budget (transparent
     areas flattened onto ``background``), then check every image has the
-    first's shape. Raises FormError keyed ``image``; images.Busy propagates."""
+    first's shape. Raises FormError keyed ``image``; decode_budget.Busy propagates."""
     many = len(items) > 1
     budget = current_app.extensions["decode_budget"]
     problems = []

@@ -28,7 +28,7 @@ from models import PostMedia
 from models import PostStatus
 from models import db
 from models import now_utc
-from ospost import images
+from ospost import decode_budget
 from ospost import quota
 from ospost import ratelimit
 from ospost import schemas
@@ -67,9 +67,9 @@ BUSY_MESSAGE = (
 @bp.record_once
 def _share_decoding(state) -> None:
     """Give the app one image-decoding budget, shared by every request thread."""
-    images.return_freed_memory_promptly()
+    decode_budget.return_freed_memory_promptly()
     cfg = state.app.config
-    state.app.extensions["decode_budget"] = images.DecodeBudget(
+    state.app.extensions["decode_budget"] = decode_budget.DecodeBudget(
         workers=cfg["IMAGE_WORKERS"] or os.cpu_count() or 1,
         memory=cfg["IMAGE_MEMORY_MB"] * 1024 * 1024,
         wait=cfg["IMAGE_WAIT_SECONDS"],
@@ -156,7 +156,7 @@ def fail(
     return redirect(url_for("posts.index"))
 
 
-def busy(exc: images.Busy, template: str, **ctx):
+def busy(exc: decode_budget.Busy, template: str, **ctx):
     """No room to process the image in time: 503 with Retry-After, nothing saved."""
     log.warning("image decoding budget full; answered 503")
     response = make_response(fail(BUSY_MESSAGE, 503, template, **ctx))
@@ -287,7 +287,7 @@ def add():
         return fail(str(exc), 409, "post/add.html")
     except FormError as exc:
         return fail(str(exc), 400, "post/add.html", exc.fields)
-    except images.Busy as exc:
+    except decode_budget.Busy as exc:
         return busy(exc, "post/add.html")
     wake_saved(post_id, data.when)
     return done("New post scheduled", url_for("posts.index"), data.warning)
@@ -310,7 +310,7 @@ def edit(post_id: int):
         return fail(str(exc), 409)
     except FormError as exc:
         return fail(str(exc), 400, "post/edit.html", exc.fields, post=post)
-    except images.Busy as exc:
+    except decode_budget.Busy as exc:
         return busy(exc, "post/edit.html", post=post)
     delete_files(g.user, *old_files)
     wake_saved(post_id, wake_at)

@@ -31,6 +31,7 @@ MEASURE = """
 import io, json, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
+from ospost import decode_budget
 from ospost import images
 
 def status(name):
@@ -38,7 +39,7 @@ def status(name):
         if line.startswith(name + ":"):
             return int(line.split()[1]) * 1024
 
-images.return_freed_memory_promptly()  # as the app does
+decode_budget.return_freed_memory_promptly()  # as the app does
 data = Path(sys.argv[2]).read_bytes()
 before = status("VmRSS")
 images.process_upload(io.BytesIO(data))

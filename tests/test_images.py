@@ -19,6 +19,7 @@ from PIL import JpegImagePlugin
 from PIL import PngImagePlugin
 from PIL import features
 
+from ospost import decode_budget
 from ospost import images
 
 # --------------------------------------------------------------------------
@@ -848,7 +849,7 @@ def test_non_seekable_stream_is_accepted():
 # Sharing one process's decoding between concurrent uploads
 
 
-def hold(budget: images.DecodeBudget, cost: int) -> threading.Event:
+def hold(budget: decode_budget.DecodeBudget, cost: int) -> threading.Event:
     """Reserve `cost` in another thread until the returned event is set."""
     held, done = threading.Event(), threading.Event()
 
@@ -863,10 +864,10 @@ def hold(budget: images.DecodeBudget, cost: int) -> threading.Event:
 
 
 def test_budget_turns_an_upload_away_after_waiting_when_all_workers_are_busy():
-    budget = images.DecodeBudget(workers=1, memory=1 << 30, wait=0.2)
+    budget = decode_budget.DecodeBudget(workers=1, memory=1 << 30, wait=0.2)
     release = hold(budget, 1)
     started = time.monotonic()
-    with pytest.raises(images.Busy) as caught, budget.reserve(1):
+    with pytest.raises(decode_budget.Busy) as caught, budget.reserve(1):
         pass
     assert time.monotonic() - started >= 0.2
     assert caught.value.retry_after == 1
@@ -874,10 +875,10 @@ def test_budget_turns_an_upload_away_after_waiting_when_all_workers_are_busy():
 
 
 def test_budget_runs_small_uploads_together_and_big_ones_alone():
-    budget = images.DecodeBudget(workers=4, memory=100, wait=0.05)
+    budget = decode_budget.DecodeBudget(workers=4, memory=100, wait=0.05)
     release = hold(budget, 60)
     with budget.reserve(30):  # fits beside the first
-        with pytest.raises(images.Busy), budget.reserve(20):
+        with pytest.raises(decode_budget.Busy), budget.reserve(20):
             pass  # 60 + 30 + 20 > 100
     release.set()
     # More than the whole budget still runs, alone, once the others are done.
@@ -886,7 +887,7 @@ def test_budget_runs_small_uploads_together_and_big_ones_alone():
 
 
 def test_budget_lets_a_waiting_upload_in_as_soon_as_room_frees_up():
-    budget = images.DecodeBudget(workers=1, memory=100, wait=5)
+    budget = decode_budget.DecodeBudget(workers=1, memory=100, wait=5)
     release = hold(budget, 10)
     threading.Timer(0.1, release.set).start()
     started = time.monotonic()
@@ -895,9 +896,9 @@ def test_budget_lets_a_waiting_upload_in_as_soon_as_room_frees_up():
 
 
 def test_a_busy_budget_stops_an_upload_before_decoding(no_decoding):
-    budget = images.DecodeBudget(workers=1, memory=1 << 30, wait=0)
+    budget = decode_budget.DecodeBudget(workers=1, memory=1 << 30, wait=0)
     release = hold(budget, 1)
-    with pytest.raises(images.Busy):
+    with pytest.raises(decode_budget.Busy):
         images.process_upload(
             io.BytesIO(encode(Image.new("RGB", (800, 800)), "PNG")), budget
         )

@@ -17,6 +17,7 @@ from models import Post
 from models import PostStatus
 from models import db
 from ospost import auth as auth_module
+from ospost import decode_budget
 from ospost import images
 from ospost import sessions
 from ospost.posts import BUSY_MESSAGE
@@ -106,7 +107,7 @@ def test_an_anonymous_login_holds_no_connection_while_it_asks_meta(
 @pytest.fixture
 def full_budget(app):
     """Every decoding slot taken, and no waiting: the next upload is turned away."""
-    budget = images.DecodeBudget(workers=1, memory=1 << 30, wait=0)
+    budget = decode_budget.DecodeBudget(workers=1, memory=1 << 30, wait=0)
     app.extensions["decode_budget"] = budget
     held, release = threading.Event(), threading.Event()
 
@@ -154,7 +155,7 @@ def test_a_full_budget_shows_the_form_again_to_a_browser_without_script(
 def test_a_full_budget_leaves_an_edited_post_as_it_was(app, client, user):
     assert create_post(client, image=jpeg()).status_code == 200
     (before,), files = posts_and_files(app, user)
-    app.extensions["decode_budget"] = images.DecodeBudget(1, 1 << 30, wait=0)
+    app.extensions["decode_budget"] = decode_budget.DecodeBudget(1, 1 << 30, wait=0)
     with app.extensions["decode_budget"].reserve(1):
         resp = edit_post(client, before.id, image=jpeg((1080, 1080)))
     assert resp.status_code == 503
