@@ -298,7 +298,7 @@ def _users_of(fb_user_id: str) -> list[User]:
 @ratelimit.login
 def login():
     """Show the login page, or turn a Facebook token into a session."""
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         # Logged-in people only see this page to reconnect an expired login.
         if g.user and not (g.user.needs_reauth or request.args.get("reconnect")):
             return redirect(url_for("posts.index"))

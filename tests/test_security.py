@@ -404,3 +404,8 @@ def test_forwarded_headers_are_trusted_for_the_configured_hops(make_app):
 def test_trusted_proxy_count_must_be_a_whole_number(make_app, hops):
     with pytest.raises(RuntimeError, match="TRUSTED_PROXY_COUNT"):
         make_app(TRUSTED_PROXY_COUNT=hops)
+
+
+def test_head_of_the_login_page_answers_like_get(client):
+    """HEAD is a read, never a login attempt (it was a 400 before)."""
+    assert client.head("/login").status_code == 200
