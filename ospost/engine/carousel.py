@@ -165,19 +165,7 @@ class CarouselSteps:
             if not self._items_went_bad(step, exc):
                 raise
             return
-        self.leases.save(
-            step,
-            final=True,
-            container_id=container_id,
-            container_created_at=now_utc(),
-            containers_created=post.containers_created + 1,
-            container_stale=False,
-            container_ready=False,
-            status_checks=0,
-            publish_requested_at=None,
-            next_attempt_at=now_utc() + self.settings.first_check,
-            waiting_reason=None,
-        )
+        self.leases.save_new_container(step, container_id)
 
     # -- when Meta no longer sees an item the way we saved it -----------------
 

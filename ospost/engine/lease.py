@@ -177,6 +177,24 @@ class Leases:
             self.save(step, **values)
         step.lease_kept = True
 
+    def save_new_container(self, step: Step, container_id: str, **values) -> None:
+        """Record a container Meta just made (single image or carousel parent),
+        give the lease back and book its first status check."""
+        self.save(
+            step,
+            final=True,
+            container_id=container_id,
+            container_created_at=now_utc(),
+            containers_created=step.post.containers_created + 1,
+            container_stale=False,
+            container_ready=False,
+            status_checks=0,
+            publish_requested_at=None,
+            next_attempt_at=now_utc() + self.settings.first_check,
+            waiting_reason=None,
+            **values,
+        )
+
     def save(self, step: Step, *, final: bool = False, **values) -> None:
         """Persist at once what this step learned, but only while we hold the lease.
 

@@ -160,20 +160,7 @@ class Steps:
         except GraphError as exc:
             exc.media_url = image_url  # named in the reason if Meta could not fetch it
             raise
-        self.leases.save(
-            step,
-            final=True,
-            staged_name=staged,
-            container_id=container_id,
-            container_created_at=now_utc(),
-            containers_created=post.containers_created + 1,
-            container_stale=False,
-            container_ready=False,
-            status_checks=0,
-            publish_requested_at=None,
-            next_attempt_at=now_utc() + self.settings.first_check,
-            waiting_reason=None,
-        )
+        self.leases.save_new_container(step, container_id, staged_name=staged)
 
     def check_container(self, step: Step) -> None:
         post = step.post
