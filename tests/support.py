@@ -255,3 +255,12 @@ class Cluster:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+def kill_worker_mid_call(cluster: Cluster, world, endpoint: str) -> None:
+    """SIGKILL the cluster's one worker while its call to ``endpoint`` is
+    under way at the simulator (the fault keeps it answering for seconds)."""
+    wait_for(lambda: endpoint in world.in_flight(), timeout=20)
+    time.sleep(0.3)  # the call has reached the simulator; kill now
+    (worker,) = cluster.workers()
+    os.kill(worker, signal.SIGKILL)

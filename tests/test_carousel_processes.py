@@ -15,14 +15,12 @@ import collections
 import json
 import os
 import random
-import signal
 import time
 from datetime import UTC
 from datetime import datetime
 
 import pytest
 from sqlalchemy import select
-from test_processes import Cluster
 from test_processes import make_due
 from test_processes import seeded  # noqa: F401  (fixture)
 
@@ -31,6 +29,8 @@ from models import Post
 from models import PostStatus
 from models import User
 from models import db
+from support import Cluster
+from support import kill_worker_mid_call
 from support import seed_post
 from support import soon
 from support import wait_for
@@ -97,10 +97,7 @@ def test_sigkill_mid_carousel_makes_nothing_twice(
     make_due(app, 1)
     cluster = Cluster(app, sim, workers=1)
     try:
-        wait_for(lambda: endpoint in world.in_flight(), timeout=20)
-        time.sleep(0.3)  # the call is under way (answered after 6 s); kill now
-        (worker,) = cluster.workers()
-        os.kill(worker, signal.SIGKILL)
+        kill_worker_mid_call(cluster, world, endpoint)
         # gunicorn starts a fresh worker; it must finish from the database.
         wait_for(lambda: all_done(app), timeout=40, describe=lambda: states(app))
         wait_for(lambda: not world.in_flight(), timeout=10)

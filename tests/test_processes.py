@@ -8,7 +8,6 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +30,7 @@ from support import Cluster
 from support import create_post
 from support import free_port
 from support import image_bytes
+from support import kill_worker_mid_call
 from support import soon
 from support import wait_for
 
@@ -131,10 +131,7 @@ def test_sigkill_mid_sequence_recovers_without_duplicates(
     make_due(app, 1)
     cluster = Cluster(app, sim, workers=1)
     try:
-        wait_for(lambda: endpoint in world.in_flight(), timeout=20)
-        time.sleep(0.3)  # the call is under way (answered after 6 s); kill now
-        (worker,) = cluster.workers()
-        os.kill(worker, signal.SIGKILL)
+        kill_worker_mid_call(cluster, world, endpoint)
         # gunicorn starts a fresh worker; it must finish the job from the database.
         wait_for(lambda: statuses(app) == {"survivor": "published"}, timeout=30)
         # The killed worker's call is still being answered; let it finish
