@@ -37,6 +37,12 @@ def next_local(hour: int, minute: int, tz: str, days: int = 2) -> datetime:
     return local.astimezone(UTC)
 
 
+def same_clock(moment: datetime, old: str, new: str) -> datetime:
+    """The instant showing ``moment``'s ``old`` wall-clock date and time in ``new``."""
+    wall = moment.astimezone(ZoneInfo(old)).replace(tzinfo=None)
+    return wall.replace(tzinfo=ZoneInfo(new)).astimezone(UTC)
+
+
 def change(client, tz: str, keep: str | None = None):
     data = {"timezone": tz} | ({"keep": keep} if keep else {})
     resp = client.post("/account/timezone", data=data)
@@ -76,9 +82,9 @@ def test_keeping_clock_times_moves_posts_and_their_jobs(all_jobs_app, auth):
     page = change(client, "America/New_York", "clock")
     assert "2 scheduled posts keep their clock times" in page
     times = post_times(app)
+    # Same wall date as in Paris, even when New York's "today" is another day.
     assert times == [
-        next_local(9, 0, "America/New_York"),
-        next_local(18, 30, "America/New_York", days=3),
+        same_clock(w, "Europe/Paris", "America/New_York") for w in (first, second)
     ]
     with app.app_context():
         ids = list(db.session.scalars(select(Post.id).order_by(Post.id)))
