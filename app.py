@@ -31,6 +31,7 @@ from ospost import feed
 from ospost import notify
 from ospost import posts
 from ospost import production
+from ospost import queue_form
 from ospost import ratelimit
 from ospost import reachability
 from ospost import schemas
@@ -95,6 +96,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     # the account page (tests run the checks themselves).
     reachability.init_app(app, check_now=_is_serving(app) and not app.config["TESTING"])
     app.register_blueprint(calendar.bp)
+    app.register_blueprint(queue_form.bp)
 
     if _should_start_scheduler(app):
         publisher.start()
