@@ -35,6 +35,7 @@ from ospost import queue_form
 from ospost import ratelimit
 from ospost import reachability
 from ospost import schemas
+from ospost import shelf
 from ospost import storage
 from ospost import web
 from ospost.grid import GridCache
@@ -97,6 +98,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     reachability.init_app(app, check_now=_is_serving(app) and not app.config["TESTING"])
     app.register_blueprint(calendar.bp)
     app.register_blueprint(queue_form.bp)
+    app.register_blueprint(shelf.bp)
 
     if _should_start_scheduler(app):
         publisher.start()
