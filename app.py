@@ -25,6 +25,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from models import db
 from models import token_cipher
 from ospost import auth
+from ospost import bulk
 from ospost import calendar
 from ospost import database
 from ospost import feed
@@ -99,6 +100,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(calendar.bp)
     app.register_blueprint(queue_form.bp)
     app.register_blueprint(shelf.bp)
+    app.register_blueprint(bulk.bp)
 
     if _should_start_scheduler(app):
         publisher.start()

@@ -201,6 +201,7 @@ def process_upload(
     budget: DecodeBudget | None = None,
     *,
     background: tuple[int, int, int] = WHITE,
+    ratio: Fraction | None = None,
 ) -> ProcessedImage:
     """Turn an uploaded photo into an Instagram-ready JPEG and thumbnail.
 
@@ -210,6 +211,9 @@ def process_upload(
     or two when its crop is a hair outside Instagram's aspect-ratio range, scaled
     down to at most 1440 px wide and re-encoded as a baseline JPEG with
     no metadata at all (no EXIF, GPS, XMP, comments or colour profile).
+
+    With a `ratio` (width/height, within Instagram's range), the largest centred
+    box of that shape is cut out first, as bulk upload's one crop for all.
 
     With a `budget`, the work waits for room in it (checked from the header,
     before any pixel is decoded) and raises Busy when none frees up in time.
@@ -221,7 +225,7 @@ def process_upload(
     im = _open_image(_readable(stream))
     cost = _admit(im)
     with budget.reserve(cost) if budget else contextlib.nullcontext():
-        upload = _decode(im)
+        upload = _decode(im, ratio)
         # Dropping the last reference to the full-size decode frees its memory
         # before the LANCZOS pass.  (im.close() would also close the caller's
         # stream.)
@@ -265,7 +269,7 @@ def _decode_cost(im: Image.Image) -> int:
     return _OUTPUT_BYTES + decoding
 
 
-def _decode(im: Image.Image) -> _Decoded:
+def _decode(im: Image.Image, ratio: Fraction | None = None) -> _Decoded:
     """Decode only what the output needs, from an upload opened by its header."""
     source_format = _SOURCE_FORMATS[im.format or ""]
     if im.format not in _DRAFTABLE:
@@ -273,7 +277,7 @@ def _decode(im: Image.Image) -> _Decoded:
         # these formats are decoded before it is read.
         _load(im)
     orientation = _orientation(im)
-    plan = _plan(im.size, orientation in _SWAPS_AXES)
+    plan = _plan(im.size, orientation in _SWAPS_AXES, ratio)
     icc_profile = im.info.get("icc_profile")
     if im.format in _DRAFTABLE:
         plan = _draft(im, plan)
@@ -406,10 +410,21 @@ def _fit_height(width: int, src_width: int, src_height: int) -> int:
     return min(max(height, lowest), highest)
 
 
-def _plan(stored_size: tuple[int, int], swap: bool) -> _Plan:
+def _centre_box(width: int, height: int, ratio: Fraction) -> tuple[int, int]:
+    """The largest width × height of shape ``ratio`` inside the picture."""
+    if Fraction(width, height) > ratio:
+        return max(1, math.floor(height * ratio)), height
+    return width, max(1, math.floor(width / ratio))
+
+
+def _plan(
+    stored_size: tuple[int, int], swap: bool, ratio: Fraction | None = None
+) -> _Plan:
     """Work out the centred crop and output size, checking ratio and width."""
     stored_w, stored_h = stored_size
     width, height = (stored_h, stored_w) if swap else (stored_w, stored_h)
+    if ratio is not None:
+        width, height = _centre_box(width, height, ratio)
     crop_w, crop_h = _trim_to_ratio(width, height)
     if crop_w < MIN_WIDTH:
         raise ImageRejected(
