@@ -29,6 +29,7 @@ from ospost import bulk
 from ospost import calendar
 from ospost import database
 from ospost import feed
+from ospost import library
 from ospost import notify
 from ospost import posts
 from ospost import production
@@ -101,6 +102,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(queue_form.bp)
     app.register_blueprint(shelf.bp)
     app.register_blueprint(bulk.bp)
+    app.register_blueprint(library.bp)
 
     if _should_start_scheduler(app):
         publisher.start()
