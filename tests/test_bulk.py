@@ -188,3 +188,24 @@ def test_add_all_to_queue_stops_when_the_slots_run_out(app, client, user, monkey
     )
     statuses = [p.status for p in drafts(app)]
     assert statuses == [PostStatus.SCHEDULED] * 2 + [PostStatus.DRAFT] * 2
+
+
+def test_a_camera_photo_is_decoded_at_half_size_when_1080_px_is_kept():
+    """Bulk photos may be narrower than 1440 px, never below 1080, when that
+    lets libjpeg decode at a smaller scale (bench/bulk.py: the memory)."""
+    from fractions import Fraction
+
+    from ospost import images
+
+    camera = image_bytes(4000, 3000)
+    bulk = images.process_upload(
+        io.BytesIO(camera), ratio=Fraction(4, 5), min_width=1080
+    )
+    assert (bulk.width, bulk.height) == (1200, 1500)
+    full = images.process_upload(io.BytesIO(camera), ratio=Fraction(4, 5))
+    assert (full.width, full.height) == (1440, 1800)
+    # Never below 1080: a 2000 px crop is not halved to 1000.
+    small = images.process_upload(
+        io.BytesIO(image_bytes(2000, 2000)), ratio=Fraction(1), min_width=1080
+    )
+    assert (small.width, small.height) == (1440, 1440)
