@@ -19,7 +19,8 @@ async function send(url, body) {
   }
 }
 
-// Fetch the home page again and swap in its shelf (gone when no draft is left).
+// Fetch the home page again and swap in its shelf (gone when no draft is
+// left, back above the grid after an Undo) and its header's counts.
 async function refreshShelf(shelf) {
   const response = await fetch(window.location.pathname, {
     headers: { Accept: 'text/html' },
@@ -27,13 +28,17 @@ async function refreshShelf(shelf) {
   });
   if (!response.ok) return shelf;
   const page = new DOMParser().parseFromString(await response.text(), 'text/html');
+  const profile = document.querySelector('.home .profile');
+  const freshProfile = page.querySelector('.home .profile');
+  if (profile && freshProfile) profile.replaceWith(freshProfile);
   const fresh = page.querySelector('[data-draft-shelf]');
-  if (fresh) {
-    shelf.replaceWith(fresh);
-    return fresh;
+  if (shelf && fresh) shelf.replaceWith(fresh);
+  else if (shelf) shelf.remove();
+  else if (fresh) {
+    const before = document.querySelector('.home .grid-controls, #grid-area');
+    before.before(fresh);
   }
-  shelf.remove();
-  return null;
+  return fresh;
 }
 
 // Wire up the shelf; `onChange()` brings the rest of the page up to date.
@@ -42,12 +47,12 @@ export function setupDraftShelf(initial, { onChange = async () => {} } = {}) {
   const root = shelf.parentElement;
   const undoUrl = shelf.dataset.undoUrl;
   const refresh = async () => {
-    if (shelf) shelf = await refreshShelf(shelf);
+    shelf = await refreshShelf(shelf);
     await onChange();
   };
   root.addEventListener('submit', async (event) => {
     const form = event.target.closest('[data-shelf-schedule]');
-    if (!form || !shelf || !shelf.contains(form)) return;
+    if (!form || !form.closest('[data-draft-shelf]')) return;
     event.preventDefault();
     const card = form.closest('[data-shelf-card]');
     const local = form.elements.local ? form.elements.local.value : '';
