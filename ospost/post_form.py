@@ -338,7 +338,7 @@ def _items_from_refs(form, refs, uploads, post: Post | None) -> list[ItemInput]:
             items.append(ItemInput(alt, people, upload=uploads[int(key)]))
         elif kind == "keep" and int(key) in kept:
             items.append(_kept(kept[int(key)], alt, people))
-        elif kind == "lib":
+        elif kind == "lib" and int(key) <= 2**31 - 1:  # a row id, within INTEGER
             items.append(ItemInput(alt, people, library_id=int(key)))
         else:
             raise FormError("Your images changed in the meantime. Reload the page.")

@@ -141,6 +141,7 @@ def test_only_your_own_stored_images_can_be_taken(app, client, user, world):
         "Image 1 is no longer in your library"
     )
     assert reuse(client, 2147483647).status_code == 400
+    assert reuse(client, 10**30).status_code == 400  # past any row id: no 500
     assert library(other) == []
     assert len(posts(app)) == 1
 
