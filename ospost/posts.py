@@ -17,7 +17,6 @@ from flask import make_response
 from flask import redirect
 from flask import render_template
 from flask import request
-from flask import send_from_directory
 from flask import url_for
 from sqlalchemy import or_
 from sqlalchemy import select
@@ -398,8 +397,7 @@ def upload(name: str):
     )
     if owned is None:
         abort(404)
-    store = current_app.extensions["media_store"]
-    resp = send_from_directory(store.user_dir(g.user.ig_account_id), name)
+    resp = current_app.extensions["media_store"].send(g.user.ig_account_id, name)
     # Someone's unpublished photo: no shared cache (a proxy, a CDN) may keep it,
     # and the browser must not leave a copy on disk after logout.
     resp.headers["Cache-Control"] = "private, no-store"

@@ -226,6 +226,7 @@ def probe(app_url: str, store, timeout: float = PROBE_TIMEOUT) -> ProbeResult:
     body = b"ospost reachability probe " + secrets.token_hex(16).encode()
     try:
         store.stage_bytes(name, body)
+        url = store.crawler_url(name, app_url)  # a presigned URL with S3
     except OSError as exc:
         return ProbeResult(
             Finding(
