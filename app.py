@@ -29,6 +29,7 @@ from ospost import calendar
 from ospost import database
 from ospost import feed
 from ospost import notify
+from ospost import orphans
 from ospost import posts
 from ospost import production
 from ospost import ratelimit
@@ -84,6 +85,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     _trust_proxies(app)
     app.extensions["grid_cache"] = GridCache(app.config["GRID_CACHE_MB"] * 1024 * 1024)
     publisher.init_app(app)
+    publisher.jobs["media-sweep"] = orphans.schedule(app)
     feed.init_app(app)
     notify.init_app(app)  # after csrf and publisher: it exempts a route, adds a job
     token_cipher.configure(app.config["TOKEN_ENCRYPTION_KEYS"])

@@ -181,10 +181,13 @@ class MediaStore:
         return names
 
     def _forget(self, keys: list[str]) -> None:
+        """Remove blobs whose rows are gone or never were. A storage failure
+        is logged, not raised: the change it follows is already committed,
+        and the orphan sweep (``ospost.orphans``) removes them later."""
         try:
             self.blobs.delete(*keys)
-        except OSError:
-            log.warning("could not remove %s (the orphan sweep will)", keys)
+        except OSError as exc:
+            log.warning("could not remove %s (the orphan sweep will): %s", keys, exc)
 
     def read(self, ig_account_id: str, name: str) -> bytes:
         """One of a user's uploads or thumbnails, whole (images are small)."""
@@ -200,7 +203,7 @@ class MediaStore:
 
     def delete(self, ig_account_id: str, *names: str | None) -> None:
         """Remove some of a user's files; missing ones are fine."""
-        self.blobs.delete(*(self.key(ig_account_id, n) for n in names if n))
+        self._forget([self.key(ig_account_id, n) for n in names if n])
 
     def send(self, ig_account_id: str, name: str, **kwargs) -> Response:
         """Answer a request with one of a user's files (the caller checked
@@ -255,7 +258,7 @@ class MediaStore:
 
     def unstage(self, staged_name: str | None) -> None:
         if staged_name:
-            self.blobs.delete(self.staged_key(staged_name))
+            self._forget([self.staged_key(staged_name)])
 
     # -- the Instagram feed's thumbnails -----------------------------------------------
 
@@ -288,19 +291,26 @@ class MediaStore:
 
     def delete_feed_thumbnails(self, ig_account_id: str, *names: str | None) -> None:
         """Remove feed thumbnails the feed no longer shows; missing ones are fine."""
-        self.blobs.delete(
-            *(
+        self._forget(
+            [
                 self.feed_key(ig_account_id, name)
                 for name in names
                 if name and FEED_NAME.fullmatch(name)
-            )
+            ]
         )
 
     def delete_user(self, ig_account_id: str, staged_names: list[str]) -> None:
         """Remove every file a user ever gave us."""
         for staged in staged_names:
             self.unstage(staged)
-        self.blobs.delete_prefix(self.user_key(ig_account_id) + "/")
+        try:
+            self.blobs.delete_prefix(self.user_key(ig_account_id) + "/")
+        except OSError as exc:
+            log.warning(
+                "files of %s not all removed (the orphan sweep will): %s",
+                ig_account_id,
+                exc,
+            )
 
 
 def _chunks(body, size: int = 64 * 1024):
