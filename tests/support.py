@@ -193,8 +193,15 @@ class Cluster:
     """A gunicorn master with N workers, each running its own scheduler."""
 
     def __init__(
-        self, app, sim, workers: int, port: int | None = None, env: dict | None = None
+        self,
+        app,
+        sim,
+        workers: int,
+        port: int | None = None,
+        env: dict | None = None,
+        cwd: Path = ROOT,
     ):
+        """``cwd``: the working directory (another "host"'s own folder)."""
         self.port = port or free_port()
         cfg = app.config
         env = {
@@ -226,9 +233,11 @@ class Cluster:
                 f"127.0.0.1:{self.port}",
                 "--log-level",
                 "warning",
+                "--pythonpath",
+                str(ROOT),
                 "app:create_app()",
             ],
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             start_new_session=True,  # so a crash can take the whole group down
         )

@@ -59,6 +59,8 @@ class S3Blobs:
                 read_timeout=read,
                 retries={"max_attempts": config["S3_ATTEMPTS"], "mode": "standard"},
                 signature_version="s3v4",
+                # Every publishing thread may stage a copy at once.
+                max_pool_connections=config.get("PUBLISH_THREADS", 16) + 8,
                 # MinIO and most self-hosted endpoints want the bucket in the path.
                 s3={"addressing_style": "path" if endpoint else "auto"},
             ),
