@@ -26,8 +26,8 @@ from ospost.engine.comment import MAX_COMMENT_ATTEMPTS
 from ospost.scheduler import publisher
 from support import AuthActions
 from support import seed_post
-from support import staged_copies
 from support import soon
+from support import staged_copies
 from support import wait_for
 
 IG = "17841400000000001"

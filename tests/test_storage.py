@@ -192,3 +192,21 @@ def test_an_upload_while_storage_is_down_gets_503_and_saves_nothing(make_app, wo
     with app.app_context():
         assert db.session.scalars(select(Post)).all() == []
         assert db.session.scalars(select(User)).one()  # logged in, nothing else
+
+
+@pytest.mark.parametrize("media_backend", ["s3"], indirect=True)
+def test_with_s3_meta_is_checked_against_the_bucket_not_app_url(app):
+    from ospost.reachability import EXPECTED
+    from ospost.reachability import OK
+    from ospost.reachability import Reachability
+    from ospost.reachability import probe
+
+    # APP_URL is nowhere to be reached: only browsers need it with a bucket.
+    result = probe("http://127.0.0.1:9", app.extensions["media_store"], timeout=2)
+    assert result.finding.level == OK, result.finding.message
+    assert result.url.startswith(app.config["S3_ENDPOINT_URL"])
+    assert "X-Amz-Signature=" in result.url
+    assert staged_copies(app) == []  # the probe file is gone again
+    address = Reachability(app).quick_findings()[0]
+    assert address.level == EXPECTED
+    assert address.message.startswith("S3_ENDPOINT_URL points at 127.0.0.1")
