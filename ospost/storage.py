@@ -222,7 +222,9 @@ class MediaStore:
             abort(503)
         if body is None:
             abort(404)
-        resp = Response(_chunks(body), mimetype="image/jpeg", direct_passthrough=True)
+        resp = Response(
+            _chunks(body), mimetype=blobstore.content_type(key), direct_passthrough=True
+        )
         resp.content_length = size
         if max_age:
             resp.cache_control.private = True

@@ -16,6 +16,7 @@ handle a full disk.
 from __future__ import annotations
 
 import logging
+import mimetypes
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -90,6 +91,12 @@ class BlobStore(Protocol):
 
     def local_path(self, key: str) -> Path | None:
         """The blob's file for a local folder; None on S3."""
+
+
+def content_type(key: str) -> str:
+    """The media type of a blob, from its name (``.jpg``, ``.mp4`` ...)."""
+    guessed, _ = mimetypes.guess_type(key.removesuffix(".part"))
+    return guessed or "application/octet-stream"
 
 
 def check_key(key: str) -> str:

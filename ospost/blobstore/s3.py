@@ -24,6 +24,7 @@ from ospost.blobstore import BlobError
 from ospost.blobstore import BlobInfo
 from ospost.blobstore import BlobNotFound
 from ospost.blobstore import check_key
+from ospost.blobstore import content_type
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +74,16 @@ class S3Blobs:
     def put(self, key: str, data: bytes | BinaryIO, *, public: bool = False) -> None:
         # ``public`` means nothing here: the bucket is private and the crawler
         # gets a presigned URL.
+        # The type Meta's crawler (and a browser) is told when it fetches it.
+        extra = {"ContentType": content_type(key)}
         with _errors(key):
             if isinstance(data, bytes | bytearray | memoryview):
                 self.client.put_object(
-                    Bucket=self.bucket, Key=self._key(key), Body=data
+                    Bucket=self.bucket, Key=self._key(key), Body=data, **extra
                 )
             else:
                 self.client.upload_fileobj(
-                    data, self.bucket, self._key(key), Config=TRANSFER
+                    data, self.bucket, self._key(key), ExtraArgs=extra, Config=TRANSFER
                 )
 
     def open(self, key: str) -> BinaryIO:
