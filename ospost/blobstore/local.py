@@ -54,7 +54,8 @@ class LocalBlobs:
                 else:
                     shutil.copyfileobj(data, fh, CHUNK)
                 fh.flush()
-                os.fsync(fh.fileno())
+                if not public:  # a public copy can be made again from its upload
+                    os.fsync(fh.fileno())
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
