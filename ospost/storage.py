@@ -259,7 +259,7 @@ class MediaStore:
         return url or f"{app_url.rstrip('/')}/static/tmp/{staged_name}"
 
     def unstage(self, staged_name: str | None) -> None:
-        if staged_name:
+        if staged_name and STAGED_NAME.fullmatch(staged_name):
             self._forget([self.staged_key(staged_name)])
 
     # -- the Instagram feed's thumbnails -----------------------------------------------
