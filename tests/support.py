@@ -264,7 +264,10 @@ class Cluster:
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            # A loaded machine may take longer; never leave it running (nor
+            # its Popen unreaped: a ResourceWarning fails the next test).
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
 
 
 def kill_worker_mid_call(cluster: Cluster, world, endpoint: str) -> None:
