@@ -31,6 +31,7 @@ from ospost import database
 from ospost import feed
 from ospost import library
 from ospost import notify
+from ospost import orphans
 from ospost import posts
 from ospost import production
 from ospost import queue_form
@@ -40,6 +41,7 @@ from ospost import schemas
 from ospost import shelf
 from ospost import storage
 from ospost import web
+from ospost.blobstore import S3_SETTINGS
 from ospost.grid import GridCache
 from ospost.media import jobs as video_jobs
 from ospost.scheduler import publisher
@@ -61,6 +63,7 @@ ENV_SETTINGS = (
     "TOKEN_ENCRYPTION_KEYS",
     "RATELIMIT_STORAGE_URI",
     "HEALTHZ_TOKEN",
+    *S3_SETTINGS,
 )
 
 
@@ -86,6 +89,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     _trust_proxies(app)
     app.extensions["grid_cache"] = GridCache(app.config["GRID_CACHE_MB"] * 1024 * 1024)
     publisher.init_app(app)
+    publisher.jobs["media-sweep"] = orphans.schedule(app)
     feed.init_app(app)
     notify.init_app(app)  # after csrf and publisher: it exempts a route, adds a job
     token_cipher.configure(app.config["TOKEN_ENCRYPTION_KEYS"])
@@ -125,6 +129,16 @@ def _configure(app: Flask, overrides: dict) -> None:
         DEMO=not env.get("FB_APP_ID"),
         UPLOAD_FOLDER=str(ROOT / "uploads"),
         STAGING_FOLDER=str(ROOT / "static" / "tmp"),
+        # S3-compatible media storage (S3_BUCKET etc. from the environment):
+        # how long Meta's crawler may use a presigned URL, the client's
+        # connect/read timeouts and attempts per request.
+        S3_PRESIGN_SECONDS=3600,
+        S3_TIMEOUT=(3.05, 20),
+        S3_ATTEMPTS=3,
+        # How often each process sweeps media no row refers to any more, and
+        # how old such a file must be before it goes.
+        MEDIA_SWEEP_HOURS=6,
+        MEDIA_ORPHAN_HOURS=24,
         MAX_CONTENT_LENGTH=30 * 1024 * 1024,
         MAX_SCHEDULE_DAYS=50,
         GRID_CACHE_MB=32,

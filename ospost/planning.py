@@ -282,11 +282,11 @@ def content_hash(data: bytes) -> str:
 def image_hash(user: User, post: Post) -> str | None:
     """The post's image fingerprint; posts from before it was kept get it now."""
     if post.image_sha256 is None and post.filename:
-        path = current_app.extensions["media_store"].path(
-            user.ig_account_id, post.filename
-        )
+        store = current_app.extensions["media_store"]
         try:
-            post.image_sha256 = content_hash(path.read_bytes())
+            post.image_sha256 = content_hash(
+                store.read(user.ig_account_id, post.filename)
+            )
         except OSError:
             return None
     return post.image_sha256

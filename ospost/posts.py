@@ -17,7 +17,6 @@ from flask import make_response
 from flask import redirect
 from flask import render_template
 from flask import request
-from flask import send_from_directory
 from flask import url_for
 from sqlalchemy import or_
 from sqlalchemy import select
@@ -32,6 +31,7 @@ from ospost import decode_budget
 from ospost import quota
 from ospost import ratelimit
 from ospost import schemas
+from ospost.blobstore import BlobError
 from ospost.grid import home_grid
 from ospost.grid import render_home
 from ospost.post_form import Conflict
@@ -56,6 +56,10 @@ from ospost.scheduler import publisher
 from ospost.storage import staged_names
 
 log = logging.getLogger(__name__)
+STORAGE_DOWN = (
+    "Ospost could not store your images just now (the media storage did not "
+    "answer). Nothing was saved; try again in a minute."
+)
 bp = Blueprint("posts", __name__)
 
 BUSY_MESSAGE = (
@@ -289,6 +293,9 @@ def add():
         return fail(str(exc), 400, "post/add.html", exc.fields)
     except decode_budget.Busy as exc:
         return busy(exc, "post/add.html")
+    except BlobError:
+        log.exception("post not saved: media storage failed")
+        return fail(STORAGE_DOWN, 503, "post/add.html")
     wake_saved(post_id, data.when)
     return done("New post scheduled", url_for("posts.index"), data.warning)
 
@@ -312,6 +319,9 @@ def edit(post_id: int):
         return fail(str(exc), 400, "post/edit.html", exc.fields, post=post)
     except decode_budget.Busy as exc:
         return busy(exc, "post/edit.html", post=post)
+    except BlobError:
+        log.exception("post %s not saved: media storage failed", post_id)
+        return fail(STORAGE_DOWN, 503, "post/edit.html", post=post)
     delete_files(g.user, *old_files)
     wake_saved(post_id, wake_at)
     return done("Post updated", url_for("posts.index"), data.warning)
@@ -398,8 +408,7 @@ def upload(name: str):
     )
     if owned is None:
         abort(404)
-    store = current_app.extensions["media_store"]
-    resp = send_from_directory(store.user_dir(g.user.ig_account_id), name)
+    resp = current_app.extensions["media_store"].send(g.user.ig_account_id, name)
     # Someone's unpublished photo: no shared cache (a proxy, a CDN) may keep it,
     # and the browser must not leave a copy on disk after logout.
     resp.headers["Cache-Control"] = "private, no-store"

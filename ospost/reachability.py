@@ -13,6 +13,9 @@ a new install. Three checks catch the usual causes before a post does:
 - the round trip: a probe file written to the staging folder and fetched back
   through ``APP_URL`` by the server itself, with Meta's crawler's user agent.
 
+With S3 storage Meta fetches presigned links to the bucket instead: the address
+checked is ``S3_ENDPOINT_URL``'s and the probe goes through a presigned link.
+
 The probe makes an HTTP request to this very server, so it never runs on a
 request's path (a single sync worker would wait for itself): it runs in a
 background thread at start-up and when the person asks again, and the account
@@ -141,14 +144,23 @@ _KIND_WORDS = {
     "internet cannot reach",
 }
 _FIX = "Set APP_URL to the public https:// address of this server."
+_S3_FIX = (
+    "Meta downloads your images from the bucket through presigned links: set "
+    "S3_ENDPOINT_URL to the storage's public https:// address."
+)
 
 
-def check_address(app_url: str, *, local_expected: bool) -> Finding:
+def check_address(
+    app_url: str, *, local_expected: bool, setting: str = "APP_URL"
+) -> Finding:
     """Is APP_URL's host a public address, or a name resolving to only public
-    addresses? ``local_expected`` (demo mode, tests) makes loopback fine."""
+    addresses? ``local_expected`` (demo mode, tests) makes loopback fine.
+    ``setting`` names the URL checked (``S3_ENDPOINT_URL`` when Meta fetches
+    from a bucket)."""
     host = urlsplit(app_url).hostname
+    fix = _FIX if setting == "APP_URL" else _S3_FIX
     if not host:
-        return Finding("address", PROBLEM, f"APP_URL ({app_url!r}) has no host name.")
+        return Finding("address", PROBLEM, f"{setting} ({app_url!r}) has no host name.")
     try:
         ipaddress.ip_address(host.split("%", 1)[0])
         literal = True
@@ -173,23 +185,23 @@ def check_address(app_url: str, *, local_expected: bool) -> Finding:
         return Finding(
             "address",
             EXPECTED,
-            f"APP_URL points at {host}, this machine, as expected in demo mode "
+            f"{setting} points at {host}, this machine, as expected in demo mode "
             "and tests: the simulator plays Meta's crawler here. Publishing "
-            "to a real Instagram account needs a public https:// APP_URL.",
+            f"to a real Instagram account needs a public https:// {setting}.",
         )
     if literal:
         return Finding(
             "address",
             PROBLEM,
-            f"APP_URL points at {host}, {_KIND_WORDS[kind]}, so Meta cannot "
-            f"download your images. {_FIX}",
+            f"{setting} points at {host}, {_KIND_WORDS[kind]}, so Meta cannot "
+            f"download your images. {fix}",
         )
     return Finding(
         "address",
         PROBLEM,
         f"{host} resolves to {address} from this server, {_KIND_WORDS[kind]}. "
         "If the internet sees the same, Meta cannot download your images "
-        f"(a split DNS is fine when the round trip below works). {_FIX}",
+        f"(a split DNS is fine when the round trip below works). {fix}",
     )
 
 
@@ -226,6 +238,7 @@ def probe(app_url: str, store, timeout: float = PROBE_TIMEOUT) -> ProbeResult:
     body = b"ospost reachability probe " + secrets.token_hex(16).encode()
     try:
         store.stage_bytes(name, body)
+        url = store.crawler_url(name, app_url)  # a presigned URL with S3
     except OSError as exc:
         return ProbeResult(
             Finding(
@@ -363,12 +376,23 @@ class Reachability:
         return self._thread is not None and self._thread.is_alive()
 
     def quick_findings(self) -> list[Finding]:
-        """The address and scheme checks (no request to APP_URL)."""
+        """The address and scheme checks (no request to APP_URL). With S3
+        storage Meta fetches from the bucket's endpoint, so that address is
+        the one checked (AWS's own endpoints are public)."""
         local_expected = not self.production
-        return [
-            check_address(self.app_url, local_expected=local_expected),
-            check_scheme(self.app_url, production=self.production),
-        ]
+        crawled, setting = self.app_url, "APP_URL"
+        if not self.store.local:
+            crawled, setting = (
+                self.config.get("S3_ENDPOINT_URL") or "",
+                "S3_ENDPOINT_URL",
+            )
+        findings = [check_scheme(self.app_url, production=self.production)]
+        if crawled:
+            found = check_address(
+                crawled, local_expected=local_expected, setting=setting
+            )
+            findings.insert(0, found)
+        return findings
 
     def check_in_background(self, *, at_start: bool = False) -> bool:
         """Start a full check in a thread, unless one is running; True if started."""

@@ -1,10 +1,13 @@
-"""Where post images live on disk, and how Meta's crawler fetches them.
+"""Where post images live, and how Meta's crawler fetches them.
 
 Uploads sit under ``uploads/<ig_account_id>/`` with random names and are served
 only to their owner; so do the thumbnails of the account's Instagram feed
 (``uploads/<ig_account_id>/feed/``), since Meta's own picture URLs expire. For
-publishing, a copy is staged under ``static/tmp/`` with an unguessable name,
-because Meta's crawler must fetch it without logging in.
+publishing, a copy is staged under ``tmp/`` with an unguessable name, because
+Meta's crawler must fetch it without logging in. The bytes live in a local
+folder (the default; staged copies under ``static/tmp/``, served by
+``StagedImages`` or nginx) or in an S3 bucket (``ospost.blobstore``), where
+the crawler gets a presigned URL instead.
 """
 
 from __future__ import annotations
@@ -16,13 +19,18 @@ import logging
 import os
 import re
 import secrets
-import shutil
 from pathlib import Path
 from typing import Protocol
 
 from flask import Flask
+from flask import Response
 from flask import abort
+from flask import send_from_directory
 from werkzeug.wsgi import wrap_file
+
+from ospost import blobstore
+from ospost.blobstore import BlobStore
+from ospost.blobstore.local import LocalBlobs
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +44,9 @@ FEED_NAME = re.compile(r"[0-9]{1,64}-[0-9a-f]{12}\.jpg")
 # Uploads are for their owner only: no other local account may list or read
 # them. Staged copies are public (Meta's crawler fetches them without login)
 # and must stay readable by a web server running as another user (nginx's
-# www-data serving /static/tmp/ itself), whatever the process umask.
-PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
-PUBLIC_DIR, PUBLIC_FILE = 0o755, 0o644
+# www-data serving /static/tmp/ itself), whatever the process umask. The local
+# backend (``ospost/blobstore/local.py``) applies these modes.
+PRIVATE_DIR = 0o700
 
 
 def init_app(app: Flask) -> None:
@@ -46,9 +54,14 @@ def init_app(app: Flask) -> None:
 
     Needs ``app.extensions["security_headers"]`` (set by ``ospost.web``).
     """
-    store = MediaStore(app.config["UPLOAD_FOLDER"], app.config["STAGING_FOLDER"])
+    store = MediaStore(
+        app.config["UPLOAD_FOLDER"],
+        app.config["STAGING_FOLDER"],
+        blobs=blobstore.from_config(app.config),
+        presign_seconds=app.config["S3_PRESIGN_SECONDS"],
+    )
     app.extensions["media_store"] = store
-    if store.upload_root.is_dir():
+    if store.local and store.upload_root.is_dir():
         private_dir(store.upload_root)  # an older install made it 0755
     app.add_url_rule("/static/tmp/<name>", "staged", _staged)
     if "static" in app.view_functions:
@@ -63,92 +76,193 @@ def init_app(app: Flask) -> None:
 
 
 class MediaStore:
-    """Writes, stages and deletes image files for posts."""
+    """Writes, stages, serves and deletes a user's media files, whichever
+    backend (``ospost.blobstore``) holds them.
 
-    def __init__(self, upload_root: str | Path, staging_root: str | Path) -> None:
-        self.upload_root = Path(upload_root)
-        self.staging_root = Path(staging_root)
+    Keys: ``uploads/<ig_account_id>/<name>`` for uploads and thumbnails,
+    ``uploads/<ig_account_id>/feed/<name>`` for feed thumbnails and
+    ``tmp/<staged name>`` for the public copies Meta's crawler fetches.
+    """
 
-    def user_dir(self, ig_account_id: str) -> Path:
+    def __init__(
+        self,
+        upload_root: str | Path,
+        staging_root: str | Path,
+        *,
+        blobs: BlobStore | None = None,
+        presign_seconds: int = 3600,
+    ) -> None:
+        self.blobs = blobs or LocalBlobs({"uploads": upload_root, "tmp": staging_root})
+        self._roots = {"uploads": Path(upload_root), "tmp": Path(staging_root)}
+        if isinstance(self.blobs, LocalBlobs):
+            self._roots = self.blobs.roots  # one place to move them (tests)
+        self.presign_seconds = presign_seconds
+
+    @property
+    def upload_root(self) -> Path:
+        return self._roots["uploads"]
+
+    @property
+    def staging_root(self) -> Path:
+        return self._roots["tmp"]
+
+    @staging_root.setter
+    def staging_root(self, path: Path) -> None:
+        self._roots["tmp"] = Path(path)
+
+    @property
+    def local(self) -> bool:
+        """True when files live in this host's folders (not shared)."""
+        return self.blobs.kind == "local"
+
+    # -- keys ---------------------------------------------------------------------
+
+    @staticmethod
+    def user_key(ig_account_id: str) -> str:
         # ig ids come from Meta and are digits; refuse anything else so a name
-        # can never climb out of the uploads folder.
+        # can never climb out of the user's folder.
         if not ig_account_id.isdigit():
             raise ValueError("unexpected Instagram account id")
-        return self.upload_root / ig_account_id
+        return f"uploads/{ig_account_id}"
+
+    def key(self, ig_account_id: str, name: str) -> str:
+        """The key of one of a user's uploads or thumbnails."""
+        if "/" in name:
+            raise ValueError("unexpected file name")
+        return f"{self.user_key(ig_account_id)}/{name}"
+
+    @staticmethod
+    def staged_key(staged_name: str) -> str:
+        if not STAGED_NAME.fullmatch(staged_name):
+            raise ValueError("not a staged file name")
+        return f"tmp/{staged_name}"
+
+    def feed_key(self, ig_account_id: str, name: str) -> str:
+        """The key of a feed thumbnail; ValueError for a name we never made."""
+        if not FEED_NAME.fullmatch(name):
+            raise ValueError("not a feed thumbnail name")
+        return f"{self.user_key(ig_account_id)}/{FEED_FOLDER}/{name}"
+
+    # -- local paths (the local backend only; tests and the crawler fast path) ----
+
+    def user_dir(self, ig_account_id: str) -> Path:
+        return self.upload_root / self.user_key(ig_account_id).split("/", 1)[1]
+
+    def path(self, ig_account_id: str, name: str) -> Path:
+        return self.user_dir(ig_account_id) / name
+
+    def feed_dir(self, ig_account_id: str) -> Path:
+        return self.user_dir(ig_account_id) / FEED_FOLDER
+
+    def feed_thumbnail_path(self, ig_account_id: str, name: str) -> Path:
+        """Where a feed thumbnail is; ValueError for a name we never made."""
+        self.feed_key(ig_account_id, name)
+        return self.feed_dir(ig_account_id) / name
+
+    # -- a user's uploads -------------------------------------------------------------
 
     def save(
         self, ig_account_id: str, image: bytes, thumbnail: bytes
     ) -> tuple[str, str]:
         """Store a post's image and thumbnail; returns their file names."""
-        folder = self.user_dir(ig_account_id)
-        private_dir(self.upload_root)
-        private_dir(folder)
+        if self.local:
+            private_dir(self.upload_root)
         stem = secrets.token_hex(16)
         names = (f"{stem}.jpg", f"{stem}.thumb.jpg")
-        written: list[Path] = []
+        written: list[str] = []
         try:
             for name, data in zip(names, (image, thumbnail), strict=True):
-                path = folder / name
-                _write_atomic(path, data)
-                written.append(path)
+                key = self.key(ig_account_id, name)
+                self.blobs.put(key, data)
+                written.append(key)
         except OSError:
-            for path in written:
-                path.unlink(missing_ok=True)
+            self._forget(written)
             raise
         return names
 
-    def path(self, ig_account_id: str, name: str) -> Path:
-        return self.user_dir(ig_account_id) / name
+    def _forget(self, keys: list[str]) -> None:
+        """Remove blobs whose rows are gone or never were. A storage failure
+        is logged, not raised: the change it follows is already committed,
+        and the orphan sweep (``ospost.orphans``) removes them later."""
+        try:
+            self.blobs.delete(*keys)
+        except OSError as exc:
+            log.warning("could not remove %s (the orphan sweep will): %s", keys, exc)
+
+    def read(self, ig_account_id: str, name: str) -> bytes:
+        """One of a user's uploads or thumbnails, whole (images are small)."""
+        return self.blobs.read(self.key(ig_account_id, name))
+
+    def exists(self, ig_account_id: str, name: str) -> bool:
+        return self.blobs.size(self.key(ig_account_id, name)) is not None
+
+    def names(self, ig_account_id: str) -> list[str]:
+        """The names of every file a user has, feed thumbnails as ``feed/...``."""
+        prefix = self.user_key(ig_account_id) + "/"
+        return sorted(b.key[len(prefix) :] for b in self.blobs.list(prefix))
 
     def delete(self, ig_account_id: str, *names: str | None) -> None:
         """Remove some of a user's files; missing ones are fine."""
-        for name in names:
-            if name:
-                self.path(ig_account_id, name).unlink(missing_ok=True)
+        self._forget([self.key(ig_account_id, n) for n in names if n])
+
+    def send(self, ig_account_id: str, name: str, **kwargs) -> Response:
+        """Answer a request with one of a user's files (the caller checked
+        ownership); 404 when it is gone. Streamed, never read whole."""
+        return self._send(self.key(ig_account_id, name), **kwargs)
+
+    def _send(self, key: str, *, max_age: int | None = None) -> Response:
+        local = self.blobs.local_path(key)
+        if local is not None:
+            return send_from_directory(local.parent, local.name, max_age=max_age)
+        try:
+            size = self.blobs.size(key)
+            body = self.blobs.open(key) if size is not None else None
+        except OSError as exc:
+            log.warning("media %s not read: %s", key, exc)
+            abort(503)
+        if body is None:
+            abort(404)
+        resp = Response(
+            _chunks(body), mimetype=blobstore.content_type(key), direct_passthrough=True
+        )
+        resp.content_length = size
+        if max_age:
+            resp.cache_control.private = True
+            resp.cache_control.max_age = max_age
+        return resp
+
+    # -- public copies for Meta's crawler -------------------------------------------
 
     def stage(self, ig_account_id: str, name: str, staged_name: str) -> str:
-        """Copy an upload to the public staging folder as ``staged_name``.
+        """Copy an upload to the public staging area as ``staged_name``.
 
         The caller picks an unguessable name that is stable across retries, so
         a retry reuses the copy instead of leaving a trail of public files.
         """
-        target = self.staging_root / staged_name
-        if target.is_file():
+        target = self.staged_key(staged_name)
+        if self.blobs.size(target) is not None:
             return staged_name
-        source = self.path(ig_account_id, name)
-        if not source.is_file():
-            raise FileNotFoundError(name)
-        self._make_staging_root()
-        partial = target.with_suffix(".part")
-        shutil.copyfile(source, partial)  # the copy does not take the 0600 mode
-        partial.chmod(PUBLIC_FILE)
-        os.replace(partial, target)  # the crawler never sees half a file
+        self.blobs.copy(self.key(ig_account_id, name), target, public=True)
         return staged_name
 
     def stage_bytes(self, staged_name: str, data: bytes) -> None:
-        """Put ``data`` in the public staging folder as ``staged_name``, served
+        """Put ``data`` in the public staging area as ``staged_name``, served
         like a post's copy (the APP_URL reachability probe uses it)."""
-        if not STAGED_NAME.fullmatch(staged_name):
-            raise ValueError("not a staged file name")
-        self._make_staging_root()
-        target = self.staging_root / staged_name
-        partial = target.with_suffix(".part")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PUBLIC_FILE)
-        with open(fd, "wb") as fh:
-            fh.write(data)
-        partial.chmod(PUBLIC_FILE)  # whatever the umask
-        os.replace(partial, target)
+        self.blobs.put(self.staged_key(staged_name), data, public=True)
 
-    def _make_staging_root(self) -> None:
-        if not self.staging_root.is_dir():
-            self.staging_root.mkdir(parents=True, exist_ok=True)
-            # An existing folder keeps the mode its admin gave it (e.g. 0750
-            # with nginx's group); a new one must be readable by nginx.
-            self.staging_root.chmod(PUBLIC_DIR)
+    def crawler_url(self, staged_name: str, app_url: str) -> str:
+        """Where Meta's crawler fetches a staged copy: a presigned URL valid
+        ``S3_PRESIGN_SECONDS`` on S3, ``APP_URL/static/tmp/...`` locally."""
+        url = self.blobs.presigned_url(
+            self.staged_key(staged_name), self.presign_seconds
+        )
+        return url or f"{app_url.rstrip('/')}/static/tmp/{staged_name}"
 
     def unstage(self, staged_name: str | None) -> None:
-        if staged_name:
-            (self.staging_root / staged_name).unlink(missing_ok=True)
+        if staged_name and STAGED_NAME.fullmatch(staged_name):
+            self._forget([self.staged_key(staged_name)])
+
+    # -- the Instagram feed's thumbnails -----------------------------------------------
 
     def save_feed_thumbnail(
         self, ig_account_id: str, ig_media_id: str, thumbnail: bytes
@@ -158,33 +272,56 @@ class MediaStore:
         if not ig_media_id.isdigit():
             raise ValueError("unexpected Instagram media id")
         name = f"{ig_media_id}-{hashlib.sha256(thumbnail).hexdigest()[:12]}.jpg"
-        folder = self.user_dir(ig_account_id) / FEED_FOLDER
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / name
-        if not path.is_file():  # same bytes, same name: nothing to write
-            _write_atomic(path, thumbnail)
+        key = self.feed_key(ig_account_id, name)
+        if self.blobs.size(key) is None:  # same bytes, same name: nothing to write
+            self.blobs.put(key, thumbnail)
         return name
 
-    def feed_dir(self, ig_account_id: str) -> Path:
-        return self.user_dir(ig_account_id) / FEED_FOLDER
+    def has_feed_thumbnail(self, ig_account_id: str, name: str) -> bool:
+        try:
+            return self.blobs.size(self.feed_key(ig_account_id, name)) is not None
+        except ValueError:
+            return False
 
-    def feed_thumbnail_path(self, ig_account_id: str, name: str) -> Path:
-        """Where a feed thumbnail is; ValueError for a name we never made."""
-        if not FEED_NAME.fullmatch(name):
-            raise ValueError("not a feed thumbnail name")
-        return self.feed_dir(ig_account_id) / name
+    def send_feed_thumbnail(self, ig_account_id: str, name: str, **kwargs) -> Response:
+        """Answer with a feed thumbnail (the caller checked ownership)."""
+        try:
+            key = self.feed_key(ig_account_id, name)
+        except ValueError:
+            abort(404)
+        return self._send(key, **kwargs)
 
     def delete_feed_thumbnails(self, ig_account_id: str, *names: str | None) -> None:
         """Remove feed thumbnails the feed no longer shows; missing ones are fine."""
-        for name in names:
-            if name and FEED_NAME.fullmatch(name):
-                self.feed_thumbnail_path(ig_account_id, name).unlink(missing_ok=True)
+        self._forget(
+            [
+                self.feed_key(ig_account_id, name)
+                for name in names
+                if name and FEED_NAME.fullmatch(name)
+            ]
+        )
 
     def delete_user(self, ig_account_id: str, staged_names: list[str]) -> None:
         """Remove every file a user ever gave us."""
         for staged in staged_names:
             self.unstage(staged)
-        shutil.rmtree(self.user_dir(ig_account_id), ignore_errors=True)
+        try:
+            self.blobs.delete_prefix(self.user_key(ig_account_id) + "/")
+        except OSError as exc:
+            log.warning(
+                "files of %s not all removed (the orphan sweep will): %s",
+                ig_account_id,
+                exc,
+            )
+
+
+def _chunks(body, size: int = 64 * 1024):
+    """Stream an object's body to the client, closing it at the end."""
+    try:
+        while chunk := body.read(size):
+            yield chunk
+    finally:
+        body.close()
 
 
 class StagedPost(Protocol):
@@ -223,17 +360,6 @@ def private_dir(path: Path) -> None:
     if path.stat().st_mode & 0o777 != PRIVATE_DIR:
         log.info("making %s private (mode 0700)", path)
         path.chmod(PRIVATE_DIR)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
-    os.fchmod(fd, PRIVATE_FILE)  # also when a leftover .part had another mode
-    with open(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _staged(name: str):

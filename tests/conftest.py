@@ -1,5 +1,6 @@
 """Shared fixtures: a real app on a real database, the Graph API simulator as a
-real HTTP server, a live server Meta's (simulated) crawler can fetch from,
+real HTTP server, an S3 endpoint (moto's server) for the media-storage tests,
+a live server Meta's (simulated) crawler can fetch from,
 helpers to log in through the real login code, and the SMTP server and HTTP
 receiver the notification tests deliver to.
 """
@@ -17,7 +18,10 @@ from models import db
 from ospost.scheduler import publisher
 from pgserver import PostgresServer
 from support import AuthActions
+from support import S3Endpoint
 from support import serve_app
+
+BACKENDS = ("local", "s3")
 
 
 def pytest_addoption(parser):
@@ -26,6 +30,51 @@ def pytest_addoption(parser):
         action="store_true",
         help="run against a throwaway PostgreSQL server instead of SQLite",
     )
+    parser.addoption(
+        "--storage",
+        default=",".join(BACKENDS),
+        help="media backends the tests marked 'storage' run with (local,s3)",
+    )
+
+
+def pytest_generate_tests(metafunc):
+    """Run the tests marked ``storage`` once per media backend (``--storage``);
+    every other test uses the local folders."""
+    if "media_backend" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("storage") is None:
+        return
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        if "media_backend" in str(mark.args[0]):
+            return  # the test picks its backend itself
+    chosen = metafunc.config.getoption("--storage").split(",")
+    unknown = set(chosen) - set(BACKENDS)
+    if unknown:
+        raise pytest.UsageError(f"--storage: unknown backend {sorted(unknown)}")
+    metafunc.parametrize("media_backend", chosen, indirect=True)
+
+
+@pytest.fixture
+def media_backend(request) -> str:
+    """The media backend of this test: ``local`` or ``s3``."""
+    return getattr(request, "param", "local")
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """One S3 HTTP endpoint (moto's server) per test process; each test that
+    uses it gets its own bucket."""
+    endpoint = S3Endpoint().start()
+    yield endpoint
+    endpoint.stop()
+
+
+@pytest.fixture
+def media_settings(request, media_backend, tmp_path) -> dict:
+    """The app settings of this test's media backend (an empty new bucket for s3)."""
+    if media_backend == "local":
+        return {}
+    return request.getfixturevalue("s3_server").new_bucket_settings()
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +111,7 @@ def world(sim):
 
 
 @pytest.fixture
-def make_app(tmp_path, world, sim, database_url):
+def make_app(tmp_path, world, sim, database_url, media_settings):
     """Build apps with test settings; each gets a fresh schema."""
     made = []
 
@@ -90,6 +139,7 @@ def make_app(tmp_path, world, sim, database_url):
             # Tests make requests faster than people; tests/test_ratelimit.py
             # turns the limits on.
             "RATELIMIT_ENABLED": False,
+            **media_settings,
         }
         config.update(overrides)
         app = create_app(config)

@@ -30,6 +30,7 @@ from models import now_utc
 from ospost.graph import GraphClient
 from support import create_post
 from support import soon
+from support import stored_files
 
 
 def count(app, model) -> int:
@@ -299,14 +300,14 @@ def test_timezone_can_be_changed_and_is_validated(app, client, user):
         assert db.session.get(User, user.id).timezone == "Asia/Kolkata"
 
 
+@pytest.mark.storage
 def test_delete_account_removes_rows_files_and_sessions(app, client, auth, user):
     assert create_post(client, when=soon(90)).status_code == 200
     assert create_post(client, when=soon(120)).status_code == 200
     other = app.test_client()
     AuthOther = type(auth)(other, auth.world)
     AuthOther.login()  # a second browser of the same account
-    upload_dir = app.extensions["media_store"].user_dir(user.ig_account_id)
-    assert len(list(upload_dir.iterdir())) == 4  # two images, two thumbnails
+    assert len(stored_files(app, user.ig_account_id)) == 4  # 2 images, 2 thumbnails
     assert count(app, WebSession) == 2
 
     resp = client.post("/account/delete")
@@ -317,7 +318,7 @@ def test_delete_account_removes_rows_files_and_sessions(app, client, auth, user)
         # Only the anonymous session carrying the goodbye message remains.
         owned = select(func.count()).where(WebSession.user_id.is_not(None))
         assert db.session.scalar(owned) == 0
-    assert not upload_dir.exists()
+    assert stored_files(app, user.ig_account_id) == []
     assert other.get("/").status_code == 302  # the other browser is logged out too
     # Logging in again starts from nothing.
     auth.login()
@@ -363,8 +364,10 @@ def test_callbacks_reject_bad_signatures(app, client, user, signed):
     assert count(app, User) == 1
 
 
+@pytest.mark.storage
 def test_data_deletion_callback_deletes_and_reports_status(app, client, user):
     assert create_post(client).status_code == 200
+    assert len(stored_files(app, user.ig_account_id)) == 2
     anon = app.test_client()
     resp = anon.post(
         "/facebook/data-deletion",
@@ -377,6 +380,7 @@ def test_data_deletion_callback_deletes_and_reports_status(app, client, user):
     assert count(app, User) == 0
     assert count(app, Post) == 0
     assert count(app, DeletionRequest) == 1
+    assert stored_files(app, user.ig_account_id) == []
     status_page = anon.get(f"/facebook/deletion/{body['confirmation_code']}")
     assert status_page.status_code == 200
     assert body["confirmation_code"] in status_page.get_data(as_text=True)

@@ -243,10 +243,18 @@ def test_the_home_page_never_calls_meta(app, client, user, world):
     assert len(world.calls()) == before
 
 
+@pytest.mark.storage
 def test_feed_thumbnails_are_served_to_their_owner_only(app, client, user, world):
     assert refresh(client).status_code == 200
     _, items = stored(app, user.id)
     name = items[0].thumbnail
+    with client.get(f"/feed/thumbnails/{name}") as own:
+        assert own.status_code == 200
+        assert own.headers["Content-Type"] == "image/jpeg"
+        assert "max-age=86400" in own.headers["Cache-Control"]
+        assert own.data[:2] == b"\xff\xd8"
+        store = app.extensions["media_store"]
+        assert own.data == store.blobs.read(store.feed_key(IG_DEMO, name))
     other = app.test_client()
     AuthActions(other, world).login("other")
     assert other.get(f"/feed/thumbnails/{name}").status_code == 404

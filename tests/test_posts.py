@@ -26,6 +26,7 @@ from support import create_post
 from support import image_bytes
 from support import local_input
 from support import soon
+from support import stored_files
 
 
 def all_posts(app) -> list[Post]:
@@ -37,18 +38,22 @@ def all_posts(app) -> list[Post]:
 
 
 def upload_files(app, user) -> list[str]:
-    folder = app.extensions["media_store"].user_dir(user.ig_account_id)
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    return stored_files(app, user.ig_account_id)
+
+
+def stored_image_bytes(app, user, name) -> bytes:
+    return app.extensions["media_store"].read(user.ig_account_id, name)
 
 
 def stored_image(app, user, name) -> Image.Image:
-    path = app.extensions["media_store"].path(user.ig_account_id, name)
-    return Image.open(path)
+    data = app.extensions["media_store"].read(user.ig_account_id, name)
+    return Image.open(io.BytesIO(data))
 
 
 # -- creating ------------------------------------------------------------------
 
 
+@pytest.mark.storage
 @pytest.mark.parametrize(
     ("fmt", "size"),
     [("JPEG", (3000, 2000)), ("PNG", (1200, 1500)), ("WEBP", (1000, 1000))],
@@ -78,8 +83,7 @@ def test_exif_gps_is_stripped(app, client, user):
     data = image_bytes(1200, 1200, exif=exif.tobytes())
     assert create_post(client, image=data).status_code == 200
     (post,) = all_posts(app)
-    raw = app.extensions["media_store"].path(user.ig_account_id, post.filename)
-    blob = raw.read_bytes()
+    blob = app.extensions["media_store"].read(user.ig_account_id, post.filename)
     assert b"PhoneMaker" not in blob and b"Exif" not in blob
 
 
@@ -262,6 +266,7 @@ def edit(client, post_id, **fields):
     )
 
 
+@pytest.mark.storage
 def test_edit_changes_caption_date_and_image(app, client, user):
     assert create_post(client, caption="old").status_code == 200
     (post,) = all_posts(app)
@@ -317,6 +322,7 @@ def test_published_posts_are_read_only(app, client, user):
     )
 
 
+@pytest.mark.storage
 def test_remove_deletes_row_and_files(app, client, user):
     assert create_post(client).status_code == 200
     (post,) = all_posts(app)
@@ -460,6 +466,7 @@ def test_keyboard_move_swaps_with_the_neighbour(app, client, user):
 # -- ownership ---------------------------------------------------------------
 
 
+@pytest.mark.storage
 def test_other_users_get_404_everywhere(app, client, user, auth):
     assert create_post(client).status_code == 200
     (post,) = all_posts(app)
@@ -485,6 +492,8 @@ def test_other_users_get_404_everywhere(app, client, user, auth):
     # The owner can see their own image; traversal names find nothing.
     with client.get(f"/uploads/{post.filename}") as own:
         assert own.status_code == 200
+        assert own.headers["Cache-Control"] == "private, no-store"
+        assert own.data == stored_image_bytes(app, user, post.filename)
         assert own.data[:2] == b"\xff\xd8"
     for name in ("..%2F..%2Fapp.py", "../app.py", "%2e%2e/app.py"):
         assert client.get(f"/uploads/{name}").status_code == 404

@@ -30,6 +30,7 @@ from support import create_post
 from support import post_row
 from support import serve_app
 from support import soon
+from support import staged_copies
 from support import wait_for
 
 JSON = {"Accept": "application/json"}
@@ -59,8 +60,8 @@ def settled(app, post_id, statuses=(PostStatus.PUBLISHED, PostStatus.FAILED)):
 
 
 def upload_sha(app, post) -> str:
-    path = app.extensions["media_store"].path("17841400000000001", post.filename)
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    data = app.extensions["media_store"].read("17841400000000001", post.filename)
+    return hashlib.sha256(data).hexdigest()
 
 
 def typed(seconds: float) -> str:
@@ -73,7 +74,8 @@ def calls_for(world, endpoint):
     return [c for c in world.calls() if c["endpoint"] == endpoint]
 
 
-def test_post_now_publishes_exactly_once_and_cleans_up(env, world):
+@pytest.mark.storage
+def test_post_now_publishes_exactly_once_and_cleans_up(env, world, media_backend):
     app, client = env
     caption = "Now! 🌊 #sea & <friends> 100%"
     assert create_post(client, caption=caption, alt_text="Waves").status_code == 200
@@ -95,9 +97,16 @@ def test_post_now_publishes_exactly_once_and_cleans_up(env, world):
     assert done.published_at is not None
     # Image and public copy are gone; the thumbnail stays for the grid.
     store = app.extensions["media_store"]
-    assert not store.path("17841400000000001", post.filename).exists()
-    assert store.path("17841400000000001", post.thumbnail).exists()
-    assert list(store.staging_root.iterdir()) == []
+    assert not store.exists("17841400000000001", post.filename)
+    assert store.exists("17841400000000001", post.thumbnail)
+    assert staged_copies(app) == []
+    (container,) = world.containers()
+    if media_backend == "s3":  # Meta fetched a presigned URL, not APP_URL
+        assert container["image_url"].startswith(app.config["S3_ENDPOINT_URL"])
+        assert "X-Amz-Expires=3600&" in container["image_url"]
+        assert "X-Amz-Signature=" in container["image_url"]
+    else:
+        assert "/static/tmp/" in container["image_url"]
     assert done.graph_calls == 5  # limit, create, status, publish, permalink
     publishing = [c for c in world.calls() if c["endpoint"] != "debug_token"]
     assert not any(c["token_in_url"] for c in publishing)

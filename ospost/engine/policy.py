@@ -179,6 +179,28 @@ class ErrorPolicy:
             ),
         )
 
+    def storage_failed(self, step: Step, exc: OSError) -> None:
+        """The media storage (an S3 endpoint) did not answer: try again with
+        backoff like a transient Meta error, and fail after as many tries."""
+        attempts = step.post.attempts + 1
+        log.warning("post %s: media storage failed: %s", step.post.id, exc)
+        if attempts >= self.settings.max_attempts:
+            self.fail(step, "Ospost's media storage kept failing; try again later.")
+            return
+        delay = min(
+            self.settings.backoff_cap,
+            self.settings.backoff_base * 2 ** (attempts - 1),
+        ) * random.uniform(0.5, 1.5)
+        self.leases.save(
+            step,
+            final=True,
+            attempts=attempts,
+            next_attempt_at=now_utc() + timedelta(seconds=delay),
+            waiting_reason=(
+                f"Ospost's media storage did not answer; retry {attempts} is queued."
+            ),
+        )
+
     def fail(
         self,
         step: Step,

@@ -122,8 +122,8 @@ class Steps:
         return self.app.config["SECRET_KEY"]
 
     def image_url(self, staged: str) -> str:
-        """Where Meta's crawler fetches a staged copy."""
-        return f"{self.app.config['APP_URL'].rstrip('/')}/static/tmp/{staged}"
+        """Where Meta's crawler fetches a staged copy (a presigned URL with S3)."""
+        return self.store.crawler_url(staged, self.app.config["APP_URL"])
 
     def fail_disconnected(self, step: Step) -> None:
         if step.post.ig_media_id:

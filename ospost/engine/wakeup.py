@@ -8,6 +8,7 @@ from datetime import datetime
 
 from models import PostStatus
 from models import now_utc
+from ospost.blobstore import BlobError
 from ospost.engine.lease import Leases
 from ospost.engine.lease import LostLease
 from ospost.engine.policy import ErrorPolicy
@@ -94,6 +95,8 @@ class Engine:
             )
         except FileNotFoundError:
             self.policy.fail(step, "The image file for this post is missing.")
+        except BlobError as exc:
+            self.policy.storage_failed(step, exc)
         self.leases.release(step)
         self._book_next(step)
         return step.changes.get("status", PostStatus.PUBLISHING)

@@ -78,10 +78,7 @@ def with_thumbnails(
 
 
 def _has_file(store: MediaStore, ig_id: str, name: str) -> bool:
-    try:
-        return store.feed_thumbnail_path(ig_id, name).is_file()
-    except ValueError:
-        return False
+    return store.has_feed_thumbnail(ig_id, name)
 
 
 def _picture(
@@ -94,9 +91,8 @@ def _picture(
     """Store the item's thumbnail; None when it cannot be had this time."""
     try:
         if own_thumbnail:
-            own = store.path(ig_id, own_thumbnail)
-            if own.is_file():
-                data = own.read_bytes()
+            if store.exists(ig_id, own_thumbnail):
+                data = store.read(ig_id, own_thumbnail)
                 return store.save_feed_thumbnail(ig_id, item["id"], data)
         url = item.get("picture_url")
         if not url:

@@ -8,7 +8,6 @@ from flask import current_app
 from flask import flash
 from flask import g
 from flask import redirect
-from flask import send_from_directory
 from flask import url_for
 from sqlalchemy import select
 
@@ -47,12 +46,8 @@ def thumbnail(name: str):
     if owned is None:
         abort(404)
     store = current_app.extensions["media_store"]
-    try:
-        path = store.feed_thumbnail_path(g.user.ig_account_id, name)
-    except ValueError:
-        abort(404)
     # The name changes with the picture, so browsers may keep it a day.
-    return send_from_directory(path.parent, path.name, max_age=86400)
+    return store.send_feed_thumbnail(g.user.ig_account_id, name, max_age=86400)
 
 
 def compact_count(value) -> str:
