@@ -1,0 +1,100 @@
+"""PostgreSQL restarting under a running app: the very next request and the very
+next publishing claim work, and a busy pool asks the server nothing extra to
+know its connections are alive (``ospost/database.py``). Run with --postgres."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from datetime import datetime
+
+import pytest
+from sqlalchemy import update
+
+from models import Post
+from models import PostStatus
+from models import db
+from ospost import database
+from ospost.scheduler import publisher
+from support import AuthActions
+from support import create_post
+from support import post_row
+from support import serve_app
+from support import soon
+
+
+@pytest.fixture
+def server(postgres):
+    if postgres is None:
+        pytest.skip("needs a database server to restart: runs with --postgres")
+    return postgres
+
+
+def stale_pool(app, size: int = 3) -> None:
+    """Leave ``size`` idle connections in the pool, as a busy worker does."""
+    with app.app_context():
+        connections = [db.engine.connect() for _ in range(size)]
+        for connection in connections:
+            connection.close()
+
+
+def pings(app, monkeypatch) -> list:
+    """Record every liveness ping the pool sends from now on."""
+    with app.app_context():
+        dialect = db.engine.dialect
+    sent = []
+    real = dialect.do_ping
+
+    def counting(dbapi_conn):
+        sent.append(dbapi_conn)
+        return real(dbapi_conn)
+
+    monkeypatch.setattr(dialect, "do_ping", counting)
+    return sent
+
+
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+def test_the_next_request_and_claim_after_a_restart_work(make_app, world, server, mode):
+    app = make_app()
+    client = app.test_client()
+    AuthActions(client, world).login()
+    assert (
+        create_post(client, caption="after the restart", when=soon(60)).status_code
+        == 200
+    )
+    with app.app_context():
+        post_id = db.session.scalar(db.select(Post.id))
+    stale_pool(app)
+    assert client.get("/").status_code == 200
+
+    server.stop(mode)  # every pooled connection is now dead
+    server.restart()
+
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "after the restart" in page.get_data(as_text=True)
+    with app.app_context():
+        now = datetime.now(UTC)
+        db.session.execute(update(Post).values(next_attempt_at=now, scheduled_at=now))
+        db.session.commit()
+    # One publishing step: claim, stage, create the container, save under the lease.
+    with serve_app(app):  # Meta's crawler fetches the staged copy
+        assert publisher.engine.publish_post(post_id) == PostStatus.PUBLISHING
+    row = post_row(app, post_id)
+    assert row.container_id and row.lease_owner is None
+    assert [c["caption"] for c in world.containers()] == ["after the restart"]
+
+
+def test_a_busy_pool_sends_no_ping_and_an_idle_one_does(make_app, world, server,
+                                                         monkeypatch):  # fmt: skip
+    app = make_app()
+    client = app.test_client()
+    AuthActions(client, world).login()
+    assert client.get("/").status_code == 200
+    sent = pings(app, monkeypatch)
+    for _ in range(5):
+        assert client.get("/").status_code == 200
+    assert sent == []  # pool_pre_ping would have sent five
+
+    monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 0.0)
+    assert client.get("/").status_code == 200
+    assert len(sent) == 1  # idle "too long": asked once, and it answered
