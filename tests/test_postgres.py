@@ -1,18 +1,23 @@
-"""PostgreSQL restarting under a running app: the very next request and the very
-next publishing claim work, and a busy pool asks the server nothing extra to
-know its connections are alive (``ospost/database.py``). Run with --postgres."""
+"""PostgreSQL specifics (run with --postgres): the server restarting under a
+running app, after which the very next request and the very next publishing
+claim work; a busy pool that asks the server nothing extra to know its
+connections are alive (``ospost/database.py``); and a claim that skips a post
+another claim has locked instead of waiting for it (``ospost/engine/lease.py``)."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC
 from datetime import datetime
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy import update
 
 from models import Post
 from models import PostStatus
 from models import db
+from models import now_utc
 from ospost import database
 from ospost.scheduler import publisher
 from support import AuthActions
@@ -98,3 +103,27 @@ def test_a_busy_pool_sends_no_ping_and_an_idle_one_does(make_app, world, server,
     monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 0.0)
     assert client.get("/").status_code == 200
     assert len(sent) == 1  # idle "too long": asked once, and it answered
+
+
+def test_a_claim_skips_a_post_another_claim_holds_instead_of_waiting(
+    make_app, world, server
+):
+    app = make_app()
+    client = app.test_client()
+    AuthActions(client, world).login()
+    assert create_post(client, when=soon(60)).status_code == 200
+    with app.app_context():
+        post_id = db.session.scalar(db.select(Post.id))
+        db.session.execute(update(Post).values(next_attempt_at=now_utc()))
+        db.session.commit()
+        leases = publisher.engine.leases
+        with db.engine.connect() as other:  # another worker, mid-claim
+            lock = select(Post.id).where(Post.id == post_id).with_for_update()
+            other.execute(lock)
+            started = time.monotonic()
+            assert leases.claim(post_id, now_utc()) is None
+            assert time.monotonic() - started < 1  # did not wait for the lock
+            other.rollback()  # that claim went nowhere: the post is free again
+        claimed = leases.claim(post_id, now_utc())
+    assert claimed is not None and claimed[0].id == post_id
+    assert post_row(app, post_id).lease_owner == leases.owner
