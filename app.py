@@ -188,7 +188,9 @@ def _configure(app: Flask, overrides: dict) -> None:
     cfg["SESSION_COOKIE_SECURE"] = cfg["APP_URL"].startswith("https://")
     cfg.setdefault(
         "SQLALCHEMY_ENGINE_OPTIONS",
-        database.engine_options(cfg["SQLALCHEMY_DATABASE_URI"]),
+        database.engine_options(
+            cfg["SQLALCHEMY_DATABASE_URI"], int(cfg["PUBLISH_THREADS"])
+        ),
     )
 
 

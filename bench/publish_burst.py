@@ -445,6 +445,9 @@ def server_env(args, sim: Simulator, app_url: str, db_url: str, tmp: Path) -> di
         OSPOST_STAGING_FOLDER=str(tmp / "staging"),
         OSPOST_PUBLISH_THREADS=str(args.threads),
     )
+    for item in args.set:
+        name, _, value = item.partition("=")
+        env[f"OSPOST_{name}"] = value
     return env
 
 
@@ -1066,6 +1069,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--skip-seed", action="store_true")
     add_database_arguments(parser)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help="extra server setting as OSPOST_NAME (repeatable), to compare "
+        "configurations, e.g. SQLALCHEMY_ENGINE_OPTIONS='{\"pool_size\": 5}'",
+    )
     parser.add_argument(
         "--timeout", type=float, default=60, help="seconds to wait after T0 per run"
     )

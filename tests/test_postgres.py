@@ -127,3 +127,24 @@ def test_a_claim_skips_a_post_another_claim_holds_instead_of_waiting(
         claimed = leases.claim(post_id, now_utc())
     assert claimed is not None and claimed[0].id == post_id
     assert post_row(app, post_id).lease_owner == leases.owner
+
+
+def test_the_pool_keeps_a_connection_for_every_publishing_thread(make_app, server):
+    app = make_app(PUBLISH_THREADS=4)  # 4 new-post + 4 follow-up threads, and more
+
+    def backends_at_once(count: int) -> set[int]:
+        """Server sessions that ``count`` threads using the database at once get."""
+        with app.app_context():
+            connections = [db.engine.connect() for _ in range(count)]
+            pids = {
+                c.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+                for c in connections
+            }
+            for connection in connections:
+                connection.close()
+        return pids
+
+    first = backends_at_once(12)
+    assert len(first) == 12
+    # A second burst finds them all still open: no session is started again.
+    assert backends_at_once(12) == first
