@@ -49,6 +49,7 @@ bench: deps
 	$(PY) bench/fault_run.py
 	$(PY) bench/kill_trials.py
 	$(PY) bench/http_load.py
+	$(PY) bench/pg_plans.py
 	$(PY) bench/video.py
 
 clean:

@@ -78,6 +78,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         log.info("demo mode: Graph API simulator at %s", app.config["FB_ENDPOINT"])
 
     db.init_app(app)
+    database.watch_connections(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     app.session_interface = DatabaseSessionInterface(app)
@@ -207,15 +208,12 @@ def _configure(app: Flask, overrides: dict) -> None:
         cfg["TOKEN_ENCRYPTION_KEYS"] = [base64.urlsafe_b64encode(digest).decode()]
     cfg.setdefault("FB_ENDPOINT", f"https://graph.facebook.com/{cfg['FB_VERSION']}/")
     cfg["SESSION_COOKIE_SECURE"] = cfg["APP_URL"].startswith("https://")
-    if cfg["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
-    else:
-        # After a database restart, pooled connections are dead: test each
-        # before use so requests and publishing resume on their own.
-        cfg.setdefault(
-            "SQLALCHEMY_ENGINE_OPTIONS",
-            {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 30},
-        )
+    cfg.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS",
+        database.engine_options(
+            cfg["SQLALCHEMY_DATABASE_URI"], int(cfg["PUBLISH_THREADS"])
+        ),
+    )
 
 
 def _trust_proxies(app: Flask) -> None:

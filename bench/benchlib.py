@@ -1,5 +1,6 @@
 """Helpers shared by the benchmark scripts: output, ports, polling, percentiles,
-process control, and running a test at full size with a figures file."""
+process control, the databases to compare, and running a test at full size
+with a figures file."""
 
 from __future__ import annotations
 
@@ -133,6 +134,85 @@ def machine_cpu() -> tuple[float, float]:
     values = [int(v) for v in Path("/proc/stat").read_text().split()[1:9]]
     idle = values[3] + values[4]  # idle + iowait
     return (sum(values) - idle) / CLK_TCK, sum(values) / CLK_TCK
+
+
+# -- databases ------------------------------------------------------------------
+
+
+class Databases:
+    """The databases a bench compares, side by side: SQLite in the bench's temp
+    dir and PostgreSQL (``--database-url``, or a throwaway server like the test
+    suite's, started here and removed at the end).
+
+    ``cpu()`` counts the CPU a throwaway PostgreSQL server used (its backends
+    are part of the system under test, not "other processes"); it is None for
+    SQLite, whose work happens inside the app's own processes, and for a server
+    given with ``--database-url``.
+    """
+
+    NAMES = ("sqlite", "postgresql")
+
+    def __init__(self, names: list[str], url: str | None, tmp: Path) -> None:
+        self.names, self.url, self.tmp = names, url, tmp
+        self.server = None
+
+    def __enter__(self) -> Databases:
+        if "postgresql" in self.names and not self.url:
+            sys.path.insert(0, str(ROOT / "tests"))
+            from pgserver import PostgresServer
+
+            self.server = PostgresServer()
+            self.url = self.server.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.server is not None:
+            self.server.destroy()
+
+    def url_of(self, name: str) -> str:
+        if name == "sqlite":
+            return f"sqlite:///{self.tmp / 'ospost.db'}"
+        return self.url
+
+    def given(self, name: str) -> bool:
+        """True for a database the user gave: only the bench's rows may go."""
+        return name == "postgresql" and self.server is None
+
+    def cpu(self, name: str) -> float | None:
+        """User + system CPU seconds of the throwaway server so far, including
+        backends that already exited (the postmaster's reaped children)."""
+        if name != "postgresql" or self.server is None:
+            return None
+        pid = int((self.server.data / "postmaster.pid").read_text().split()[0])
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        own = sum(int(f) for f in fields[11:15]) / CLK_TCK  # utime..cstime
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return own + sum(cpu_seconds(int(child)) for child in children)
+
+
+def database_names(text: str) -> list[str]:
+    """``--databases sqlite,postgresql`` as a list, checked."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in Databases.NAMES]
+    if unknown or not names:
+        raise SystemExit(f"--databases takes sqlite and/or postgresql, not {text!r}")
+    return names
+
+
+def add_database_arguments(parser) -> None:
+    """``--databases`` and ``--database-url``, the same in every bench."""
+    parser.add_argument(
+        "--databases",
+        type=database_names,
+        default=list(Databases.NAMES),
+        help="which to run, side by side (default: sqlite,postgresql)",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="the PostgreSQL to use, e.g. postgresql+psycopg://user:pw@host/db "
+        "(empty, or at least without users; the bench deletes its rows "
+        "afterwards); default: a throwaway server started for the run",
+    )
 
 
 # -- test images ----------------------------------------------------------------

@@ -4,8 +4,11 @@ Run from the project root:  .venv/bin/python bench/http_load.py [options]
 
 What it does, all on loopback:
 
-* A temp dir holds a SQLite database (or use ``--database-url`` for PostgreSQL;
-  it must have no users yet, and the bench deletes its rows afterwards) and the
+* Everything below runs once per database, SQLite and PostgreSQL, and the
+  figures are printed side by side: SQLite in a temp dir, PostgreSQL on a
+  throwaway server started like the test suite's (``tests/pgserver.py``) or on
+  ``--database-url`` (it must have no users yet, and the bench deletes its rows
+  afterwards). ``--databases sqlite`` runs one. A temp dir also holds the
   upload/staging folders.
 * The Graph API simulator runs as a subprocess (``python -m simulator --port P``), so
   the login below is the real one: debug_token, token exchange, /me/accounts.
@@ -39,19 +42,21 @@ What it does, all on loopback:
   far 2 cores can go whatever the client does, and the SQL statements one
   request runs (counted in-process through the same app and database).  It
   also measures the CPU everything else on the machine used during each run
-  (/proc/stat minus server and client; a PostgreSQL server counts here) and
-  warns when that exceeds 0.2 cores: the figures are then understated.
+  (/proc/stat minus server, client and database) and warns when that exceeds
+  0.2 cores: the figures are then understated. A throwaway PostgreSQL server's
+  CPU is counted on its own, as database CPU per request.
 * ``--server-threads N`` runs gthread workers with N threads (keep-alive)
   instead of sync workers, to compare (on 2 cores they were slower: the GIL).
 * ``--set NAME=JSON`` passes extra settings to the server as OSPOST_NAME, to
   compare configurations.
 
-Prints a table (page, req/s, p50/p90/p99/max ms, non-200 count, size, server
-CPU ms per request), details, and one ``JSON {...}`` line with the raw figures.
+Prints a table (database, page, req/s, p50/p90/p99/max ms, non-200 count,
+size, server and database CPU ms per request), details, and one ``JSON {...}``
+line with the raw figures.
 Exit status 1 when any answer was not a 200 or the setup failed.
 
-Target (the issue): home grid (200 scheduled posts plus 200 feed posts)
->= 300 req/s with p99 < 100 ms.
+Target (the issues): home grid (200 scheduled posts plus 200 feed posts)
+>= 300 req/s with p99 < 100 ms, on each database.
 """
 
 from __future__ import annotations
@@ -82,8 +87,10 @@ from benchlib import APP_ID
 from benchlib import APP_SECRET
 from benchlib import ROOT
 from benchlib import TOKEN_KEY
+from benchlib import Databases
 from benchlib import GunicornProcess
 from benchlib import SimulatorProcess
+from benchlib import add_database_arguments
 from benchlib import cpu_seconds
 from benchlib import free_port
 from benchlib import machine_cpu
@@ -178,18 +185,19 @@ class CpuWindow:
     def __init__(self, server: Gunicorn, client_cpu) -> None:
         self.server, self.client_cpu = server, client_cpu
 
+    def _now(self) -> tuple[float, float, float, float]:
+        db = self.server.db_cpu() or 0.0
+        return self.server.cpu(), self.client_cpu(), db, machine_cpu()[0]
+
     def __enter__(self) -> CpuWindow:
-        self.start = (self.server.cpu(), self.client_cpu(), machine_cpu()[0])
+        self.start = self._now()
         return self
 
     def __exit__(self, *exc) -> None:
-        server, client = self.server.cpu(), self.client_cpu()
-        busy = machine_cpu()[0]
-        self.server_s = server - self.start[0]
-        self.client_s = client - self.start[1]
-        busy -= self.start[2]
+        used = [end - start for end, start in zip(self._now(), self.start, strict=True)]
+        self.server_s, self.client_s, self.db_s, busy = used
         # Other sessions on a shared machine skew every figure: say how much.
-        self.other_s = max(busy - self.server_s - self.client_s, 0.0)
+        self.other_s = max(busy - self.server_s - self.client_s - self.db_s, 0.0)
 
 
 # --------------------------------------------------------------------------- processes
@@ -206,10 +214,17 @@ class Gunicorn(GunicornProcess):
     """The server under load; ``threads`` > 0 runs gthread workers (keep-alive)."""
 
     def __init__(
-        self, env: dict, port: int, workers: int, log_path: Path, threads: int = 0
+        self,
+        env: dict,
+        port: int,
+        workers: int,
+        log_path: Path,
+        threads: int = 0,
+        db_cpu=lambda: None,
     ):
         options = ("--threads", str(threads)) if threads else ()
         super().__init__(env, port, workers, log_path, *options, graceful_timeout=5)
+        self.db_cpu = db_cpu  # CPU seconds of its database server, when known
 
     def start(self) -> Gunicorn:
         self.launch()
@@ -524,8 +539,10 @@ class Result:
     body_min: int | None = None
     body_max: int | None = None
     server_cpu_s: float = 0.0
+    db_cpu_s: float = 0.0
     other_cpu_s: float = 0.0
     server_cpu_ms_per_req: float | None = None
+    db_cpu_ms_per_req: float | None = None
     client_cpu_s: float = 0.0
     raw: dict = field(default_factory=dict)
 
@@ -583,7 +600,7 @@ def load_wrk(page: str, url: str, sid: str, args, server: Gunicorn, script: Path
     }
     result.body_min, result.body_max = lua["body_min"], lua["body_max"]
     result.server_cpu_s, result.client_cpu_s = cpu.server_s, cpu.client_s
-    result.other_cpu_s = cpu.other_s
+    result.db_cpu_s, result.other_cpu_s = cpu.db_s, cpu.other_s
     result.raw = {k: v for k, v in lua.items() if k != "non200_sample"}
     return result
 
@@ -657,7 +674,7 @@ def load_python(page: str, url: str, sid: str, args, server: Gunicorn) -> Result
         max(sizes, default=None),
     )
     result.server_cpu_s, result.client_cpu_s = cpu.server_s, cpu.client_s
-    result.other_cpu_s = cpu.other_s
+    result.db_cpu_s, result.other_cpu_s = cpu.db_s, cpu.other_s
     return result
 
 
@@ -668,23 +685,27 @@ def fmt(value, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def print_table(results: list[Result], sizes: dict) -> None:
+def print_table(runs: dict[str, dict]) -> None:
     head = (
-        f"{'page':<10} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
-        f"{'max ms':>8} {'non-200':>8} {'KiB':>7} {'srv CPU ms/req':>15}"
+        f"{'database':<11} {'page':<10} {'req/s':>8} {'p50 ms':>7} {'p90 ms':>7} "
+        f"{'p99 ms':>7} {'max ms':>7} {'non-200':>7} {'KiB':>6} "
+        f"{'CPU ms/req: server':>18} {'database':>8}"
     )
     report(head)
     report("-" * len(head))
-    for r in results:
-        report(
-            f"{PAGES[r.page]:<10} {r.rps:>8.1f} {fmt(r.p50_ms):>8} "
-            f"{fmt(r.p90_ms):>8} {fmt(r.p99_ms):>8} {fmt(r.max_ms):>8} "
-            f"{r.non200:>8} {sizes[r.page]['bytes'] / 1024:>7.1f} "
-            f"{fmt(r.server_cpu_ms_per_req, 2):>15}"
-        )
+    for page in PAGES:
+        for name, run in runs.items():
+            r = next(r for r in run["results"] if r.page == page)
+            size = run["sizes"][page]["bytes"] / 1024
+            report(
+                f"{name:<11} {PAGES[page]:<10} {r.rps:>8.1f} {fmt(r.p50_ms):>7} "
+                f"{fmt(r.p90_ms):>7} {fmt(r.p99_ms):>7} {fmt(r.max_ms):>7} "
+                f"{r.non200:>7} {size:>6.1f} {fmt(r.server_cpu_ms_per_req, 2):>18} "
+                f"{fmt(r.db_cpu_ms_per_req, 2):>8}"
+            )
 
 
-def verdict(home: Result) -> str:
+def verdict(name: str, home: Result) -> str:
     rps_ok = home.rps >= TARGET_RPS
     p99_ok = home.p99_ms is not None and home.p99_ms < TARGET_P99_MS
     parts = [
@@ -692,7 +713,7 @@ def verdict(home: Result) -> str:
         f"p99 {fmt(home.p99_ms)} ms {'<' if p99_ok else '>='} {TARGET_P99_MS:.0f}",
     ]
     state = "MET" if rps_ok and p99_ok else "MISSED"
-    return f"home grid target {state}: " + ", ".join(parts)
+    return f"{name}: home grid target {state}: " + ", ".join(parts)
 
 
 # --------------------------------------------------------------------------- main
@@ -723,11 +744,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="auto",
         help="wrk when /usr/bin/wrk exists (auto), else the Python generator",
     )
-    parser.add_argument(
-        "--database-url",
-        help="e.g. postgresql+psycopg://user:pw@127.0.0.1/db (must have no users); "
-        "default: SQLite in the temp dir",
-    )
+    add_database_arguments(parser)
     parser.add_argument(
         "--sql-runs", type=int, default=20, help="requests to count SQL over"
     )
@@ -782,6 +799,8 @@ def page_figures(r: Result, sizes: dict, sql: dict) -> dict:
         "server_cpu_s": round(r.server_cpu_s, 2),
         "server_cpu_ms_per_req": r.server_cpu_ms_per_req
         and round(r.server_cpu_ms_per_req, 2),
+        "database_cpu_ms_per_req": r.db_cpu_ms_per_req
+        and round(r.db_cpu_ms_per_req, 2),
         "client_cpu_s": round(r.client_cpu_s, 2),
         "other_processes_cpu_s": round(r.other_cpu_s, 2),
         "sql_per_request": sql[r.page],
@@ -790,19 +809,16 @@ def page_figures(r: Result, sizes: dict, sql: dict) -> dict:
     }
 
 
-def print_report(setup: dict, results: list[Result], sizes: dict, sql: dict) -> int:
-    """The table, the details, one JSON line; returns the exit status."""
-    report()
-    print_table(results, sizes)
-    report()
-    for page, kinds in sql.items():
-        report(f"SQL per GET {PAGES[page]}: {kinds}")
-    for r in results:
+def print_details(name: str, run: dict) -> None:
+    for page, kinds in run["sql"].items():
+        report(f"{name}: SQL per GET {PAGES[page]}: {kinds}")
+    for r in run["results"]:
         cores = r.server_cpu_s / max(r.seconds, 1e-9)
         other = r.other_cpu_s / max(r.seconds, 1e-9)
+        db = f", database {r.db_cpu_s:.1f} s" if r.db_cpu_ms_per_req else ""
         report(
-            f"{PAGES[r.page]}: {r.requests} requests in {r.seconds:.1f} s, "
-            f"server CPU {r.server_cpu_s:.1f} s ({cores:.2f} cores), client CPU "
+            f"{name}: {PAGES[r.page]}: {r.requests} requests in {r.seconds:.1f} s, "
+            f"server CPU {r.server_cpu_s:.1f} s ({cores:.2f} cores){db}, client CPU "
             f"{r.client_cpu_s:.1f} s, other processes {r.other_cpu_s:.1f} s "
             f"({other:.2f} cores); bodies {r.body_min}-{r.body_max} bytes"
         )
@@ -816,13 +832,36 @@ def print_report(setup: dict, results: list[Result], sizes: dict, sql: dict) -> 
                 f"WARNING: {PAGES[r.page]} socket errors {r.socket_errors}: requests "
                 "that timed out are missing from the latency percentiles."
             )
-    report(verdict(results[0]))
-    figures = {**setup, "pages": {r.page: page_figures(r, sizes, sql) for r in results}}
+
+
+def print_report(setup: dict, runs: dict[str, dict]) -> int:
+    """The side-by-side table, the details, one JSON line; returns the exit
+    status."""
+    report()
+    print_table(runs)
+    report()
+    for name, run in runs.items():
+        print_details(name, run)
+    for name, run in runs.items():
+        report(verdict(name, run["results"][0]))
+    figures = {
+        **setup,
+        "databases": {
+            name: {
+                "posts": run["counts"],
+                "pages": {
+                    r.page: page_figures(r, run["sizes"], run["sql"])
+                    for r in run["results"]
+                },
+            }
+            for name, run in runs.items()
+        },
+    }
     report("JSON " + json.dumps(figures, sort_keys=True))
-    failed = [r for r in results if r.non200]
-    for r in failed:
+    failed = [(n, r) for n, run in runs.items() for r in run["results"] if r.non200]
+    for name, r in failed:
         report(
-            f"FAIL: GET {PAGES[r.page]} had {r.non200} non-200 answers, e.g. "
+            f"FAIL: {name}: GET {PAGES[r.page]} had {r.non200} non-200 answers, e.g. "
             f"{r.non200_sample} (302 = the session cookie was not accepted)"
         )
     return 1 if failed else 0
@@ -886,16 +925,20 @@ def load_all(args, generator: str, server: Gunicorn, sid: str, tmp: Path):
             result = load_python(page, url, sid, args, server)
         if result.requests:
             result.server_cpu_ms_per_req = 1000 * result.server_cpu_s / result.requests
+            if server.db_cpu() is not None:
+                result.db_cpu_ms_per_req = 1000 * result.db_cpu_s / result.requests
         results.append(result)
     return results
 
 
-def run(args, tmp: Path) -> int:
+def run(args, tmp: Path, databases: Databases, database: str) -> dict:
+    """Set up, log in, seed and load both pages on one database."""
     from models import db
 
-    generator = choose_generator(args.generator)
-    db_url = args.database_url or f"sqlite:///{tmp / 'ospost.db'}"
-    database = "sqlite" if db_url.startswith("sqlite") else "postgresql"
+    tmp = tmp / database
+    tmp.mkdir()
+    db_url = databases.url_of(database)
+    report(f"== {database}")
     sim = Simulator(tmp / "simulator.log")
     server, app, schema_ok = None, None, False
     try:
@@ -908,8 +951,9 @@ def run(args, tmp: Path) -> int:
         schema_ok = True
         env = server_env(sim, port, db_url, tmp, args.set)
         server = Gunicorn(
-            env, port, args.workers, tmp / "gunicorn.log", args.server_threads
-        )
+            env, port, args.workers, tmp / "gunicorn.log", args.server_threads,
+            db_cpu=lambda: databases.cpu(database),
+        )  # fmt: skip
         server.start()  # assigned first, so a failed start is still stopped
         if args.set:
             report("server settings: " + ", ".join(f"OSPOST_{s}" for s in args.set))
@@ -919,25 +963,14 @@ def run(args, tmp: Path) -> int:
                PAGES.items()}  # fmt: skip
         with app.app_context():
             db.engine.dispose()  # this process stays off the database from here
-        results = load_all(args, generator, server, sid, tmp)
-        setup = {
-            "generator": generator,
-            "workers": args.workers,
-            "threads": args.threads,
-            "connections": args.connections,
-            "duration_s": args.duration,
-            "posts": counts,
-            "database": database,
-            "cpus": os.cpu_count(),
-            "settings": args.set,
-        }
-        return print_report(setup, results, sizes, sql)
+        results = load_all(args, args.generator_used, server, sid, tmp)
+        return {"results": results, "sizes": sizes, "sql": sql, "counts": counts}
     finally:
         if server is not None:
             server.stop()
         sim.stop()
         if app is not None:
-            if args.database_url and schema_ok:
+            if databases.given(database) and schema_ok:
                 drop_bench_rows(app)
             with app.app_context():
                 db.engine.dispose()
@@ -946,9 +979,21 @@ def run(args, tmp: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sys.path.insert(0, str(ROOT))
+    args.generator_used = choose_generator(args.generator)
     tmp = Path(tempfile.mkdtemp(prefix="ospost-http-load-"))
     try:
-        return run(args, tmp)
+        with Databases(args.databases, args.database_url, tmp) as databases:
+            runs = {name: run(args, tmp, databases, name) for name in args.databases}
+        setup = {
+            "generator": args.generator_used,
+            "workers": args.workers,
+            "threads": args.threads,
+            "connections": args.connections,
+            "duration_s": args.duration,
+            "cpus": os.cpu_count(),
+            "settings": args.set,
+        }
+        return print_report(setup, runs)
     except RuntimeError as exc:
         report(f"FAIL: {exc}")
         return 1

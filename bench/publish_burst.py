@@ -6,10 +6,12 @@ Two runs, each against its own Graph API simulator started as a separate process
 (``python -m simulator --latency-ms 50 --ready-after 2``: every Graph call takes 50 ms,
 a container is FINISHED 2 s after it was created):
 
-* Ospost: N accounts x M posts are written to a fresh database (SQLite in a temp
-  dir, or ``--database-url``) with one compliant 1080x1350 JPEG each, all due at
-  T0; then ``gunicorn -w W 'app:create_app()'`` starts, and every worker runs its
-  own publishing engine (publisher.py) over the shared database.  The simulator's
+* Ospost, once per database (SQLite in a temp dir, then PostgreSQL: a throwaway
+  server like the test suite's, or ``--database-url``; ``--databases`` picks):
+  N accounts x M posts are written to a fresh database with one compliant
+  1080x1350 JPEG each, all due at T0; then ``gunicorn -w W 'app:create_app()'``
+  starts, and every worker runs its own publishing engine (ospost/engine/) over
+  the shared database.  The simulator's
   crawler fetches staged images from gunicorn.
 * Seed design: a faithful copy of the original publish_post: BackgroundScheduler()
   with its defaults (ThreadPoolExecutor(10), misfire_grace_time=1), one date job
@@ -39,9 +41,11 @@ Every figure comes from the simulator's own records (GET /_sim/published,
   calls tied to one post through its container or media id.
 
 For Ospost it also prints engine overheads seen from the simulator's call log,
-the CPU used by the gunicorn workers and the simulator from T0 on (and how busy
-the whole machine was), and what the gunicorn log said during the burst and while
-stopping.  The last line is every raw figure as one JSON object.
+the CPU used by the gunicorn workers, the simulator and a throwaway PostgreSQL
+server from T0 on (and how busy the whole machine was), and what the gunicorn
+log said during the burst and while stopping.  Targets: everything published
+within 15 s, and PostgreSQL within 1.2x SQLite's time.  The last line is every
+raw figure as one JSON object.
 """
 
 from __future__ import annotations
@@ -83,8 +87,10 @@ from benchlib import APP_ID
 from benchlib import APP_SECRET
 from benchlib import ROOT
 from benchlib import TOKEN_KEY
+from benchlib import Databases
 from benchlib import GunicornProcess
 from benchlib import SimulatorProcess
+from benchlib import add_database_arguments
 from benchlib import cpu_seconds
 from benchlib import free_port
 from benchlib import machine_cpu
@@ -100,6 +106,7 @@ LOGIN_ENDPOINTS = frozenset(
 )
 FIRST_CHECK_SECONDS = 2.0  # Ospost's default PUBLISH_FIRST_CHECK_SECONDS
 TARGET_SECONDS = 15.0
+TARGET_POSTGRES_RATIO = 1.2  # PostgreSQL's time over SQLite's (issue 17)
 HTTP_TIMEOUT = 30.0
 LOG_PATTERNS = {
     "lease lost": "lease lost",
@@ -360,13 +367,15 @@ def analyse(records, captions, t0: datetime, args, pending=()) -> dict:
 class CpuWatch:
     """CPU used by some processes, and by the machine, between start() and stop()."""
 
-    def __init__(self, pids: dict[str, list[int]]):
+    def __init__(self, pids: dict[str, list[int]], db_cpu=lambda: None):
         self.pids = pids
+        self.db_cpu = db_cpu  # the database server's CPU seconds, when known
 
     def start(self) -> CpuWatch:
         self.wall = time.monotonic()
         self.machine = machine_cpu()
         self.used = {n: sum(map(cpu_seconds, p)) for n, p in self.pids.items()}
+        self.db = self.db_cpu()
         return self
 
     def stop(self) -> dict:
@@ -376,6 +385,8 @@ class CpuWatch:
         for name, pids in self.pids.items():
             used = sum(map(cpu_seconds, pids)) - self.used[name]
             out[f"{name}_cpu_s"] = round(used, 1)
+        if self.db is not None:
+            out["database_cpu_s"] = round(self.db_cpu() - self.db, 1)
         share = (busy - self.machine[0]) / max(total - self.machine[1], 1e-9)
         out["machine_busy_pct"] = round(100 * share, 1)
         out["machine_cpus"] = os.cpu_count()
@@ -434,6 +445,9 @@ def server_env(args, sim: Simulator, app_url: str, db_url: str, tmp: Path) -> di
         OSPOST_STAGING_FOLDER=str(tmp / "staging"),
         OSPOST_PUBLISH_THREADS=str(args.threads),
     )
+    for item in args.set:
+        name, _, value = item.partition("=")
+        env[f"OSPOST_{name}"] = value
     return env
 
 
@@ -579,12 +593,21 @@ def close_database(app, seeded: list[Account]) -> None:
 
 
 def run_ospost(
-    args, tmp: Path, media: tuple[bytes, bytes], seed=None, extra=None
+    args,
+    tmp: Path,
+    media: tuple[bytes, bytes],
+    seed=None,
+    extra=None,
+    *,
+    databases: Databases,
+    database: str,
 ) -> dict:
-    """One Ospost burst. ``seed(app, accounts)`` writes the posts and returns
-    their captions (default: ``args.per_account`` single images per account);
-    ``extra(sim, app)`` adds figures read before the simulator stops."""
-    report("Ospost: starting the simulator and seeding the database")
+    """One Ospost burst on ``database``. ``seed(app, accounts)`` writes the
+    posts and returns their captions (default: ``args.per_account`` single
+    images per account); ``extra(sim, app)`` adds figures read before the
+    simulator stops."""
+    report(f"Ospost on {database}: starting the simulator and seeding the database")
+    tmp.mkdir(parents=True, exist_ok=True)
     sim = Simulator(tmp / "sim-ospost.log", args.latency_ms, args.ready_after)
     server, app, seeded = None, None, []
     try:
@@ -592,7 +615,7 @@ def run_ospost(
         accounts = sim.make_accounts(args.accounts)
         port = free_port()
         app_url = f"http://127.0.0.1:{port}"
-        db_url = args.database_url or f"sqlite:///{tmp / 'ospost.db'}"
+        db_url = databases.url_of(database)
         app = seeding_app(sim.graph_url, app_url, db_url, tmp, SECRET_KEY)
         started = time.monotonic()
         if seed is None:
@@ -614,7 +637,7 @@ def run_ospost(
         log_start = server.log_size()
         pids = {"gunicorn": server.worker_pids(), "simulator": [sim.proc.pid]}
         time.sleep(max(0.0, (t0 - datetime.now(UTC)).total_seconds()))
-        cpu = CpuWatch(pids).start()
+        cpu = CpuWatch(pids, lambda: databases.cpu(database)).start()
         done = wait_ospost(app, t0, args.timeout)
         figures = {"cpu": cpu.stop(), "server_log": server.log_summary(log_start)}
         log_end = server.log_size()
@@ -632,7 +655,7 @@ def run_ospost(
             server.stop()
         sim.stop()
         if app is not None:
-            close_database(app, seeded if args.database_url else [])
+            close_database(app, seeded if database != "sqlite" else [])
 
 
 # --------------------------------------------------------------------------- the seed
@@ -945,7 +968,7 @@ ROWS = (
 )  # fmt: skip
 
 
-def print_table(args, ospost: dict, seed: dict) -> None:
+def print_table(args, ospost: dict[str, dict], seed: dict) -> None:
     report()
     report(
         f"Publish burst: {args.accounts} accounts x {args.per_account} posts due at "
@@ -955,26 +978,43 @@ def print_table(args, ospost: dict, seed: dict) -> None:
         + ", ".join(f"{x:.2f}" for x in os.getloadavg())
     )
     width = 34
-    report(f"{'':<{width}} {'Ospost':>24} {'seed design':>30}")
+    head = "".join(f" {'Ospost ' + name:>22}" for name in ospost)
+    report(f"{'':<{width}}{head} {'seed design':>22}")
     for label, cell in ROWS:
-        report(f"{label:<{width}} {cell(ospost):>24} {cell(seed):>30}")
-    ok = (
-        ospost.get("all_published_s") is not None
-        and ospost["all_published_s"] <= TARGET_SECONDS
-        and ospost["lost"] == 0
-        and ospost["duplicates"] == 0
-    )
+        cells = "".join(f" {cell(fig):>22}" for fig in ospost.values())
+        report(f"{label:<{width}}{cells} {cell(seed):>22}")
+    for name, fig in ospost.items():
+        ok = (
+            fig.get("all_published_s") is not None
+            and fig["all_published_s"] <= TARGET_SECONDS
+            and fig["lost"] == 0
+            and fig["duplicates"] == 0
+        )
+        report(
+            f"{name}: target (all within {TARGET_SECONDS:g} s, 0 lost, 0 duplicates): "
+            + ("MET" if ok else "NOT MET")
+        )
+    print_ratio(ospost)
+
+
+def print_ratio(ospost: dict[str, dict]) -> None:
+    """PostgreSQL's burst time against SQLite's (both must have finished)."""
+    times = {n: f.get("all_published_s") for n, f in ospost.items()}
+    if times.get("sqlite") is None or times.get("postgresql") is None:
+        return
+    ratio = times["postgresql"] / times["sqlite"]
+    state = "MET" if ratio <= TARGET_POSTGRES_RATIO else "NOT MET"
     report(
-        f"target (all within {TARGET_SECONDS:g} s, 0 lost, 0 duplicates): "
-        + ("MET" if ok else "NOT MET")
+        f"PostgreSQL / SQLite: {times['postgresql']:.2f} s / {times['sqlite']:.2f} s "
+        f"= {ratio:.2f}x (target <= {TARGET_POSTGRES_RATIO:g}x): {state}"
     )
 
 
-def print_engine_notes(ospost: dict) -> None:
+def print_engine_notes(name: str, ospost: dict) -> None:
     if not ospost:
         return
     report()
-    report("Ospost engine, seen from the simulator (p50 / p99, ms):")
+    report(f"Ospost engine on {name}, seen from the simulator (p50 / p99, ms):")
     report(
         "  first status check later than due (created + 2 s): "
         + _pair(ospost, "check_overrun_p50_ms", "check_overrun_p99_ms", digits=0)
@@ -998,16 +1038,19 @@ def print_engine_notes(ospost: dict) -> None:
     report(f"  gunicorn log during the burst: {ospost['server_log']}")
     report(f"  gunicorn log while stopping:   {ospost['shutdown_log']}")
     cpu = ospost["cpu"]
+    db = cpu.get("database_cpu_s")
     report(
         f"  CPU from T0 to the end ({cpu['wall_s']} s wall): gunicorn workers "
-        f"{cpu['gunicorn_cpu_s']} s, simulator {cpu['simulator_cpu_s']} s; whole "
-        f"machine {cpu['machine_busy_pct']}% busy of {cpu['machine_cpus']} CPUs"
+        f"{cpu['gunicorn_cpu_s']} s, simulator {cpu['simulator_cpu_s']} s"
+        + ("" if db is None else f", database server {db} s")
+        + f"; whole machine {cpu['machine_busy_pct']}% busy of "
+        f"{cpu['machine_cpus']} CPUs"
     )
 
 
 def show_logs(tmp: Path, lines: int = 15) -> None:
     """On failure: the end of every process log, before the temp dir goes."""
-    for path in sorted(tmp.glob("*.log")):
+    for path in sorted(tmp.rglob("*.log")):
         report(f"--- last {lines} lines of {path.name}")
         for line in path.read_text(errors="replace").splitlines()[-lines:]:
             report(line)
@@ -1025,9 +1068,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=16, help="per worker")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--skip-seed", action="store_true")
+    add_database_arguments(parser)
     parser.add_argument(
-        "--database-url",
-        help="run Ospost on this (empty) database, e.g. PostgreSQL; default SQLite",
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help="extra server setting as OSPOST_NAME (repeatable), to compare "
+        "configurations, e.g. SQLALCHEMY_ENGINE_OPTIONS='{\"pool_size\": 5}'",
     )
     parser.add_argument(
         "--timeout", type=float, default=60, help="seconds to wait after T0 per run"
@@ -1051,18 +1099,20 @@ def main(argv: list[str] | None = None) -> None:
     sys.path.insert(0, str(ROOT))
     media = processed_upload()
     tmp = Path(tempfile.mkdtemp(prefix="publish-burst-"))
-    if args.mixed:
-        try:
-            mixed_burst.main(args, tmp, media, run_ospost)
-        except BaseException:
-            show_logs(tmp)
-            raise
-        finally:
-            if not args.keep_temp:
-                shutil.rmtree(tmp, ignore_errors=True)
-        return
     try:
-        ospost = run_ospost(args, tmp, media)
+        with Databases(args.databases, args.database_url, tmp) as databases:
+            if args.mixed:  # on the first database given
+                runner = partial(
+                    run_ospost, databases=databases, database=args.databases[0]
+                )
+                mixed_burst.main(args, tmp, media, runner)
+                return
+            ospost = {
+                name: run_ospost(
+                    args, tmp / name, media, databases=databases, database=name
+                )
+                for name in args.databases
+            }
         seed = {} if args.skip_seed else run_seed(args, tmp, media)
     except BaseException:
         show_logs(tmp)
@@ -1073,7 +1123,8 @@ def main(argv: list[str] | None = None) -> None:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     print_table(args, ospost, seed)
-    print_engine_notes(ospost)
+    for name, figures in ospost.items():
+        print_engine_notes(name, figures)
     raw = {"config": vars(args), "ospost": ospost, "seed": seed}
     report(json.dumps(raw, default=str, separators=(",", ":")))
 
