@@ -1,0 +1,1 @@
+"""Video for Reels, Stories and carousels (issue 12): probe, check, convert, cover."""

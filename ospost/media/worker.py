@@ -1,0 +1,197 @@
+"""The converter's child process: ``python -m ospost.media.worker``.
+
+It reads one job (JSON, one line) on stdin and answers with JSON lines on
+stdout: ``{"probed": info}`` once it knows the video, ``{"progress": 0.42}``
+while converting, and finally ``{"result": ...}`` or ``{"rejected": {"reason",
+"message", "retry"}}``.  Before it opens the untrusted file it limits itself:
+address space (the memory ceiling), CPU seconds (a backstop for the parent's
+wall-clock limit), the size of files it may write, a lower priority than the
+web workers, and death with its parent.  ``ospost.media.jobs`` drives it.
+"""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import dataclasses
+import errno
+import json
+import logging
+import os
+import resource
+import signal
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.attachments.stream  # noqa: F401 - loaded lazily by av.open otherwise,
+import av.data.stream  # noqa: F401 - which under the memory ceiling can fail
+import av.subtitles.stream  # noqa: F401 - for want of address space, not memory
+from PIL import JpegImagePlugin  # noqa: F401 - the same for the cover's encoder
+
+from ospost.media import covers
+from ospost.media.plan import check
+from ospost.media.plan import make_plan
+from ospost.media.probe import AudioInfo
+from ospost.media.probe import VideoInfo
+from ospost.media.probe import probe
+from ospost.media.specs import VideoRejected
+from ospost.media.specs import megabytes
+from ospost.media.specs import spec_for
+from ospost.media.transcode import convert
+
+log = logging.getLogger("ospost.media.worker")
+
+PR_SET_PDEATHSIG = 1
+_PROGRESS_EVERY = 0.25  # seconds between progress lines
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    job = json.loads(sys.stdin.readline())
+    _limit_self(job["limits"])
+    try:
+        result = _OPS[job["op"]](job)
+    except VideoRejected as exc:
+        _emit(rejected=_rejection(exc))
+        return 0
+    except MemoryError:
+        _emit(rejected={"reason": "memory", "message": "", "retry": False})
+        return 0
+    except OSError as exc:
+        if exc.errno == errno.EFBIG:  # RLIMIT_FSIZE: the output outgrew the limit
+            _emit(rejected={"reason": "too_big", "message": "", "retry": False})
+            return 0
+        raise
+    _emit(result=result)
+    return 0
+
+
+def _limit_self(limits: dict) -> None:
+    """Cap this process before it touches the upload (see the module docstring)."""
+    memory = limits["memory_mb"] * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    cpu = int(limits["cpu_seconds"])
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    if limits.get("max_file_bytes"):
+        size = int(limits["max_file_bytes"])
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+        # Without this the kernel kills us with SIGXFSZ; with it, write()
+        # fails with EFBIG and we can say what happened.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    os.nice(int(limits.get("nice", 0)))
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the parent's kill must do
+        pass
+    if os.getppid() != limits["parent"]:
+        sys.exit(1)  # the parent died before the line above took effect
+
+
+def _inspect(job: dict) -> dict:
+    info = probe(job["src"])
+    check(info, spec_for(job["kind"]))
+    return {"info": info_to_json(info)}
+
+
+def _prepare(job: dict) -> dict:
+    spec = spec_for(job["kind"])
+    info = probe(job["src"])
+    check(info, spec)
+    _emit(probed=info_to_json(info))
+    ratio = Fraction(job["ratio"]) if job.get("ratio") else None
+    plan = make_plan(info, spec, job.get("fit", "pad"), ratio)
+    convert(job["src"], job["dst"], plan, info, _Reporter())
+    output = probe(job["dst"])
+    if output.size > spec.max_bytes:
+        raise VideoRejected(
+            "too_big",
+            f"Even converted, this video is {megabytes(output.size)}; "
+            f"{spec.label} can be at most {megabytes(spec.max_bytes)}. Trim it "
+            "and try again.",
+        )
+    result = {
+        "source": info_to_json(info),
+        "output": info_to_json(output),
+        "changes": list(plan.changes),
+        "copied": plan.copy_video,
+        "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }
+    if job.get("cover_ms") is not None:
+        cover = covers.cover_from_video(job["dst"], int(job["cover_ms"]))
+        result["cover"] = cover_to_json(cover)
+    return result
+
+
+def _cover(job: dict) -> dict:
+    return {"cover": cover_to_json(covers.cover_from_video(job["src"], job["ms"]))}
+
+
+_OPS = {"inspect": _inspect, "prepare": _prepare, "cover": _cover}
+
+
+class _Reporter:
+    """Progress callback that writes a line at most every quarter second."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def __call__(self, fraction: float) -> None:
+        now = time.monotonic()
+        if now - self.last >= _PROGRESS_EVERY or fraction >= 1.0:
+            self.last = now
+            _emit(progress=round(fraction, 4))
+
+
+def _emit(**message) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def _rejection(exc: VideoRejected) -> dict:
+    return {"reason": exc.reason, "message": exc.message, "retry": exc.retry}
+
+
+# -- the wire format shared with ospost.media.jobs ---------------------------
+
+
+def info_to_json(info: VideoInfo) -> dict:
+    """A ``VideoInfo`` as JSON-friendly values (fractions as "num/den")."""
+    values = dataclasses.asdict(info)
+    for key in ("sample_aspect", "fps"):
+        if values[key] is not None:
+            values[key] = str(values[key])
+    return values
+
+
+def info_from_json(values: dict) -> VideoInfo:
+    """Undo ``info_to_json``."""
+    values = dict(values)
+    for key in ("sample_aspect", "fps"):
+        if values[key] is not None:
+            values[key] = Fraction(values[key])
+    if values["audio"] is not None:
+        values["audio"] = AudioInfo(**values["audio"])
+    return VideoInfo(**values)
+
+
+def cover_to_json(cover: covers.Cover) -> dict:
+    values = dataclasses.asdict(cover)
+    for key in ("poster", "tile", "strip"):
+        values[key] = base64.b64encode(values[key]).decode()
+    return values
+
+
+def cover_from_json(values: dict) -> covers.Cover:
+    values = dict(values)
+    for key in ("poster", "tile", "strip"):
+        values[key] = base64.b64decode(values[key])
+    return covers.Cover(**values)
+
+
+if __name__ == "__main__":
+    av.logging.set_level(None)  # FFmpeg's chatter stays out of our stderr
+    sys.exit(main())
