@@ -186,8 +186,8 @@ def process_upload(
 
     ``shape`` sets the accepted aspect ratios (feed posts by default; Reel
     covers use ``REEL_COVER_SHAPE``).  Raises ImageRejected, whose message can
-    be shown to the user as it is, when the upload can't be posted.  Nothing is written to disk and the caller's
-    stream is left open.
+    be shown to the user as it is, when the upload can't be posted.  Nothing
+    is written to disk and the caller's stream is left open.
     """
     upload = _decode(_readable(stream), shape)
     picture = _to_srgb(_flatten(_resize(upload.image, upload.plan)), upload.icc_profile)

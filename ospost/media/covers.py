@@ -69,6 +69,8 @@ def frame_at(path: str | Path, offset_ms: int) -> tuple[Image.Image, int]:
         with av.open(str(path), metadata_errors="ignore") as container:
             stream = picture_stream(container)
             frame = _frame_near(container, stream, wanted)
+    except MemoryError:  # the ceiling, not a bad file: let the caller say so
+        raise
     except av.FFmpegError as exc:
         log.info("no frame at %s ms: %s", offset_ms, exc)
         raise VideoRejected("damaged", MSG_DAMAGED) from None

@@ -2,11 +2,11 @@
 
 Why a child process and not a thread: FFmpeg parses untrusted uploads, and a
 crash or runaway allocation in C code would take the whole web worker down
-with it; a child can be given a hard memory ceiling (``RLIMIT_AS``) and a CPU
-backstop (``RLIMIT_CPU``) that apply to C code too, be killed cleanly when it
-overruns its wall-clock time limit (threads can't be killed), and its peak
-memory is measured on its own.  Starting it costs about 0.1 s, nothing next
-to a conversion.
+with it.  A child's memory is its own to measure and cap (its resident size
+is checked on every packet and watched from here, and ``RLIMIT_AS`` is the
+hard backstop in C code), ``RLIMIT_CPU`` backs up the wall-clock limit, and it
+can be killed cleanly when it overruns (threads can't be killed).  Starting
+it costs about 0.2 s, nothing next to a conversion.
 
 Everything here blocks: call it from a job or the engine, never from a
 request.  A process-wide slot count (at most the CPU count) bounds how many
@@ -58,7 +58,7 @@ def cpu_count() -> int:
 class Limits:
     """What one conversion may use; ``configure()`` sets the process-wide ones."""
 
-    memory_mb: int = 1024  # address-space ceiling of the child (RLIMIT_AS)
+    memory_mb: int = 768  # resident-memory ceiling of the child
     # Wall-clock limit: a fixed allowance plus so many seconds per second of
     # video; ``time_limit`` (seconds) replaces the formula when set.
     base_seconds: float = 60
@@ -247,6 +247,7 @@ class _Child:
     def __init__(self, job: dict, limits: Limits, max_file_bytes: int | None) -> None:
         self.limits = limits
         self.timed_out = False
+        self.over_memory = False
         # Until the video is probed its length is unknown: the probe gets its
         # own short limit, the conversion the one for its duration.
         self.time_limit = min(PROBE_SECONDS, limits.for_duration(0))
@@ -301,7 +302,10 @@ class _Child:
                 if left <= 0:
                     self.timed_out = True
                     return None
-                if not selector.select(timeout=min(left, 1.0)):
+                if not selector.select(timeout=min(left, 0.25)):
+                    if _resident_mb(proc.pid) > self.limits.memory_mb:
+                        self.over_memory = True  # stuck in C code past the ceiling
+                        return None
                     continue
                 chunk = os.read(proc.stdout.fileno(), 65536)
                 if not chunk:  # the child exited without answering
@@ -325,6 +329,8 @@ class _Child:
     def _failure(self, proc, errors) -> VideoRejected:
         errors.seek(0)
         tail = errors.read()[-2000:].decode(errors="replace")
+        if self.over_memory:
+            return self._rejection({"reason": "memory"})
         if self.timed_out:
             log.warning("video job stopped after %.0f s", self.time_limit)
             return VideoRejected(
@@ -370,6 +376,18 @@ class _Child:
 _OUT_OF_MEMORY = (
     "MemoryError", "Cannot allocate memory", "failed to map segment", "bad_alloc",
 )  # fmt: skip
+
+
+def _resident_mb(pid: int) -> float:
+    """Resident memory of a live process, from /proc (0 when unknown)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def _kill(proc: subprocess.Popen) -> None:

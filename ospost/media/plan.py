@@ -125,7 +125,8 @@ def _geometry(
 ) -> _Geometry:
     width, height = info.display_size
     shape = Fraction(width, height)
-    target = ratio or spec.target_ratio or min(max(shape, spec.min_ratio), spec.max_ratio)
+    kept = min(max(shape, spec.min_ratio), spec.max_ratio)
+    target = ratio or spec.target_ratio or kept
     crop, reshaped = None, None
     if abs(shape - target) > target * RATIO_TOLERANCE:
         label = _ratio_label(target)

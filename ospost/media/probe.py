@@ -131,6 +131,8 @@ def _open(path: Path, head: bytes) -> av.container.InputContainer:
         raise VideoRejected("photo", MSG_PHOTO)
     try:
         container = av.open(str(path), metadata_errors="ignore")
+    except MemoryError:  # the ceiling, not a bad file: let the caller say so
+        raise
     except av.FFmpegError as exc:
         log.info("video %s did not open: %s", path.name, exc)
         reason = "damaged" if _looks_like_video(head) else "not_video"
@@ -193,6 +195,8 @@ def _inspect(
 def _check_decoder(name: str) -> None:
     try:
         av.codec.Codec(name, "r")
+    except MemoryError:  # the ceiling, not a bad file: let the caller say so
+        raise
     except (av.FFmpegError, ValueError):
         raise VideoRejected(
             "codec",
@@ -218,6 +222,8 @@ def _first_frame(
     try:
         for frame in container.decode(stream):
             return frame
+    except MemoryError:  # the ceiling, not a bad file: let the caller say so
+        raise
     except (av.FFmpegError, ValueError) as exc:
         log.info("first frame did not decode: %s", exc)
     raise VideoRejected("damaged", MSG_DAMAGED)
@@ -240,6 +246,8 @@ def _timing(container: av.container.InputContainer, stream: av.VideoStream) -> _
     """
     try:
         container.seek(0)
+    except MemoryError:  # the ceiling, not a bad file: let the caller say so
+        raise
     except av.FFmpegError:
         pass  # demuxing then starts after the decoded frame: a few stamps fewer
     stamps, last_end = [], None
@@ -253,6 +261,8 @@ def _timing(container: av.container.InputContainer, stream: av.VideoStream) -> _
                 last_end = end if last_end is None else max(last_end, end)
             if len(stamps) >= _RATE_SAMPLE and not scan_all:
                 break
+    except MemoryError:  # the ceiling, not a bad file: let the caller say so
+        raise
     except av.FFmpegError as exc:
         log.info("demuxing stopped early: %s", exc)
     duration = _duration(container, stream, stamps, last_end)
@@ -274,7 +284,8 @@ def _rate(
     stream: av.VideoStream, stamps: list[int], duration: float
 ) -> tuple[Fraction | None, bool]:
     """The average frame rate and whether frame spacing varies."""
-    deltas = [b - a for a, b in zip(sorted(stamps), sorted(stamps)[1:]) if b > a]
+    ordered = sorted(stamps)  # B-frames arrive out of display order
+    deltas = [b - a for a, b in zip(ordered, ordered[1:], strict=False) if b > a]
     fps = stream.average_rate or None
     if fps is None and deltas and stream.time_base:
         fps = 1 / (statistics.median(deltas) * stream.time_base)

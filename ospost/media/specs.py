@@ -87,7 +87,8 @@ def spec_for(kind: str) -> Spec:
     try:
         return SPECS[kind]
     except KeyError:
-        raise ValueError(f"unknown video kind {kind!r}; use one of {tuple(SPECS)}")
+        known = tuple(SPECS)
+        raise ValueError(f"unknown video kind {kind!r}; use one of {known}") from None
 
 
 def clock(seconds: float) -> str:

@@ -177,6 +177,8 @@ def _decode(packet):
     """Decode one packet; a damaged packet is skipped (counted by its absence)."""
     try:
         return packet.decode()
+    except MemoryError:  # the ceiling, not a bad file: let the caller say so
+        raise
     except av.FFmpegError as exc:
         log.info("skipping a packet that did not decode: %s", exc)
         return []
