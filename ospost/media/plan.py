@@ -41,6 +41,7 @@ _STANDARD_RATES = tuple(
 )
 # Room left under the size limit for the container and the encoder's overshoot.
 _SIZE_MARGIN = Fraction(9, 10)
+_MIN_BITRATE = 200_000
 _CODEC_NAMES = {"h264": "H.264", "hevc": "HEVC", "vp9": "VP9", "vp8": "VP8",
                 "av1": "AV1", "mpeg4": "MPEG-4", "prores": "ProRes"}  # fmt: skip
 
@@ -127,22 +128,27 @@ def _geometry(
     shape = Fraction(width, height)
     kept = min(max(shape, spec.min_ratio), spec.max_ratio)
     target = ratio or spec.target_ratio or kept
-    crop, reshaped = None, None
-    if abs(shape - target) > target * RATIO_TOLERANCE:
-        label = _ratio_label(target)
-        if fit == "crop":
-            crop = _even_box(width, height, target, inside=True)
-            width, height = crop
-            reshaped = f"Cropped to {label}."
-        else:
-            reshaped = f"Added black bars to make it {label}."
-    canvas = (width, height)
-    if reshaped and fit == "pad":
-        canvas = _even_box(width, height, target, inside=False)
+    if abs(shape - target) <= target * RATIO_TOLERANCE:
+        scale = _fit_scale(width, height)
+        size = (_even(width * scale), _even(height * scale))
+        return _Geometry(None, size, *size, None)
+    # Reshaping: work in exact fractions and derive the height from the width
+    # through the ratio itself, so 9:16 comes out 1080x1920 and not 1080x1918.
+    canvas = _box(width, height, target, inside=fit == "crop")
     scale = _fit_scale(*canvas)
-    out_w, out_h = _even(canvas[0] * scale), _even(canvas[1] * scale)
+    out_w = _even(canvas[0] * scale)
+    out_h = _even(out_w / target)
+    if max(out_w, out_h) > MAX_LONG_SIDE or min(out_w, out_h) > MAX_SHORT_SIDE:
+        out_h = _even(canvas[1] * scale)
+        out_w = _even(out_h * target)
+    label = _ratio_label(target)
+    if fit == "crop":
+        crop = (_even(canvas[0]), _even(canvas[1]))
+        return _Geometry(crop, (out_w, out_h), out_w, out_h, f"Cropped to {label}.")
     scaled = (min(out_w, _even(width * scale)), min(out_h, _even(height * scale)))
-    return _Geometry(crop, scaled, out_w, out_h, reshaped)
+    return _Geometry(
+        None, scaled, out_w, out_h, f"Added black bars to make it {label}."
+    )
 
 
 def _fit_scale(width: int, height: int) -> Fraction:
@@ -155,11 +161,11 @@ def _fit_scale(width: int, height: int) -> Fraction:
     )
 
 
-def _even_box(width: int, height: int, ratio: Fraction, inside: bool):
-    """The box of shape ``ratio`` inside (crop) or around (pad) width x height."""
+def _box(width: int, height: int, ratio: Fraction, inside: bool):
+    """The exact box of shape ``ratio`` inside (crop) or around (pad) the picture."""
     if (Fraction(width, height) > ratio) == inside:
-        return _even(height * ratio), _even(height)
-    return _even(width), _even(width / ratio)
+        return height * ratio, Fraction(height)
+    return Fraction(width), width / ratio
 
 
 def _even(value: Fraction | float | int) -> int:
@@ -249,7 +255,9 @@ def _audio_plan(info: VideoInfo, copy_video: bool) -> str:
 def _bitrate_cap(info: VideoInfo, spec: Spec) -> int:
     """Highest video bit rate that keeps the whole file under the size limit."""
     budget = spec.max_bytes * 8 * _SIZE_MARGIN / max(info.duration, 1) - AUDIO_BITRATE
-    return int(min(MAX_VIDEO_BITRATE, budget))
+    # A budget this low can't be met: encode at the floor and let the size
+    # check after converting say so.
+    return int(min(MAX_VIDEO_BITRATE, max(budget, _MIN_BITRATE)))
 
 
 _TRANSPOSE = {

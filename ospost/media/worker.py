@@ -153,7 +153,7 @@ def run(job: dict) -> dict:
     return _OPS[job["op"]](job)
 
 
-_MEMORY_KB = 0  # resident-memory ceiling, set by _limit_self
+_MEMORY_KB = 0  # resident-memory ceiling, set by _limit_self (0: none)
 
 
 class _Reporter:
@@ -164,7 +164,8 @@ class _Reporter:
         self.last = 0.0
 
     def __call__(self, fraction: float) -> None:
-        if resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > _MEMORY_KB:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        if _MEMORY_KB and peak > _MEMORY_KB:
             raise MemoryError("over the memory ceiling")
         now = time.monotonic()
         if now - self.last >= _PROGRESS_EVERY or fraction >= 1.0:
