@@ -20,12 +20,16 @@ from typing import Protocol
 
 from flask import Flask
 from flask import abort
+from werkzeug.http import parse_range_header
 from werkzeug.wsgi import wrap_file
 
 log = logging.getLogger(__name__)
 
-# The public copies' names: 32 URL-safe characters (24 random-looking bytes).
-STAGED_NAME = re.compile(r"[A-Za-z0-9_-]{32}\.jpg")
+# The public copies' names: 32 URL-safe characters (24 random-looking bytes),
+# .jpg for images and Reel covers, .mp4 for videos.
+STAGED_NAME = re.compile(r"[A-Za-z0-9_-]{32}\.(?:jpg|mp4)")
+STAGED_TYPES = {"jpg": "image/jpeg", "mp4": "video/mp4"}
+_CHUNK = 256 * 1024
 
 # Uploads are for their owner only: no other local account may list or read
 # them. Staged copies are public (Meta's crawler fetches them without login)
@@ -142,19 +146,19 @@ class StagedPost(Protocol):
     staged_name: str | None
 
 
-def staged_name(post: StagedPost, secret: str) -> str:
+def staged_name(post: StagedPost, secret: str, suffix: str = ".jpg") -> str:
     """The name of a post's public copy under the staging folder.
 
     Unguessable (an HMAC of the post id and upload under the app's secret key),
     yet the same on every retry, so the engine need not save it before Meta
     fetches the image. A name already saved with the post wins: it is the copy
-    that exists.
+    that exists. ``suffix`` is ".mp4" for a video.
     """
     if post.staged_name:
         return post.staged_name
     msg = f"{post.id}:{post.filename}".encode()
     digest = hmac.new(secret.encode(), msg, hashlib.sha256).digest()[:24]
-    return base64.urlsafe_b64encode(digest).decode() + ".jpg"
+    return base64.urlsafe_b64encode(digest).decode() + suffix
 
 
 def private_dir(path: Path) -> None:
@@ -203,13 +207,15 @@ def _static_outside_staging(serve_static, static_folder: str, staging_folder: st
 
 
 class StagedImages:
-    """Serve staged images to Meta's crawler ahead of Flask.
+    """Serve staged images and videos to Meta's crawler ahead of Flask.
 
     Each post's image is fetched once by Meta while its container is made; a
     crawler needs no session, user or template, and in a burst of due posts
     Flask's request handling (session lookup included) was a tenth of the
     app's CPU. Anything not found here (a bad name, a missing file, a method
     other than GET/HEAD) goes on to Flask, which answers with its 404 page.
+    Byte ranges are honoured (one range per request; several get the whole
+    file), as video fetchers ask for them.
     """
 
     PREFIX = "/static/tmp/"
@@ -232,16 +238,55 @@ class StagedImages:
         except OSError:
             return self.wsgi_app(environ, start_response)
         size = os.fstat(image.fileno()).st_size
-        start_response(
-            "200 OK",
-            [
-                ("Content-Type", "image/jpeg"),
-                ("Content-Length", str(size)),
-                ("Cache-Control", "no-cache"),
-                *self.headers,
-            ],
-        )
+        headers = [
+            ("Content-Type", STAGED_TYPES[name[-3:]]),
+            ("Accept-Ranges", "bytes"),
+            ("Cache-Control", "no-cache"),
+            *self.headers,
+        ]
+        span = _byte_range(environ.get("HTTP_RANGE"), size)
+        if span == "unsatisfiable":
+            image.close()
+            headers += [("Content-Range", f"bytes */{size}"), ("Content-Length", "0")]
+            start_response("416 Range Not Satisfiable", headers)
+            return []
+        if span is None:
+            start_response("200 OK", [("Content-Length", str(size)), *headers])
+        else:
+            start, stop = span
+            headers += [
+                ("Content-Range", f"bytes {start}-{stop - 1}/{size}"),
+                ("Content-Length", str(stop - start)),
+            ]
+            start_response("206 Partial Content", headers)
         if environ["REQUEST_METHOD"] == "HEAD":
             image.close()
             return []
-        return wrap_file(environ, image)
+        if span is None:
+            return wrap_file(environ, image)
+        return _file_slice(image, *span)
+
+
+def _byte_range(header: str | None, size: int):
+    """(start, stop) of the one range asked for, None for the whole file, or
+    "unsatisfiable".  A malformed header or several ranges mean the whole file
+    (RFC 9110 lets a server ignore Range)."""
+    parsed = parse_range_header(header) if header else None
+    if parsed is None or parsed.units != "bytes" or len(parsed.ranges) != 1:
+        return None
+    return parsed.range_for_length(size) or "unsatisfiable"
+
+
+def _file_slice(fh, start: int, stop: int):
+    """Yield bytes [start, stop) of an open file, closing it when done."""
+    try:
+        fh.seek(start)
+        left = stop - start
+        while left > 0:
+            chunk = fh.read(min(_CHUNK, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+            yield chunk
+    finally:
+        fh.close()
