@@ -50,6 +50,7 @@ ENDPOINTS = (
     "limit",
     "media_list",
     "media",
+    "stories",
     "unknown",
 )
 

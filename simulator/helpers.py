@@ -85,7 +85,8 @@ def select(
     return selected
 
 
-def _check_caption(caption: str) -> None:
+def check_caption(caption: str) -> None:
+    """Raise Meta's error for a caption over its length, hashtag or @tag limits."""
     if len(caption) > CAPTION_MAX_CHARS:
         raise caption_too_long()
     if len(HASHTAG_RE.findall(caption)) > CAPTION_MAX_HASHTAGS:
@@ -110,7 +111,7 @@ def create_params(params: dict[str, str]) -> tuple[str, str, str]:
         raise missing_param("image_url")
     caption = params.get("caption", "")
     alt_text = params.get("alt_text", "")
-    _check_caption(caption)
+    check_caption(caption)
     if len(alt_text) > ALT_TEXT_MAX_CHARS:
         raise GraphError(
             100, f"(#100) Param alt_text must be at most {ALT_TEXT_MAX_CHARS} chars"

@@ -19,6 +19,7 @@ from simulator.errors import not_ready
 
 if TYPE_CHECKING:  # settings.py imports this module's fault table
     from simulator.settings import Settings
+    from simulator.video import VideoPart
 
 
 @dataclass
@@ -76,6 +77,8 @@ class Container:
     forced_status: str | None = None
     forced_detail: str | None = None
     media_id: str | None = None
+    product: str = "FEED"  # media_product_type once published: FEED, REELS, STORY
+    video: "VideoPart | None" = None
 
 
 @dataclass
@@ -92,6 +95,8 @@ class Media:
     image_format: str
     published_at: float
     shortcode: str
+    product: str = "FEED"
+    video: "VideoPart | None" = None
 
 
 class Node(dict):
@@ -164,7 +169,9 @@ def _plain_reply(status: int, fault: str | None = None) -> Reply:
     return Reply(status, text, None, fault)
 
 
-FAULT_MATCH_KEYS = frozenset({"endpoint", "ig_user_id", "fb_user_id", "container_id"})
+FAULT_MATCH_KEYS = frozenset(
+    {"endpoint", "ig_user_id", "fb_user_id", "container_id", "media_type"}
+)
 FAULT_RESPONSE_KEYS = frozenset(
     {
         "http",

@@ -709,8 +709,8 @@ def test_unknown_objects_and_edges(sim):
     token = login(sim)
     error = assert_meta_error(graph(sim, "GET", "12345", token), 400, 100, 33)
     assert "Object with ID '12345' does not exist" in error["message"]
-    error = assert_meta_error(graph(sim, "GET", f"{IG_DEMO}/stories", token), 400, 100)
-    assert "nonexisting field (stories)" in error["message"]
+    error = assert_meta_error(graph(sim, "GET", f"{IG_DEMO}/reels", token), 400, 100)
+    assert "nonexisting field (reels)" in error["message"]
     resp = graph(sim, "GET", f"{IG_DEMO}/media/extra", token)
     assert_meta_error(resp, 400, 2500)
 

@@ -3,7 +3,8 @@
 Where things are: ``state.py`` (tables, lock, settings, reset), ``dispatch.py``
 (routing and the call log), ``faults.py``, ``accounts.py`` (users, Pages, IG
 accounts), ``tokens.py`` (login and tokens), ``containers.py`` (containers and
-publishing), ``quota.py`` and ``media.py`` (published posts).  The mixins call
+publishing), ``video.py`` (Reels and Stories), ``quota.py`` and ``media.py``
+(published posts).  The mixins call
 one another through ``self``, as the methods of the one class they used to be.
 """
 
@@ -14,6 +15,7 @@ from simulator.world.faults import FaultsMixin
 from simulator.world.media import MediaMixin
 from simulator.world.quota import QuotaMixin
 from simulator.world.tokens import TokensMixin
+from simulator.world.video import VideoMixin
 
 __all__ = ["GraphWorld"]
 
@@ -26,6 +28,7 @@ class GraphWorld(
     ContainersMixin,
     QuotaMixin,
     MediaMixin,
+    VideoMixin,
 ):
     """All simulator state (users, tokens, containers, media, faults, call log).
 

@@ -7,6 +7,7 @@
 import hashlib
 import logging
 import time
+from dataclasses import asdict
 from typing import Any
 
 from simulator.constants import STATUS_TEXT
@@ -27,6 +28,7 @@ from simulator.records import GraphRequest
 from simulator.records import Media
 from simulator.records import Route
 from simulator.world.state import WorldState
+from simulator.world.video import VIDEO_ERROR_TEXT
 
 logger = logging.getLogger("ospost.simulator")
 
@@ -44,6 +46,9 @@ class ContainersMixin(WorldState):
 
     def _create(self, req: GraphRequest, route: Route) -> dict[str, Any]:
         """``POST /{ig-user-id}/media``: crawl the image and make a container."""
+        media_type = req.params.get("media_type", "IMAGE").upper()
+        if media_type in ("REELS", "STORIES"):
+            return self._create_reel_or_story(req, route, media_type)
         ig_user_id = route.ig_user_id or ""
         with self._lock:
             token = self._auth(req)
@@ -79,13 +84,15 @@ class ContainersMixin(WorldState):
         age = now - container.created_at
         if age >= self._settings.container_ttl:
             return "EXPIRED"
-        if age >= self._settings.container_ready_after:
-            return "FINISHED"
+        if age >= self._processing_seconds(container):
+            return "ERROR" if self._video_failed(container) else "FINISHED"
         return "IN_PROGRESS"
 
     def _status_text(self, container: Container, status_code: str) -> str:
         if status_code == container.forced_status and container.forced_detail:
             return container.forced_detail
+        if status_code == "ERROR" and self._video_failed(container):
+            return VIDEO_ERROR_TEXT
         return STATUS_TEXT[status_code]
 
     def _status(self, req: GraphRequest, route: Route) -> dict[str, Any]:
@@ -123,6 +130,8 @@ class ContainersMixin(WorldState):
             "status_code": status_code,
             "status": self._status_text(container, status_code),
             "media_id": container.media_id,
+            "media_product_type": container.product,
+            "video": asdict(container.video) if container.video else None,
         }
 
     def _publish(self, req: GraphRequest, route: Route) -> dict[str, Any]:
@@ -151,6 +160,7 @@ class ContainersMixin(WorldState):
         if status_code == "EXPIRED":
             raise media_expired()
         if status_code == "ERROR":
+            self._check_video_publishable(container)
             raise creation_failed()
         if status_code != "FINISHED":
             raise not_ready()
@@ -170,6 +180,8 @@ class ContainersMixin(WorldState):
             image_format=container.image_format,
             published_at=now,
             shortcode=shortcode(media_id),
+            product=container.product,
+            video=container.video,
         )
         container.media_id = media_id
         self._media[media_id] = media

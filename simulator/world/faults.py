@@ -70,6 +70,7 @@ class FaultsMixin(WorldState):
                 "ig_user_id": route.ig_user_id,
                 "fb_user_id": token.fb_user_id if token else None,
                 "container_id": route.container_id,
+                "media_type": self._media_type_fact(req, route),
             }
             for entry in self._faults:
                 match, response, times = entry
@@ -86,6 +87,15 @@ class FaultsMixin(WorldState):
                 kind = self._rng.choice(settings.fail_kinds)
                 return random_fault(kind, route.endpoint, settings)
         return None
+
+    def _media_type_fact(self, req: GraphRequest, route: Route) -> str | None:
+        """IMAGE, REELS or STORIES: asked for by a create, or of the container."""
+        if route.endpoint == "create":
+            return req.params.get("media_type", "IMAGE").upper()
+        container = self._containers.get(route.container_id or "")
+        if container is None:
+            return None
+        return {"REELS": "REELS", "STORY": "STORIES"}.get(container.product, "IMAGE")
 
     @staticmethod
     def _fault_matches(match: dict[str, Any], facts: dict[str, Any]) -> bool:

@@ -3,6 +3,7 @@
 ``GET /{ig-user-id}/media`` lists an account's posts, ``GET /{ig-media-id}`` shows one.
 """
 
+from dataclasses import asdict
 from typing import Any
 
 from simulator.errors import unsupported
@@ -38,15 +39,17 @@ class MediaMixin(WorldState):
             "height": media.height,
             "format": media.image_format,
             "published_at": iso(media.published_at),
+            "media_product_type": media.product,
+            "video": asdict(media.video) if media.video else None,
         }
 
     def _media_values(self, media: Media) -> dict[str, Any]:
         values: dict[str, Any] = {
             "id": media.id,
-            "media_type": "IMAGE",
-            "media_product_type": "FEED",
-            "media_url": media.image_url,
-            "permalink": f"https://www.instagram.com/p/{media.shortcode}/",
+            "media_type": "VIDEO" if media.video else "IMAGE",
+            "media_product_type": media.product,
+            "media_url": media.video.url if media.video else media.image_url,
+            "permalink": self._permalink(media),
             "shortcode": media.shortcode,
             "timestamp": ig_timestamp(media.published_at),
             "username": self._ig[media.ig_user_id].username,
@@ -55,11 +58,20 @@ class MediaMixin(WorldState):
             "comments_count": 0,
             "is_comment_enabled": True,
         }
+        if media.video and media.video.thumbnail_url:
+            values["thumbnail_url"] = media.video.thumbnail_url
         if media.caption:
             values["caption"] = media.caption
         if media.alt_text:
             values["alt_text"] = media.alt_text
         return values
+
+    def _permalink(self, media: Media) -> str:
+        if media.product == "STORY":
+            username = self._ig[media.ig_user_id].username
+            return f"https://www.instagram.com/stories/{username}/{media.id}/"
+        kind = "reel" if media.product == "REELS" else "p"
+        return f"https://www.instagram.com/{kind}/{media.shortcode}/"
 
     def _media_list(self, req: GraphRequest, route: Route) -> dict[str, Any]:
         """``GET /{ig-user-id}/media``: the account's posts, newest first."""
@@ -67,7 +79,12 @@ class MediaMixin(WorldState):
             token = self._auth(req)
             account = self._managed_ig(token, route.ig_user_id or "", "GET")
             spec = req.params.get("fields")
-            posts = [m for m in self._media.values() if m.ig_user_id == account.id]
+            # Stories have their own edge (GET /{ig-user-id}/stories), as at Meta.
+            posts = [
+                m
+                for m in self._media.values()
+                if m.ig_user_id == account.id and m.product != "STORY"
+            ]
             items = [select(self._media_values(m), spec, ("id",)) for m in posts[::-1]]
             return paginate(req, items)
 
