@@ -147,6 +147,7 @@ class Prepared:
     cover: Cover | None
     seconds: float  # wall time, waiting for a slot not included
     peak_rss_mb: float  # the converter's peak resident memory
+    cpu_seconds: float  # the converter's CPU time, all threads
 
 
 def inspect_upload(path: str | Path, kind: str) -> VideoInfo:
@@ -207,6 +208,7 @@ def prepare_video(
         cover=cover_from_json(result["cover"]) if "cover" in result else None,
         seconds=answer["seconds"],
         peak_rss_mb=result["peak_rss_kb"] / 1024,
+        cpu_seconds=result["cpu_seconds"],
     )
 
 
@@ -379,11 +381,11 @@ _OUT_OF_MEMORY = (
 
 
 def _resident_mb(pid: int) -> float:
-    """Resident memory of a live process, from /proc (0 when unknown)."""
+    """Peak resident memory of a live process, from /proc (0 when unknown)."""
     try:
         with open(f"/proc/{pid}/status") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                if line.startswith("VmHWM:"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass

@@ -133,12 +133,34 @@ def _prepare(job: dict) -> dict:
         "output": info_to_json(output),
         "changes": list(plan.changes),
         "copied": plan.copy_video,
-        "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        **_usage(),
     }
     if job.get("cover_ms") is not None:
         cover = covers.cover_from_video(job["dst"], int(job["cover_ms"]))
         result["cover"] = cover_to_json(cover)
     return result
+
+
+def _usage() -> dict:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"peak_rss_kb": peak_rss_kb(), "cpu_seconds": cpu}
+
+
+def peak_rss_kb() -> int:
+    """This process's own peak resident memory, in KiB.
+
+    From /proc (VmHWM): ``ru_maxrss`` would also count the parent's memory,
+    which Linux carries into a forked-then-exec'd child's figure.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _cover(job: dict) -> dict:
@@ -164,8 +186,7 @@ class _Reporter:
         self.last = 0.0
 
     def __call__(self, fraction: float) -> None:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        if _MEMORY_KB and peak > _MEMORY_KB:
+        if _MEMORY_KB and peak_rss_kb() > _MEMORY_KB:
             raise MemoryError("over the memory ceiling")
         now = time.monotonic()
         if now - self.last >= _PROGRESS_EVERY or fraction >= 1.0:
