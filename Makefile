@@ -48,6 +48,7 @@ bench: deps
 	$(PY) bench/fault_run.py
 	$(PY) bench/kill_trials.py
 	$(PY) bench/http_load.py
+	$(PY) bench/video.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache test-results

@@ -40,6 +40,7 @@ from ospost import schemas
 from ospost import storage
 from ospost import web
 from ospost.grid import GridCache
+from ospost.media import jobs as video_jobs
 from ospost.scheduler import publisher
 from ospost.sessions import DatabaseSessionInterface
 
@@ -82,6 +83,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     ratelimit.init_app(app)  # after web: limits per person need g.user
     schemas.init_app(app)
     storage.init_app(app)
+    video_jobs.init_app(app)  # VIDEO_* limits for the video converter
     _trust_proxies(app)
     app.extensions["grid_cache"] = GridCache(app.config["GRID_CACHE_MB"] * 1024 * 1024)
     publisher.init_app(app)
