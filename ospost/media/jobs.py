@@ -281,8 +281,9 @@ class _Child:
     def _start(self, errors) -> subprocess.Popen:
         # Two malloc arenas instead of one per thread: x264's threads would
         # otherwise reserve 64 MB of address space each against RLIMIT_AS.
+        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         env = {
-            **os.environ, "MALLOC_ARENA_MAX": "2", "PYTHONPATH": str(ROOT),
+            **os.environ, "MALLOC_ARENA_MAX": "2", "PYTHONPATH": path,
             "PYTHONDONTWRITEBYTECODE": "1",
         }  # fmt: skip
         proc = subprocess.Popen(
