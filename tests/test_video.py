@@ -153,6 +153,18 @@ def test_an_upload_over_the_limit_is_refused(clips, monkeypatch):
     assert "the largest we accept is" in caught.value.message
 
 
+def test_a_codec_we_cannot_decode_is_named():
+    from ospost.media.probe import _check_decoder
+
+    with pytest.raises(VideoRejected) as caught:
+        _check_decoder("imaginary")
+    assert caught.value.reason == "codec"
+    assert caught.value.message == (
+        "This video is encoded as imaginary, which we can't read. Export it as "
+        "an H.264 MP4 and try again."
+    )
+
+
 # --------------------------------------------------------------------- limits
 
 
@@ -438,3 +450,11 @@ def test_a_busy_converter_says_so(clips, tmp_path):
         jobs.SLOTS.release()
         jobs.configure(slots=previous)
     assert caught.value.reason == "busy" and caught.value.retry
+
+
+def test_a_crashed_converter_is_reported_as_worth_retrying(caplog):
+    with pytest.raises(VideoRejected) as caught:
+        jobs._run({"op": "no-such-job"}, jobs.Limits(), None, None)
+    assert caught.value.reason == "crashed" and caught.value.retry
+    assert "The video converter stopped unexpectedly" in caught.value.message
+    assert "KeyError" in caplog.text  # its last words are logged for the admin
