@@ -342,6 +342,13 @@ def test_nginx_serves_staged_copies_itself_with_the_apps_headers(front):
         "Strict-Transport-Security",
     ):
         assert by_nginx.headers[name] == by_app.headers[name], name
+    # Videos too, with byte ranges, as the app serves them (test_video_staging.py).
+    video = STAGED[:-4] + ".mp4"
+    (front.staging / video).write_bytes(b"\0\0\0\x18ftypisom" + bytes(range(200)))
+    ranged = front.get(f"/static/tmp/{video}", headers={"Range": "bytes=4-11"})
+    assert ranged.status_code == 206 and ranged.content == b"ftypisom"
+    assert ranged.headers["Content-Type"] == "video/mp4"
+    assert ranged.headers["Content-Range"] == "bytes 4-11/212"
     head = requests.head(
         front.url(f"/static/tmp/{STAGED}"), verify=str(front.cert), timeout=5
     )
