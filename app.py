@@ -33,11 +33,13 @@ from ospost import posts
 from ospost import production
 from ospost import ratelimit
 from ospost import reachability
+from ospost import reel_views
 from ospost import schemas
 from ospost import storage
 from ospost import web
 from ospost.grid import GridCache
 from ospost.media import jobs as video_jobs
+from ospost.reels import conversions
 from ospost.scheduler import publisher
 from ospost.sessions import DatabaseSessionInterface
 
@@ -84,6 +86,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     publisher.init_app(app)
     feed.init_app(app)
     notify.init_app(app)  # after csrf and publisher: it exempts a route, adds a job
+    conversions.init_app(app)  # after publisher: adds the resume job
     token_cipher.configure(app.config["TOKEN_ENCRYPTION_KEYS"])
 
     app.register_blueprint(auth.bp)
@@ -95,6 +98,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     # the account page (tests run the checks themselves).
     reachability.init_app(app, check_now=_is_serving(app) and not app.config["TESTING"])
     app.register_blueprint(calendar.bp)
+    app.register_blueprint(reel_views.bp)
 
     if _should_start_scheduler(app):
         publisher.start()
@@ -151,6 +155,14 @@ def _configure(app: Flask, overrides: dict) -> None:
         # ones get theirs as time passes (0: a job for every pending post).
         PUBLISH_HORIZON_SECONDS=3600,
         PUBLISH_THREADS=16,
+        # Reels and Stories: first gap between checks of a video container
+        # (Meta: at most once a minute), doubling up to the max gap; Meta
+        # expires an unpublished container after 24 hours.
+        PUBLISH_VIDEO_CHECK_SECONDS=60,
+        PUBLISH_VIDEO_MAX_GAP_SECONDS=600,
+        PUBLISH_VIDEO_CONTAINER_HOURS=24,
+        # Largest video upload the composer accepts (Reels, Stories).
+        VIDEO_MAX_UPLOAD_MB=1000,
         SIGNED_REQUEST_MAX_AGE_SECONDS=600,
         SCHEDULE_QUOTA_DEFAULT=100,
         SCHEDULE_QUOTA_WARN_PERCENT=90,
