@@ -42,6 +42,23 @@ bp = Blueprint("reels", __name__)
 KINDS = "<any(reel,story):kind>"
 
 
+@bp.record_once
+def _allow_video_uploads(state) -> None:
+    """Raise the body limit for the video upload routes before anything reads
+    the form: the CSRF check (a before_request hook of its own) parses it."""
+
+    def allow() -> None:
+        if request.endpoint == "reels.add" and request.method == "POST":
+            request.max_content_length = upload_limit()
+
+    state.app.before_request_funcs.setdefault(None, []).insert(0, allow)
+
+
+def upload_limit() -> int:
+    """The largest request body of a video upload (the file and the form)."""
+    return video_limits()["max_upload_bytes"] + 1024 * 1024
+
+
 def video_limits() -> dict:
     """What the composer checks before sending, from the server's limits."""
     mb = current_app.config["VIDEO_MAX_UPLOAD_MB"]
@@ -82,7 +99,6 @@ def add(kind: str):
     ctx = {"kind": kind, "video_limits": video_limits()}
     if request.method == "GET":
         return render_template(template, form={}, **ctx)
-    request.max_content_length = ctx["video_limits"]["max_upload_bytes"] + 1024 * 1024
     try:
         data = read_reel(g.user, now_utc())
         post_id = create_reel(g.user, data)

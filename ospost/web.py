@@ -164,6 +164,8 @@ def _security_header_values(app_cfg) -> dict[str, str]:
         "script-src": ["'self'", "https://connect.facebook.net"],
         "style-src": ["'self'"],
         "img-src": img_src,
+        # The Reel/Story composer previews the chosen video from a blob: URL.
+        "media-src": ["'self'", "blob:"],
         "connect-src": [
             "'self'",
             "https://*.facebook.com",

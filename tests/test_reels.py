@@ -5,6 +5,7 @@ over HTTP, with a live app for Meta's crawler to fetch the staged files)."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -360,3 +361,76 @@ def test_a_cover_image_of_the_wrong_shape_is_refused(app, client, user, clips):
 
 def test_an_unknown_posts_video_status_is_404(client, user):
     assert client.get("/post/999/video").status_code == 404
+
+
+@pytest.mark.parametrize("kind", ["reel", "story"])
+def test_the_composer_offers_the_post_types_and_the_kinds_fields(client, user, kind):
+    page = client.get(f"/post/add/{kind}").get_data(as_text=True)
+    assert "Post type" in page and 'aria-current="page">' + kind.title() in page
+    assert 'name="media"' in page and "data-preview" in page
+    assert ('name="caption"' in page) is (kind == "reel")
+    assert ("Also share to feed" in page) is (kind == "reel")
+    assert ('name="thumb_offset"' in page) is (kind == "reel")
+    assert ("safe-top" in page) is (kind == "story")
+    feed = client.get("/post/add").get_data(as_text=True)
+    assert f'href="/post/add/{kind}"' in feed
+
+
+def test_the_post_page_shows_the_conversion_and_refuses_edits(env, clips):
+    app, client, _ = env
+    upload(client, "reel", clips["wide"].read_bytes(), caption="Page test")
+    post = only_post(app)
+    page = client.get(f"/post/{post.id}/edit").get_data(as_text=True)
+    assert "Video conversion" in page or "Ready for Instagram" in page
+    video_ready(app, post.id)
+    page = client.get(f"/post/{post.id}/edit").get_data(as_text=True)
+    assert re.search(r"Ready for Instagram: 3\.\d s, 320 × 568", page)
+    assert "Post now" in page and "Remove Reel" in page
+    resp = client.post(
+        f"/post/{post.id}/edit",
+        data={"caption": "x"},
+        headers={"Accept": "application/json"},
+    )
+    assert resp.status_code == 409
+    assert "remove it and add it again" in resp.get_json()["error"]
+
+
+def test_video_uploads_may_be_larger_than_photos_but_not_unlimited(make_app, auth):
+    """The CSRF check reads the form first: the larger limit must already hold
+    then. Sent over HTTP (the test client does not enforce body limits)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from werkzeug.datastructures import FileStorage
+    from werkzeug.test import encode_multipart
+
+    from support import serve_app
+
+    app = make_app(
+        WTF_CSRF_ENABLED=True, MAX_CONTENT_LENGTH=1024 * 1024, VIDEO_MAX_UPLOAD_MB=2
+    )
+
+    def send(url: str, size: int) -> tuple[int, dict]:
+        media = FileStorage(io.BytesIO(b"\0" * size), "big.mp4", "media", "video/mp4")
+        boundary, body = encode_multipart({"media": media})
+        req = urllib.request.Request(
+            url + "/post/add/reel",
+            data=body,
+            headers={
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+                "Accept": "application/json",
+            },
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, json.load(resp)
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.load(exc)
+
+    with serve_app(app) as url:
+        status, body = send(url, 1536 * 1024)
+        assert status == 400 and "form expired" in body["error"], body
+        status, body = send(url, 4 * 1024 * 1024)
+    assert status == 413
+    assert body["error"] == "File is too large: the limit is 3 MB."
