@@ -268,6 +268,15 @@ class Post(db.Model):
         return self.media[0]
 
     @property
+    def on_grid(self) -> bool:
+        """Shown on the profile grid: feed posts, and Reels shared to feed
+        (Stories and Reels-tab-only Reels sit in the strip above it)."""
+        video = getattr(self, "video", None)
+        if self.post_type == "reel":
+            return video is None or video.share_to_feed
+        return self.post_type != "story"
+
+    @property
     def is_carousel(self) -> bool:
         return self.media_type == MediaType.CAROUSEL
 

@@ -23,6 +23,7 @@ from sqlalchemy import ForeignKey
 from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import Text
+from sqlalchemy import select
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import backref
 from sqlalchemy.orm import mapped_column
@@ -50,6 +51,19 @@ class VideoStatus(enum.StrEnum):
     CONVERTING = "converting"
     READY = "ready"
     FAILED = "failed"
+
+
+def on_grid(query):
+    """``query`` (of Post) limited to the posts the profile grid shows and
+    reorders: no Stories, no Reels kept out of the feed."""
+    from models import Post
+
+    kept_out = (
+        select(PostVideo.id)
+        .where(PostVideo.post_id == Post.id, PostVideo.share_to_feed.is_(False))
+        .exists()
+    )
+    return query.where(Post.post_type != PostType.STORY, ~kept_out)
 
 
 class PostVideo(db.Model):

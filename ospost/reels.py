@@ -226,6 +226,7 @@ class Conversions:
                 item = post.writable_cover()
                 old_files = [item.filename, item.thumbnail]
                 item.filename, item.thumbnail = new_files
+                post.updated_at = now_utc()  # the grid's cache sees the new tile
             done = db.session.execute(
                 update(VIDEOS)
                 .where(
