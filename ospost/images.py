@@ -83,10 +83,12 @@ FEED_SHAPE = Shape(_MIN_RATIO, _MAX_RATIO, "Instagram accepts 4:5 (0.80) to 1.91
 REEL_COVER_SHAPE = Shape(
     Fraction(9, 16), Fraction(9, 16), "a Reel cover must be 9:16 (0.56)"
 )
-# Story photos too (graph-api.md §7.2: STORIES, 9:16 recommended); a little
-# wider or narrower is cropped by Instagram, so the range is kept tight.
+# Story photos: 9:16 fills the screen (graph-api.md §7.2 recommends it);
+# Instagram shows wider ones up to 1.91:1 on a background, so those pass too.
 STORY_SHAPE = Shape(
-    Fraction(9, 16), Fraction(9, 16), "a Story photo must be 9:16 (0.56)"
+    Fraction(9, 16),
+    _MAX_RATIO,
+    "a Story photo must be between 9:16 (0.56) and 1.91:1",
 )
 
 _SOURCE_FORMATS = {

@@ -55,15 +55,16 @@ def _allow_video_uploads(state) -> None:
 
 
 def upload_limit() -> int:
-    """The largest request body of a video upload (the file and the form)."""
-    return video_limits()["max_upload_bytes"] + 1024 * 1024
+    """The largest request body of a video upload (VIDEO_MAX_UPLOAD_MB)."""
+    return current_app.config["VIDEO_MAX_UPLOAD_MB"] * 1024 * 1024
 
 
 def video_limits() -> dict:
     """What the composer checks before sending, from the server's limits."""
     mb = current_app.config["VIDEO_MAX_UPLOAD_MB"]
     return {
-        "max_upload_bytes": min(mb * 1024 * 1024, MAX_UPLOAD_BYTES),
+        "max_upload_mb": mb,
+        "max_upload_bytes": min(upload_limit(), MAX_UPLOAD_BYTES),
         "reel": {
             "min_s": SPECS["reel"].min_seconds,
             "max_s": SPECS["reel"].max_seconds,

@@ -315,7 +315,7 @@ def test_a_conversion_left_by_a_dead_process_is_resumed(env, clips):
         ("reel", "wide", "a.mp4", {"thumb_offset": "soon"}, "thumb_offset", "slider"),
         ("reel", "wide", "a.mp4", {"fit": "stretch"}, "fit", "9:16"),
         ("reel", "wide", "a.mp4", {"date": "2001-01-01T10:00"}, "date", "future"),
-        ("story", "photo-wide", "a.jpg", {}, "media", "9:16"),
+        ("story", "photo-tall", "a.jpg", {}, "media", "between 9:16 (0.56) and 1.91:1"),
         ("feed", "wide", "a.mp4", {}, None, ""),
     ],
 )
@@ -324,7 +324,7 @@ def test_bad_input_is_refused_at_its_field_and_leaves_nothing(
 ):
     payload = {
         "photo": image_bytes(),
-        "photo-wide": image_bytes(1920, 1080),
+        "photo-tall": image_bytes(1080, 2400),
         "short": clips["short"].read_bytes(),
         "wide": clips["wide"].read_bytes(),
     }.get(media, media)
@@ -434,7 +434,7 @@ def test_video_uploads_may_be_larger_than_photos_but_not_unlimited(make_app, aut
         assert status == 400 and "form expired" in body["error"], body
         status, body = send(url, 4 * 1024 * 1024)
     assert status == 413
-    assert body["error"] == "File is too large: the limit is 3 MB."
+    assert body["error"] == "File is too large: the limit is 2 MB."
 
 
 def test_the_home_page_shows_reels_on_the_grid_and_stories_in_a_row(env, clips):

@@ -27,6 +27,11 @@ function megabytes(bytes) {
   return `${Math.round(bytes / 1024 / 1024)} MB`;
 }
 
+// The largest upload, as the page says it (VIDEO_MAX_UPLOAD_MB).
+function limitText(limits) {
+  return `${limits.max_upload_mb} MB`;
+}
+
 function seconds(ms) {
   return `${(ms / 1000).toFixed(1)} s`;
 }
@@ -36,7 +41,7 @@ function fileProblem(file, kind, limits, durationS) {
   if (!file)
     return kind === 'reel' ? 'Choose a video to post.' : 'Choose a photo or video to post.';
   if (file.size > limits.max_upload_bytes) {
-    return `This file is ${megabytes(file.size)}; the limit is ${megabytes(limits.max_upload_bytes)}.`;
+    return `This file is ${megabytes(file.size)}; the limit is ${limitText(limits)}.`;
   }
   const isImage = file.type.startsWith('image/');
   if (kind === 'reel' && isImage) {
@@ -109,6 +114,17 @@ function setupPreview(form, state) {
       range.setAttribute('aria-valuetext', seconds(ms));
     });
   }
+}
+
+// The preview shows what "black bars" or "crop the middle" will make.
+function setupFitPreview(form) {
+  const frame = form.querySelector('.reel-frame');
+  const update = () => {
+    const chosen = form.querySelector('[data-fit]:checked');
+    frame.classList.toggle('fit-crop', Boolean(chosen && chosen.value === 'crop'));
+  };
+  form.querySelectorAll('[data-fit]').forEach((radio) => radio.addEventListener('change', update));
+  update();
 }
 
 // A Reel's cover: a frame (the slider) or an uploaded image.
@@ -217,6 +233,7 @@ function setupReelForm(form) {
   date.addEventListener('change', () => setFieldError(form, 'date', dateProblem(date)));
   setupPreview(form, state);
   setupCoverChoice(form);
+  setupFitPreview(form);
   const guard = guardUnsavedChanges(form);
   form.addEventListener('submit', (event) => {
     event.preventDefault();
