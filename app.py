@@ -245,6 +245,10 @@ def _configure_demo(app: Flask) -> None:
         ).start()
         cfg["DEMO_SIMULATOR"] = server
         cfg["FB_ENDPOINT"] = server.graph_url
+        # The simulator processes a video in seconds, not minutes: check it
+        # as often (unless set on purpose).
+        if "OSPOST_PUBLISH_VIDEO_CHECK_SECONDS" not in os.environ:
+            cfg["PUBLISH_VIDEO_CHECK_SECONDS"] = 3
 
 
 def _should_start_scheduler(app: Flask) -> bool:

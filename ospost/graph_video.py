@@ -54,3 +54,14 @@ class VideoCalls:
         else:
             data["image_url"] = image_url or ""
         return self._create(ig_user_id, token, data)  # type: ignore[attr-defined]
+
+    def recent_stories(self, ig_user_id: str, token: str) -> list[dict]:
+        """The account's live Stories (they are not on the /media edge), to
+        find one published by a lost request."""
+        body = self.request(  # type: ignore[attr-defined]
+            "GET",
+            f"{ig_user_id}/stories",
+            token=token,
+            params={"fields": "id,caption,timestamp,permalink"},
+        )
+        return list(body.get("data") or [])

@@ -457,3 +457,34 @@ def test_the_home_page_shows_reels_on_the_grid_and_stories_in_a_row(env, clips):
         ).one()
     resp = client.post("/", json={"order": [shared]})
     assert resp.status_code == 200, resp.get_json()
+
+
+@pytest.mark.parametrize("kind", ["reel", "story"])
+def test_a_lost_publish_answer_is_found_never_published_twice(env, world, clips, kind):
+    app, client, _ = env
+    world.add_fault({"endpoint": "publish"}, {"after": True, "http": 500})
+    upload(client, kind, clips["wide"].read_bytes(), caption="Once only")
+    post = only_post(app)
+    video_ready(app, post.id)
+    post_now(app, post.id)
+    done = settled(app, post.id)
+    assert done.status == PostStatus.PUBLISHED, done.error_message
+    (live,) = world.published()
+    # Found on the account (Stories on their own edge), never sent again.
+    assert done.ig_media_id == live["media_id"]
+    assert len([c for c in world.calls() if c["endpoint"] == "publish"]) == 1
+    assert len([c for c in world.calls() if c["endpoint"] == "create"]) == 1
+
+
+def test_a_disconnected_account_fails_a_reel_without_calling_meta(env, world, clips):
+    app, client, user_id = env
+    upload(client, "reel", clips["wide"].read_bytes())
+    post = only_post(app)
+    video_ready(app, post.id)
+    with app.app_context():
+        db.session.get(User, user_id).needs_reauth = True
+        db.session.commit()
+    post_now(app, post.id)
+    done = settled(app, post.id)
+    assert done.status == PostStatus.FAILED and "Log in again" in done.error_message
+    assert [c for c in world.calls() if c["endpoint"] == "create"] == []

@@ -149,7 +149,7 @@ class ErrorPolicy:
             self.fail(step, VIDEO_EXPIRED_REASON.format(hours=f"{hours:g}"))
             return
         checks = step.post.status_checks + (1 if counted_check else 0)
-        gap = settings.video_check_interval * 2 ** min(checks, 10)
+        gap = settings.video_check_interval * 2 ** min(max(checks - 1, 0), 10)
         self.leases.save(
             step,
             final=True,

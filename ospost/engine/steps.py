@@ -253,7 +253,10 @@ class Steps:
         media_id = None
         self.leases.keep(step)
         try:
-            recent = step.call("recent_media", user.ig_account_id, step.token)
+            # Stories are not on the /media edge: they have their own.
+            story = post.post_type == PostType.STORY
+            method = "recent_stories" if story else "recent_media"
+            recent = step.call(method, user.ig_account_id, step.token)
             media_id = match_media(recent, post)
         except (GraphError, BudgetExhausted):
             log.warning(
