@@ -72,17 +72,17 @@ class ReelInput:
     written: list[str] = field(default_factory=list)
 
 
-def read_reel(user: User, now) -> ReelInput:
-    """The Reel or Story form and its files, checked together.
+def read_reel(user: User, now, post_type: str) -> ReelInput:
+    """The Reel or Story form (``post_type``, from the address) and its
+    files, checked together.
 
     Raises FormError with the fields at fault; the files it saved are removed
     again then. The request's database connection goes back to the pool
     before the upload is read.
     """
     form = request.form
-    post_type = form.get("post_type", "")
     if post_type not in (PostType.REEL, PostType.STORY):
-        raise FormError(fields={"post_type": "Choose Reel or Story."})
+        raise FormError("Choose Reel or Story.")
     data = ReelInput(post_type)
     errors: dict[str, str] = {}
     try:

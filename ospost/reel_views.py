@@ -101,7 +101,7 @@ def add(kind: str):
     if request.method == "GET":
         return render_template(template, form={}, **ctx)
     try:
-        data = read_reel(g.user, now_utc())
+        data = read_reel(g.user, now_utc(), kind)
         post_id = create_reel(g.user, data)
     except Conflict as exc:
         return fail(str(exc), 409, template, **ctx)

@@ -57,7 +57,6 @@ def env(scheduled_app, auth, live_server):
 
 def upload(client, kind, media: bytes | None, name="clip.mp4", **fields):
     data = {
-        "post_type": kind,
         "date": local_input(fields.pop("when", soon()), "Europe/Paris"),
         **fields,
     }
@@ -316,7 +315,6 @@ def test_a_conversion_left_by_a_dead_process_is_resumed(env, clips):
         ("reel", "wide", "a.mp4", {"fit": "stretch"}, "fit", "9:16"),
         ("reel", "wide", "a.mp4", {"date": "2001-01-01T10:00"}, "date", "future"),
         ("story", "photo-tall", "a.jpg", {}, "media", "between 9:16 (0.56) and 1.91:1"),
-        ("feed", "wide", "a.mp4", {}, None, ""),
     ],
 )
 def test_bad_input_is_refused_at_its_field_and_leaves_nothing(
@@ -328,10 +326,10 @@ def test_bad_input_is_refused_at_its_field_and_leaves_nothing(
         "short": clips["short"].read_bytes(),
         "wide": clips["wide"].read_bytes(),
     }.get(media, media)
-    data = {"post_type": kind, "date": local_input(soon(), "Europe/Paris"), **fields}
+    data = {"date": local_input(soon(), "Europe/Paris"), **fields}
     if payload is not None:
         data["media"] = (io.BytesIO(payload), name)
-    url = f"/post/add/{'reel' if kind == 'feed' else kind}"
+    url = f"/post/add/{kind}"
     resp = client.post(
         url,
         data=data,
