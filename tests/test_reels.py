@@ -486,3 +486,28 @@ def test_a_disconnected_account_fails_a_reel_without_calling_meta(env, world, cl
     done = settled(app, post.id)
     assert done.status == PostStatus.FAILED and "Log in again" in done.error_message
     assert [c for c in world.calls() if c["endpoint"] == "create"] == []
+
+
+def test_a_video_that_could_not_be_converted_fails_its_post_with_the_reason(
+    env, world, clips
+):
+    app, client, _ = env
+    upload(client, "reel", clips["wide"].read_bytes())
+    post = only_post(app)
+    video_ready(app, post.id)
+    with app.app_context():
+        db.session.execute(
+            update(VIDEOS)
+            .where(VIDEOS.c.post_id == post.id)
+            .values(status="failed", error="The conversion took longer than 76 s.")
+        )
+        db.session.commit()
+    page = client.get(f"/post/{post.id}/edit").get_data(as_text=True)
+    assert "The video could not be converted: The conversion took longer" in page
+    post_now(app, post.id)
+    done = settled(app, post.id)
+    assert done.status == PostStatus.FAILED
+    assert done.error_message == (
+        "The video could not be converted: The conversion took longer than 76 s."
+    )
+    assert [c for c in world.calls() if c["endpoint"] == "create"] == []
