@@ -13,6 +13,7 @@ background afterwards (``ospost.reels``).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import os
@@ -49,6 +50,10 @@ from ospost.storage import private_dir
 log = logging.getLogger(__name__)
 
 _CHUNK = 1024 * 1024
+# The upload request checks the file in a converter slot too; when background
+# conversions hold them all this long, it answers "busy, try again" instead of
+# keeping the person (and a web worker) waiting.
+UPLOAD_SLOT_WAIT = 20.0
 
 
 @dataclass
@@ -170,13 +175,14 @@ def _read_video(user: User, stream, data: ReelInput) -> None:
     with open(fd, "wb") as out:
         while chunk := stream.read(_CHUNK):
             out.write(chunk)
-    info = jobs.inspect_upload(path, data.post_type)
+    limits = dataclasses.replace(jobs.configure(), slot_wait=UPLOAD_SLOT_WAIT)
+    info = jobs.inspect_upload(path, data.post_type, limits=limits)
     data.source = name
     data.duration_ms = round(info.duration * 1000)
     if data.thumb_offset_ms is not None and data.thumb_offset_ms > data.duration_ms:
         data.thumb_offset_ms = data.duration_ms
     # Shown on the grid until the conversion makes the real one.
-    data.cover = jobs.make_cover(path, data.thumb_offset_ms or 0)
+    data.cover = jobs.make_cover(path, data.thumb_offset_ms or 0, limits=limits)
 
 
 def create_reel(user: User, data: ReelInput) -> int:

@@ -511,3 +511,22 @@ def test_a_video_that_could_not_be_converted_fails_its_post_with_the_reason(
         "The video could not be converted: The conversion took longer than 76 s."
     )
     assert [c for c in world.calls() if c["endpoint"] == "create"] == []
+
+
+def test_an_upload_finding_every_converter_busy_says_so(app, client, user, clips):
+    from ospost import reel_upload
+    from ospost.media import jobs
+
+    taken = [jobs.SLOTS.acquire(0) for _ in range(jobs.cpu_count())]
+    old = reel_upload.UPLOAD_SLOT_WAIT
+    reel_upload.UPLOAD_SLOT_WAIT = 0.1
+    try:
+        resp = upload(client, "reel", clips["wide"].read_bytes())
+    finally:
+        reel_upload.UPLOAD_SLOT_WAIT = old
+        for got in taken:
+            if got:
+                jobs.SLOTS.release()
+    assert resp.status_code == 400
+    assert "busy converting other videos" in resp.get_json()["fields"]["media"]
+    assert user_files(app) == []
