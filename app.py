@@ -37,6 +37,7 @@ from ospost import production
 from ospost import queue_form
 from ospost import ratelimit
 from ospost import reachability
+from ospost import reel_views
 from ospost import schemas
 from ospost import shelf
 from ospost import storage
@@ -44,6 +45,7 @@ from ospost import web
 from ospost.blobstore import S3_SETTINGS
 from ospost.grid import GridCache
 from ospost.media import jobs as video_jobs
+from ospost.reels import conversions
 from ospost.scheduler import publisher
 from ospost.sessions import DatabaseSessionInterface
 
@@ -93,6 +95,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     publisher.jobs["media-sweep"] = orphans.schedule(app)
     feed.init_app(app)
     notify.init_app(app)  # after csrf and publisher: it exempts a route, adds a job
+    conversions.init_app(app)  # after publisher: adds the resume job
     token_cipher.configure(app.config["TOKEN_ENCRYPTION_KEYS"])
 
     app.register_blueprint(auth.bp)
@@ -108,6 +111,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(shelf.bp)
     app.register_blueprint(bulk.bp)
     app.register_blueprint(library.bp)
+    app.register_blueprint(reel_views.bp)
 
     if _should_start_scheduler(app):
         publisher.start()
@@ -174,6 +178,14 @@ def _configure(app: Flask, overrides: dict) -> None:
         # ones get theirs as time passes (0: a job for every pending post).
         PUBLISH_HORIZON_SECONDS=3600,
         PUBLISH_THREADS=16,
+        # Reels and Stories: first gap between checks of a video container
+        # (Meta: at most once a minute), doubling up to the max gap; Meta
+        # expires an unpublished container after 24 hours.
+        PUBLISH_VIDEO_CHECK_SECONDS=60,
+        PUBLISH_VIDEO_MAX_GAP_SECONDS=600,
+        PUBLISH_VIDEO_CONTAINER_HOURS=24,
+        # Largest video upload the composer accepts (Reels, Stories).
+        VIDEO_MAX_UPLOAD_MB=1000,
         SIGNED_REQUEST_MAX_AGE_SECONDS=600,
         SCHEDULE_QUOTA_DEFAULT=100,
         SCHEDULE_QUOTA_WARN_PERCENT=90,
@@ -253,6 +265,10 @@ def _configure_demo(app: Flask) -> None:
         ).start()
         cfg["DEMO_SIMULATOR"] = server
         cfg["FB_ENDPOINT"] = server.graph_url
+        # The simulator processes a video in seconds, not minutes: check it
+        # as often (unless set on purpose).
+        if "OSPOST_PUBLISH_VIDEO_CHECK_SECONDS" not in os.environ:
+            cfg["PUBLISH_VIDEO_CHECK_SECONDS"] = 3
 
 
 def _should_start_scheduler(app: Flask) -> bool:

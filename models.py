@@ -178,6 +178,10 @@ class Post(db.Model):
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     caption: Mapped[str] = mapped_column(Text, default="")
     media_type: Mapped[str] = mapped_column(String(16), default=MediaType.IMAGE)
+    # feed, reel or story (ospost/reel_models.py PostType).
+    post_type: Mapped[str] = mapped_column(
+        String(8), default="feed", server_default="feed"
+    )
     # Instagram usernames invited as collaborators (set on the post or the
     # carousel parent, never on a carousel item).
     collaborators: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -264,12 +268,23 @@ class Post(db.Model):
         return self.media[0]
 
     @property
+    def on_grid(self) -> bool:
+        """Shown on the profile grid: feed posts, and Reels shared to feed
+        (Stories and Reels-tab-only Reels sit in the strip above it)."""
+        video = getattr(self, "video", None)
+        if self.post_type == "reel":
+            return video is None or video.share_to_feed
+        return self.post_type != "story"
+
+    @property
     def is_carousel(self) -> bool:
         return self.media_type == MediaType.CAROUSEL
 
     def file_names(self) -> list[str]:
-        """Every file of this post's items (uploads and thumbnails)."""
-        return [n for m in self.media for n in (m.filename, m.thumbnail) if n]
+        """Every file of this post's items (uploads and thumbnails) and video."""
+        names = [n for m in self.media for n in (m.filename, m.thumbnail) if n]
+        video = getattr(self, "video", None)  # PostVideo's backref
+        return names + (video.file_names() if video is not None else [])
 
     def set_media(self, items: list[PostMedia]) -> None:
         """Make ``items`` the post's media, in this order (1 is an image post,
@@ -534,3 +549,4 @@ from ospost.account_models import CalendarFeed as CalendarFeed  # noqa: E402
 from ospost.account_models import FeedItem as FeedItem  # noqa: E402
 from ospost.account_models import InstagramProfile as InstagramProfile  # noqa: E402
 from ospost.account_models import PostingSlot as PostingSlot  # noqa: E402
+from ospost.reel_models import PostVideo as PostVideo  # noqa: E402

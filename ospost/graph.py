@@ -30,6 +30,7 @@ from ospost.graph_errors import Usage
 from ospost.graph_errors import as_int
 from ospost.graph_errors import classify
 from ospost.graph_errors import parse_usage
+from ospost.graph_video import VideoCalls
 
 log = logging.getLogger(__name__)
 
@@ -202,8 +203,9 @@ class GraphTransport:
         raise error
 
 
-class GraphClient(GraphTransport):
-    """A small typed wrapper over the Graph API endpoints Ospost uses."""
+class GraphClient(VideoCalls, GraphTransport):
+    """A small typed wrapper over the Graph API endpoints Ospost uses (Reels and
+    Stories: ``graph_video.VideoCalls``)."""
 
     # -- login ----------------------------------------------------------------
 

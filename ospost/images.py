@@ -68,6 +68,29 @@ RATIO_TRIM_TOLERANCE = Fraction(1, 100)
 _MIN_RATIO = Fraction(str(MIN_RATIO))
 _MAX_RATIO = Fraction(str(MAX_RATIO))
 
+
+@dataclass(frozen=True)
+class Shape:
+    """The aspect ratios (width/height) an output may have, and their rule in words."""
+
+    min_ratio: Fraction
+    max_ratio: Fraction
+    rule: str  # completes "The image's aspect ratio is 3:1 (3.00); ..."
+
+
+FEED_SHAPE = Shape(_MIN_RATIO, _MAX_RATIO, "Instagram accepts 4:5 (0.80) to 1.91:1")
+# Reel covers fill the screen like the Reel itself (graph-api.md §7.1: cover_url).
+REEL_COVER_SHAPE = Shape(
+    Fraction(9, 16), Fraction(9, 16), "a Reel cover must be 9:16 (0.56)"
+)
+# Story photos: 9:16 fills the screen (graph-api.md §7.2 recommends it);
+# Instagram shows wider ones up to 1.91:1 on a background, so those pass too.
+STORY_SHAPE = Shape(
+    Fraction(9, 16),
+    _MAX_RATIO,
+    "a Story photo must be between 9:16 (0.56) and 1.91:1",
+)
+
 _SOURCE_FORMATS = {
     "JPEG": "JPEG",
     # Multi-picture JPEGs (many phones and cameras) are JPEGs whose first
@@ -203,6 +226,7 @@ def process_upload(
     background: tuple[int, int, int] = WHITE,
     ratio: Fraction | None = None,
     min_width: int | None = None,
+    shape: Shape = FEED_SHAPE,
 ) -> ProcessedImage:
     """Turn an uploaded photo into an Instagram-ready JPEG and thumbnail.
 
@@ -222,14 +246,15 @@ def process_upload(
     With a `budget`, the work waits for room in it (checked from the header,
     before any pixel is decoded) and raises Busy when none frees up in time.
 
-    Raises ImageRejected, whose message can be shown to the user as it is, when
-    the upload can't be posted.  Nothing is written to disk and the caller's
-    stream is left open.
+    ``shape`` sets the accepted aspect ratios (feed posts by default; Reel
+    covers use ``REEL_COVER_SHAPE``).  Raises ImageRejected, whose message can
+    be shown to the user as it is, when the upload can't be posted.  Nothing
+    is written to disk and the caller's stream is left open.
     """
     im = _open_image(_readable(stream))
     cost = _admit(im)
     with budget.reserve(cost) if budget else contextlib.nullcontext():
-        upload = _decode(im, ratio, min_width)
+        upload = _decode(im, shape, ratio, min_width)
         # Dropping the last reference to the full-size decode frees its memory
         # before the LANCZOS pass.  (im.close() would also close the caller's
         # stream.)
@@ -246,7 +271,7 @@ def process_upload(
         picture = _to_srgb(_flatten(picture, background), icc)
         if orientation in _TRANSPOSE_FOR_ORIENTATION:
             picture = picture.transpose(_TRANSPOSE_FOR_ORIENTATION[orientation])
-        return _finish(picture, source_format)
+        return _finish(picture, source_format, shape)
 
 
 def estimated_memory(stream: typing.BinaryIO) -> int:
@@ -282,7 +307,10 @@ def _decode_cost(im: Image.Image) -> int:
 
 
 def _decode(
-    im: Image.Image, ratio: Fraction | None = None, min_width: int | None = None
+    im: Image.Image,
+    shape: Shape,
+    ratio: Fraction | None = None,
+    min_width: int | None = None,
 ) -> _Decoded:
     """Decode only what the output needs, from an upload opened by its header."""
     source_format = _SOURCE_FORMATS[im.format or ""]
@@ -291,7 +319,7 @@ def _decode(
         # these formats are decoded before it is read.
         _load(im)
     orientation = _orientation(im)
-    plan = _plan(im.size, orientation in _SWAPS_AXES, ratio, min_width)
+    plan = _plan(im.size, orientation in _SWAPS_AXES, shape, ratio, min_width)
     icc_profile = im.info.get("icc_profile")
     if im.format in _DRAFTABLE:
         plan = _draft(im, plan)
@@ -400,27 +428,28 @@ def _orientation(im: Image.Image) -> int:
     return value if value in range(1, 9) else 1
 
 
-def _trim_to_ratio(width: int, height: int) -> tuple[int, int]:
-    """Return the size after shaving a hair-off-range crop into Instagram's range."""
+def _trim_to_ratio(width: int, height: int, shape: Shape) -> tuple[int, int]:
+    """Return the size after shaving a hair-off-range crop into the shape's range."""
     ratio = Fraction(width, height)
-    if ratio < _MIN_RATIO and ratio >= _MIN_RATIO * (1 - RATIO_TRIM_TOLERANCE):
-        return width, math.floor(width / _MIN_RATIO)
-    if ratio > _MAX_RATIO and ratio <= _MAX_RATIO / (1 - RATIO_TRIM_TOLERANCE):
-        return math.floor(height * _MAX_RATIO), height
-    if _MIN_RATIO <= ratio <= _MAX_RATIO:
+    low, high = shape.min_ratio, shape.max_ratio
+    if ratio < low and ratio >= low * (1 - RATIO_TRIM_TOLERANCE):
+        return width, math.floor(width / low)
+    if ratio > high and ratio <= high / (1 - RATIO_TRIM_TOLERANCE):
+        return math.floor(height * high), height
+    if low <= ratio <= high:
         return width, height
     raise ImageRejected(
         f"The image's aspect ratio is {aspect_ratio_label(width, height)}; "
-        "Instagram accepts 4:5 (0.80) to 1.91:1. Crop it and try again."
+        f"{shape.rule}. Crop it and try again."
     )
 
 
-def _fit_height(width: int, src_width: int, src_height: int) -> int:
+def _fit_height(width: int, src_width: int, src_height: int, shape: Shape) -> int:
     """Height for `width` that keeps the source's shape and stays in the ratio range."""
     height = round(width * src_height / src_width)
     # Rounding a scaled height can nudge the ratio just past a limit.
-    lowest = math.ceil(width / _MAX_RATIO)
-    highest = math.floor(width / _MIN_RATIO)
+    lowest = math.ceil(width / shape.max_ratio)
+    highest = math.floor(width / shape.min_ratio)
     return min(max(height, lowest), highest)
 
 
@@ -434,6 +463,7 @@ def _centre_box(width: int, height: int, ratio: Fraction) -> tuple[int, int]:
 def _plan(
     stored_size: tuple[int, int],
     swap: bool,
+    shape: Shape,
     ratio: Fraction | None = None,
     min_width: int | None = None,
 ) -> _Plan:
@@ -442,7 +472,7 @@ def _plan(
     width, height = (stored_h, stored_w) if swap else (stored_w, stored_h)
     if ratio is not None:
         width, height = _centre_box(width, height, ratio)
-    crop_w, crop_h = _trim_to_ratio(width, height)
+    crop_w, crop_h = _trim_to_ratio(width, height, shape)
     if crop_w < MIN_WIDTH:
         raise ImageRejected(
             f"This image is only {crop_w} px wide; Instagram needs at least "
@@ -452,7 +482,7 @@ def _plan(
     if min_width:  # the largest reduction libjpeg can do that stays wide enough
         factor = max(f for f in (1, 2, 4, 8) if crop_w // f >= min_width or f == 1)
         out_w = min(out_w, crop_w // factor)
-    out_h = _fit_height(out_w, crop_w, crop_h)
+    out_h = _fit_height(out_w, crop_w, crop_h, shape)
     if swap:
         crop_w, crop_h, out_w, out_h = crop_h, crop_w, out_h, out_w
     left, top = (stored_w - crop_w) // 2, (stored_h - crop_h) // 2
@@ -607,7 +637,7 @@ def _source_profile(
     return profile
 
 
-def _finish(picture: Image.Image, source_format: str) -> ProcessedImage:
+def _finish(picture: Image.Image, source_format: str, shape: Shape) -> ProcessedImage:
     """Encode the final picture and its thumbnail as metadata-free JPEGs."""
     # JPEG saving copies a comment from im.info; start from an empty info dict so
     # nothing from the upload can reach the output.
@@ -620,7 +650,7 @@ def _finish(picture: Image.Image, source_format: str) -> ProcessedImage:
     if len(jpeg) > MAX_JPEG_BYTES:
         raise ImageRejected(MSG_TOO_DETAILED)
     thumb_w = min(THUMB_WIDTH, picture.width)
-    thumb_size = (thumb_w, _fit_height(thumb_w, picture.width, picture.height))
+    thumb_size = (thumb_w, _fit_height(thumb_w, picture.width, picture.height, shape))
     # reducing_gap=1.0 lets whole-number reductions (1440 -> 480 is exactly 3x)
     # be plain area averages: ideal for a grid thumbnail and ~5x cheaper.
     thumb = picture.resize(thumb_size, Image.Resampling.LANCZOS, reducing_gap=1.0)

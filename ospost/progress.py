@@ -36,6 +36,8 @@ def publishing_steps(post: Post) -> list[StepView]:
     if post.is_carousel:
         steps += [_item_step(post, n, item, live) for n, item in enumerate(post.media)]
     label = "Carousel container" if post.is_carousel else "Image container"
+    if post.post_type != "feed":
+        label = "Reel container" if post.post_type == "reel" else "Story container"
     steps.append(_container_step(post, label, live))
     steps.append(
         StepView("Published on Instagram", DONE if live else WAITING)

@@ -25,6 +25,7 @@ from models import now_utc
 from ospost import schemas
 from ospost.post_form import FormError
 from ospost.post_form import check_publish_time
+from ospost.reel_models import on_grid
 from ospost.scheduler import publisher
 
 
@@ -60,7 +61,7 @@ def reorder(user: User, order: list[int]) -> list[Move]:
     lock_schedule(user)
     # populate_existing: a post loaded before the lock must show its dates now.
     posts = db.session.scalars(
-        user.scheduled_posts()
+        on_grid(user.scheduled_posts())
         .with_for_update()
         .execution_options(populate_existing=True)
     ).all()
@@ -209,7 +210,7 @@ def lock_schedule(user: User) -> None:
 def neighbour_order(user: User, post: Post, direction: str) -> list[int]:
     """The visual order after moving ``post`` one place earlier or later."""
     lock_schedule(user)
-    ids = [p.id for p in db.session.scalars(user.scheduled_posts())][::-1]
+    ids = [p.id for p in db.session.scalars(on_grid(user.scheduled_posts()))][::-1]
     if post.id not in ids or direction not in ("earlier", "later"):
         raise FormError("Only scheduled posts can be moved.")
     i = ids.index(post.id)

@@ -26,6 +26,7 @@ from flask import Flask
 from flask import Response
 from flask import abort
 from flask import send_from_directory
+from werkzeug.http import parse_range_header
 from werkzeug.wsgi import wrap_file
 
 from ospost import blobstore
@@ -34,8 +35,11 @@ from ospost.blobstore.local import LocalBlobs
 
 log = logging.getLogger(__name__)
 
-# The public copies' names: 32 URL-safe characters (24 random-looking bytes).
-STAGED_NAME = re.compile(r"[A-Za-z0-9_-]{32}\.jpg")
+# The public copies' names: 32 URL-safe characters (24 random-looking bytes),
+# .jpg for images and Reel covers, .mp4 for videos.
+STAGED_NAME = re.compile(r"[A-Za-z0-9_-]{32}\.(?:jpg|mp4)")
+STAGED_TYPES = {"jpg": "image/jpeg", "mp4": "video/mp4"}
+_CHUNK = 256 * 1024
 # Feed thumbnails: the Instagram media id and a hash of the bytes, so a new
 # picture gets a new name and browsers may cache each name for long.
 FEED_FOLDER = "feed"
@@ -332,17 +336,19 @@ class StagedPost(Protocol):
     staged_name: str | None
 
 
-def staged_name(post: StagedPost, filename: str | None, secret: str) -> str:
-    """The name of the public copy of one of a post's images (``filename``).
+def staged_name(
+    post: StagedPost, filename: str | None, secret: str, suffix: str = ".jpg"
+) -> str:
+    """The name of the public copy of one of a post's files (``filename``).
 
     Unguessable (an HMAC of the post id and upload under the app's secret key),
     yet the same on every retry, so the engine need not save it before Meta
-    fetches the image. (A single-image post saves the name it used; that
-    saved name is the copy that exists.)
+    fetches the file. (A single-image post saves the name it used; that
+    saved name is the copy that exists.) ``suffix`` is ".mp4" for a video.
     """
     msg = f"{post.id}:{filename}".encode()
     digest = hmac.new(secret.encode(), msg, hashlib.sha256).digest()[:24]
-    return base64.urlsafe_b64encode(digest).decode() + ".jpg"
+    return base64.urlsafe_b64encode(digest).decode() + suffix
 
 
 def staged_names(post: StagedPost, filenames: list[str | None], secret: str):
@@ -388,13 +394,15 @@ def _static_outside_staging(serve_static, static_folder: str, staging_folder: st
 
 
 class StagedImages:
-    """Serve staged images to Meta's crawler ahead of Flask.
+    """Serve staged images and videos to Meta's crawler ahead of Flask.
 
     Each post's image is fetched once by Meta while its container is made; a
     crawler needs no session, user or template, and in a burst of due posts
     Flask's request handling (session lookup included) was a tenth of the
     app's CPU. Anything not found here (a bad name, a missing file, a method
     other than GET/HEAD) goes on to Flask, which answers with its 404 page.
+    Byte ranges are honoured (one range per request; several get the whole
+    file), as video fetchers ask for them.
     """
 
     PREFIX = "/static/tmp/"
@@ -417,16 +425,55 @@ class StagedImages:
         except OSError:
             return self.wsgi_app(environ, start_response)
         size = os.fstat(image.fileno()).st_size
-        start_response(
-            "200 OK",
-            [
-                ("Content-Type", "image/jpeg"),
-                ("Content-Length", str(size)),
-                ("Cache-Control", "no-cache"),
-                *self.headers,
-            ],
-        )
+        headers = [
+            ("Content-Type", STAGED_TYPES[name[-3:]]),
+            ("Accept-Ranges", "bytes"),
+            ("Cache-Control", "no-cache"),
+            *self.headers,
+        ]
+        span = _byte_range(environ.get("HTTP_RANGE"), size)
+        if span == "unsatisfiable":
+            image.close()
+            headers += [("Content-Range", f"bytes */{size}"), ("Content-Length", "0")]
+            start_response("416 Range Not Satisfiable", headers)
+            return []
+        if span is None:
+            start_response("200 OK", [("Content-Length", str(size)), *headers])
+        else:
+            start, stop = span
+            headers += [
+                ("Content-Range", f"bytes {start}-{stop - 1}/{size}"),
+                ("Content-Length", str(stop - start)),
+            ]
+            start_response("206 Partial Content", headers)
         if environ["REQUEST_METHOD"] == "HEAD":
             image.close()
             return []
-        return wrap_file(environ, image)
+        if span is None:
+            return wrap_file(environ, image)
+        return _file_slice(image, *span)
+
+
+def _byte_range(header: str | None, size: int):
+    """(start, stop) of the one range asked for, None for the whole file, or
+    "unsatisfiable".  A malformed header or several ranges mean the whole file
+    (RFC 9110 lets a server ignore Range)."""
+    parsed = parse_range_header(header) if header else None
+    if parsed is None or parsed.units != "bytes" or len(parsed.ranges) != 1:
+        return None
+    return parsed.range_for_length(size) or "unsatisfiable"
+
+
+def _file_slice(fh, start: int, stop: int):
+    """Yield bytes [start, stop) of an open file, closing it when done."""
+    try:
+        fh.seek(start)
+        left = stop - start
+        while left > 0:
+            chunk = fh.read(min(_CHUNK, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+            yield chunk
+    finally:
+        fh.close()

@@ -164,6 +164,8 @@ def _security_header_values(app_cfg) -> dict[str, str]:
         "script-src": ["'self'", "https://connect.facebook.net"],
         "style-src": ["'self'"],
         "img-src": img_src,
+        # The Reel/Story composer previews the chosen video from a blob: URL.
+        "media-src": ["'self'", "blob:"],
         "connect-src": [
             "'self'",
             "https://*.facebook.com",
@@ -299,7 +301,9 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc):
         if exc.code == 413:
-            limit = helpers.file_size(app.config["MAX_CONTENT_LENGTH"])
+            # A route may allow more (video uploads: VIDEO_MAX_UPLOAD_MB).
+            allowed = request.max_content_length if request else None
+            limit = helpers.file_size(allowed or app.config["MAX_CONTENT_LENGTH"])
             return _error_response(413, f"File is too large: the limit is {limit}.")
         if exc.code and exc.code < 400:
             return exc

@@ -63,6 +63,17 @@ Every IG account already has 24-60 posts (``feed.py``; ``existing_feed=False``
 hides them); ``GET /{ig-user-id}/media`` lists them with the published ones,
 newest first, and picture URLs point at ``/_sim/cdn/`` with an expiry, like
 Meta's CDN (403 once expired).
+* Reels (``media_type=REELS``) and Stories (``STORIES``, image or video): the
+  video is downloaded and inspected with PyAV at once, the container stays
+  IN_PROGRESS for ``video_processing_seconds`` and then ends FINISHED, or ERROR
+  (status "... error code 2207026") for a video outside Meta's spec (not
+  MOV/MP4, moov not in front, not H.264/HEVC 4:2:0, length, 23-60 fps, over
+  1920 px wide or 25 Mbps, sound not AAC <= 48 kHz stereo, file too big);
+  publishing that container is 352/2207026.  Missing ``video_url`` 100, more
+  than 3 collaborators 100, bad ``thumb_offset``/``share_to_feed`` 100; a
+  ``cover_url`` is crawled like an image.  Stories are read from
+  ``GET /{ig-user-id}/stories`` for 24 hours, not from ``/media``.  Faults can
+  match ``media_type`` (IMAGE, CAROUSEL, REELS, STORIES).
 """
 
 from simulator.cli import main

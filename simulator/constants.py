@@ -55,6 +55,7 @@ ENDPOINTS = (
     "media",
     "comment",
     "comments",
+    "stories",
     "unknown",
 )
 # The endpoints that make a container (POST /{ig-user-id}/media).

@@ -251,6 +251,18 @@ def creation_failed() -> GraphError:
     )
 
 
+def unsupported_video() -> GraphError:
+    return _ig_error(
+        352,
+        2207026,
+        "The video format is not supported. Please check spec for supported "
+        "video formats.",
+        "Unsupported video format",
+        "The video format is not supported. Please check spec for supported "
+        "video formats.",
+    )
+
+
 def quota_reached(total: int) -> GraphError:
     return _ig_error(
         9,

@@ -34,6 +34,7 @@ _CRAWLER = urllib3.PoolManager(
     maxsize=8,
     headers={"User-Agent": CRAWLER_USER_AGENT, "Accept": "*/*"},
 )
+CRAWLER = _CRAWLER  # simulator.video fetches videos through the same pool
 
 
 def crawl(url: str, timeout: float) -> bytes:
@@ -65,8 +66,11 @@ def crawl(url: str, timeout: float) -> bytes:
         resp.release_conn()
 
 
-def inspect_image(data: bytes) -> tuple[str, int, int]:
-    """Return (format, width, height) of a publishable JPEG or raise Meta's error."""
+def inspect_image(data: bytes, check_ratio: bool = True) -> tuple[str, int, int]:
+    """Return (format, width, height) of a publishable JPEG or raise Meta's error.
+
+    Stories and Reel covers may be 9:16: they pass ``check_ratio=False``.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -76,7 +80,7 @@ def inspect_image(data: bytes) -> tuple[str, int, int]:
         raise bad_format("unknown") from exc
     if found != "JPEG":  # MPO (multi-picture "extended" JPEG) is rejected as well
         raise bad_format(found)
-    if not MIN_ASPECT_RATIO <= width / height <= MAX_ASPECT_RATIO:
+    if check_ratio and not MIN_ASPECT_RATIO <= width / height <= MAX_ASPECT_RATIO:
         raise bad_ratio(width, height)
     return found, width, height
 

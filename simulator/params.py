@@ -63,7 +63,7 @@ def parse_create(params: dict[str, str]) -> CreateParams:
     if media_type not in ("IMAGE", "CAROUSEL"):
         raise GraphError(
             100,
-            "The simulator only supports image posts and carousels of images.",
+            "The simulator supports images, carousels of images, Reels and Stories.",
             subcode=2207023,
             title="Unknown media type",
             user_msg=f"Media type {media_type} is not supported here.",
@@ -86,7 +86,7 @@ def parse_create(params: dict[str, str]) -> CreateParams:
         return CreateParams(kind, image_url, "", alt_text, tags)
     caption = params.get("caption", "")
     check_caption(caption)
-    collaborators = _collaborators(params.get("collaborators"))
+    collaborators = parse_collaborators(params.get("collaborators"))
     return CreateParams(kind, image_url, caption, alt_text, tags, collaborators)
 
 
@@ -103,7 +103,7 @@ def _carousel(params: dict[str, str]) -> CreateParams:
         raise invalid_param("image_url", "is not allowed for carousel")
     caption = params.get("caption", "")
     check_caption(caption)
-    collaborators = _collaborators(params.get("collaborators"))
+    collaborators = parse_collaborators(params.get("collaborators"))
     return CreateParams(
         "carousel", caption=caption, collaborators=collaborators, children=children
     )
@@ -140,7 +140,7 @@ def _user_tags(raw: str | None) -> list[dict[str, Any]]:
     return tags
 
 
-def _collaborators(raw: str | None) -> list[str]:
+def parse_collaborators(raw: str | None) -> list[str]:
     """A JSON array of usernames (a comma-separated list is read too)."""
     if not raw:
         return []

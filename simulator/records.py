@@ -19,6 +19,7 @@ from simulator.errors import not_ready
 
 if TYPE_CHECKING:  # settings.py imports this module's fault table
     from simulator.settings import Settings
+    from simulator.video import VideoPart
 
 
 @dataclass
@@ -84,6 +85,8 @@ class Container:
     collaborators: list[str] = field(default_factory=list)
     # Seconds until Meta has processed it (carousel items differ).
     ready_after: float | None = None
+    product: str = "FEED"  # media_product_type once published: FEED, REELS, STORY
+    video: "VideoPart | None" = None
 
 
 @dataclass
@@ -109,6 +112,7 @@ class Media:
     children: list[dict[str, Any]] = field(default_factory=list)
     user_tags: list[dict[str, Any]] = field(default_factory=list)
     collaborators: list[str] = field(default_factory=list)
+    video: "VideoPart | None" = None  # a Reel's or Story's video, as Meta saw it
 
 
 @dataclass
@@ -191,7 +195,9 @@ def _plain_reply(status: int, fault: str | None = None) -> Reply:
     return Reply(status, text, None, fault)
 
 
-FAULT_MATCH_KEYS = frozenset({"endpoint", "ig_user_id", "fb_user_id", "container_id"})
+FAULT_MATCH_KEYS = frozenset(
+    {"endpoint", "ig_user_id", "fb_user_id", "container_id", "media_type"}
+)
 FAULT_RESPONSE_KEYS = frozenset(
     {
         "http",

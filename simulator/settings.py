@@ -36,6 +36,7 @@ def _to_fail_kinds(value: Any) -> tuple[str, ...]:
 _SETTING_TYPES: dict[str, Callable[[Any], Any]] = {
     "latency_ms": float,
     "container_ready_after": float,
+    "video_processing_seconds": float,
     "short_token_ttl": int,
     "long_token_ttl": int,
     "quota_total": int,
@@ -63,6 +64,7 @@ class Settings:
 
     latency_ms: float = 0
     container_ready_after: float = 2.0
+    video_processing_seconds: float = 5.0  # Reels/Stories videos stay IN_PROGRESS
     short_token_ttl: int = 3600
     long_token_ttl: int = 5183944
     quota_total: int = 100

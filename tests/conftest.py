@@ -106,7 +106,7 @@ def sim():
 def world(sim):
     """The simulator's state, reset for each test."""
     sim.world.reset()
-    sim.world.configure(container_ready_after=0.2)
+    sim.world.configure(container_ready_after=0.2, video_processing_seconds=0.4)
     return sim.world
 
 
@@ -136,6 +136,8 @@ def make_app(tmp_path, world, sim, database_url, media_settings):
             "PUBLISH_SWEEP_SECONDS": 1,
             "PUBLISH_QUOTA_WAIT_SECONDS": 60,
             "PUBLISH_LEASE_SECONDS": 30,
+            "PUBLISH_VIDEO_CHECK_SECONDS": 0.2,
+            "PUBLISH_VIDEO_MAX_GAP_SECONDS": 1,
             # Tests make requests faster than people; tests/test_ratelimit.py
             # turns the limits on.
             "RATELIMIT_ENABLED": False,

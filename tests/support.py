@@ -219,6 +219,7 @@ class Cluster:
             "OSPOST_PUBLISH_SWEEP_SECONDS": "0.5",
             "OSPOST_PUBLISH_FIRST_CHECK_SECONDS": "0.3",
             "OSPOST_PUBLISH_CHECK_INTERVAL_SECONDS": "0.3",
+            "OSPOST_PUBLISH_VIDEO_CHECK_SECONDS": "0.2",
             "OSPOST_GRAPH_TIMEOUT": "[1, 2]",
             **(env or {}),
         }

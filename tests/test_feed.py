@@ -118,7 +118,9 @@ def test_refresh_stores_the_profile_the_feed_and_thumbnails(
     assert {i.media_type for i in items} >= {"IMAGE", "CAROUSEL_ALBUM", "VIDEO"}
     store = app.extensions["media_store"]
     for item in items:
-        assert item.permalink.startswith("https://www.instagram.com/p/")
+        assert item.permalink.startswith(
+            ("https://www.instagram.com/p/", "https://www.instagram.com/reel/")
+        )
         path = store.feed_thumbnail_path(IG_DEMO, item.thumbnail)
         assert path.read_bytes()[:2] == b"\xff\xd8"
     with app.app_context():

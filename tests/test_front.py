@@ -311,8 +311,11 @@ def test_nginx_template_matches_the_app(make_app):
     """One body-size limit for both, and only the documented placeholders."""
     text = TEMPLATE.read_text()
     render_site({name: "x" for name in PLACEHOLDERS})  # every placeholder known
-    (size,) = re.findall(r"^\s*client_max_body_size (\d+)m;", text, re.M)
-    assert int(size) * 1024 * 1024 == make_app().config["MAX_CONTENT_LENGTH"]
+    size, video = re.findall(r"^\s*client_max_body_size (\d+)m;", text, re.M)
+    config = make_app().config
+    assert int(size) * 1024 * 1024 == config["MAX_CONTENT_LENGTH"]
+    # Reel and Story uploads (ospost/reel_views.py) have their own, larger one.
+    assert int(video) == config["VIDEO_MAX_UPLOAD_MB"]
     assert re.search(r"^\s*proxy_request_buffering on;", text, re.M)
     # The staged-name pattern is the app's.
     from ospost.storage import STAGED_NAME
@@ -342,6 +345,13 @@ def test_nginx_serves_staged_copies_itself_with_the_apps_headers(front):
         "Strict-Transport-Security",
     ):
         assert by_nginx.headers[name] == by_app.headers[name], name
+    # Videos too, with byte ranges, as the app serves them (test_video_staging.py).
+    video = STAGED[:-4] + ".mp4"
+    (front.staging / video).write_bytes(b"\0\0\0\x18ftypisom" + bytes(range(200)))
+    ranged = front.get(f"/static/tmp/{video}", headers={"Range": "bytes=4-11"})
+    assert ranged.status_code == 206 and ranged.content == b"ftypisom"
+    assert ranged.headers["Content-Type"] == "video/mp4"
+    assert ranged.headers["Content-Range"] == "bytes 4-11/212"
     head = requests.head(
         front.url(f"/static/tmp/{STAGED}"), verify=str(front.cert), timeout=5
     )

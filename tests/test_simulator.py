@@ -34,7 +34,7 @@ IG_DEMO = "17841400000000001"
 IG_OTHER = "17841400000000004"
 READY_AFTER = 0.3
 HTTP_TIMEOUT = 10
-PERMALINK_RE = re.compile(r"https://www\.instagram\.com/p/[A-Za-z0-9_-]{11}/")
+PERMALINK_RE = re.compile(r"https://www\.instagram\.com/(?:p|reel)/[A-Za-z0-9_-]{11}/")
 IG_TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0000")
 
 
@@ -877,8 +877,8 @@ def test_unknown_objects_and_edges(sim):
     token = login(sim)
     error = assert_meta_error(graph(sim, "GET", "12345", token), 400, 100, 33)
     assert "Object with ID '12345' does not exist" in error["message"]
-    error = assert_meta_error(graph(sim, "GET", f"{IG_DEMO}/stories", token), 400, 100)
-    assert "nonexisting field (stories)" in error["message"]
+    error = assert_meta_error(graph(sim, "GET", f"{IG_DEMO}/reels", token), 400, 100)
+    assert "nonexisting field (reels)" in error["message"]
     resp = graph(sim, "GET", f"{IG_DEMO}/media/extra", token)
     assert_meta_error(resp, 400, 2500)
 

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ospost import images
 from ospost.media import covers
 from ospost.media import jobs
 from ospost.media import worker
@@ -343,6 +344,22 @@ def test_cover_from_a_frame_is_upright_with_tile_and_strip(clips):
 def test_cover_past_the_end_takes_the_last_frame(clips):
     cover = covers.cover_from_video(clips["h264"], 60_000)
     assert 3000 <= cover.offset_ms <= 3300
+
+
+def test_an_uploaded_cover_goes_through_the_photo_checks():
+    cover = covers.cover_from_upload(io.BytesIO(image_bytes(1080, 1920, "PNG")))
+    with Image.open(io.BytesIO(cover.poster)) as im:
+        assert (im.format, im.size) == ("JPEG", (1080, 1920))
+    assert cover.offset_ms is None
+    with pytest.raises(images.ImageRejected) as caught:
+        covers.cover_from_upload(io.BytesIO(image_bytes(1080, 1350)))
+    assert caught.value.message == (
+        "The image's aspect ratio is 4:5 (0.80); a Reel cover must be 9:16 (0.56). "
+        "Crop it and try again."
+    )
+
+
+# --------------------------------------------------------------------- the runner
 
 
 def test_prepare_video_in_a_child_reports_progress_and_cleans_up(clips, tmp_path):

@@ -25,6 +25,7 @@ from models import Post
 from models import PostEvent
 from models import PostMedia
 from models import PostStatus
+from models import PostVideo
 from models import User
 from models import db
 from models import now_utc
@@ -33,11 +34,13 @@ from ospost.engine.state import ItemSnapshot
 from ospost.engine.state import PostSnapshot
 from ospost.engine.state import Step
 from ospost.engine.state import UserSnapshot
+from ospost.engine.state import VideoSnapshot
 
 POSTS = Post.__table__
 USERS = User.__table__
 ITEMS = PostMedia.__table__
 EVENTS = PostEvent.__table__
+VIDEOS = PostVideo.__table__
 # The statuses of a post the engine still works on.
 ACTIVE = (PostStatus.SCHEDULED, PostStatus.PUBLISHING)
 
@@ -102,6 +105,12 @@ _FORGET_FILES = (
     update(ITEMS)
     .where(ITEMS.c.post_id == bindparam("where_post_id"))
     .values(filename=None)
+)
+_VIDEO = select(*VIDEOS.c).where(VIDEOS.c.post_id == bindparam("post_id"))
+_FORGET_VIDEO_FILES = (
+    update(VIDEOS)
+    .where(VIDEOS.c.post_id == bindparam("where_post_id"))
+    .values(source=None, filename=None)
 )
 _ADD_EVENT = insert(EVENTS)
 # The columns to set come with each call's parameters.
@@ -179,6 +188,14 @@ class Leases:
             UserSnapshot.from_row(user),
             [ItemSnapshot.from_row(item) for item in items],
         )
+
+    @staticmethod
+    def video(post_id: int) -> VideoSnapshot | None:
+        """A Reel's or Story's video as it is now (its conversion runs apart
+        from the engine, so it is read at each wake-up)."""
+        with connect() as conn:
+            row = conn.execute(_VIDEO, {"post_id": post_id}).first()
+        return VideoSnapshot.from_row(row) if row else None
 
     def keep(self, step: Step, **values) -> None:
         """Make sure the lease outlives the Graph call the step makes next.
@@ -258,6 +275,10 @@ class Leases:
         step.pending.append((_FORGET_FILES, {"where_post_id": step.post.id}))
         for item in step.items:
             item.filename = None
+        if step.video is not None:
+            params = {"where_post_id": step.post.id}
+            step.pending.append((_FORGET_VIDEO_FILES, params))
+            step.video.source = step.video.filename = None
 
     @staticmethod
     def note(step: Step, message: str) -> None:

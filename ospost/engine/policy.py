@@ -43,6 +43,10 @@ UNCONFIRMED_REASON = (
     "Instagram never confirmed whether this post went live. Check your profile "
     "before you retry it."
 )
+VIDEO_EXPIRED_REASON = (
+    "Instagram was still processing the video after {hours} hours, when it "
+    "discards an unpublished upload. Retry the post to send the video again."
+)
 QUOTA_REASON = (
     "Instagram's 24-hour publishing limit is reached; "
     "Ospost will try again automatically."
@@ -120,6 +124,9 @@ class ErrorPolicy:
         """
         post = step.post
         age = step.now - (since or post.container_created_at or step.now)
+        if post.post_type != "feed":
+            self._check_video_again(step, age, counted_check)
+            return
         if age > self.settings.check_timeout:
             self.recreate_or_fail(step, "Instagram took too long to process the image.")
             return
@@ -130,6 +137,25 @@ class ErrorPolicy:
             final=True,
             status_checks=checks,
             next_attempt_at=now_utc() + delay,
+        )
+
+    def _check_video_again(self, step: Step, age, counted_check: bool) -> None:
+        """Meta takes minutes over a video: check with growing gaps (from
+        PUBLISH_VIDEO_CHECK_SECONDS, doubling, at most the max gap) until Meta
+        expires the container (24 h), then give up."""
+        settings = self.settings
+        if age > settings.video_container_ttl:
+            hours = settings.video_container_ttl / timedelta(hours=1)
+            self.fail(step, VIDEO_EXPIRED_REASON.format(hours=f"{hours:g}"))
+            return
+        checks = step.post.status_checks + (1 if counted_check else 0)
+        gap = settings.video_check_interval * 2 ** min(max(checks - 1, 0), 10)
+        self.leases.save(
+            step,
+            final=True,
+            status_checks=checks,
+            next_attempt_at=now_utc() + min(gap, settings.video_max_gap),
+            waiting_reason="Instagram is processing the video.",
         )
 
     def recreate_or_fail(self, step: Step, reason: str) -> None:
@@ -211,7 +237,7 @@ class ErrorPolicy:
     ) -> None:
         """Stop trying and tell the person why."""
         # The public copies go; the uploads stay so the person can retry.
-        filenames = [item.filename for item in step.items]
+        filenames = step.file_names()
         secret = self.app.config["SECRET_KEY"]
         for name in staged_names(step.post, filenames, secret):
             self.store.unstage(name)

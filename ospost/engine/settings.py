@@ -34,6 +34,12 @@ class Settings:
     # Wake-up jobs are kept only for posts due within this long from now (None:
     # one for every pending post, as before the horizon existed).
     horizon: timedelta | None = timedelta(hours=1)
+    # Reels and Stories: the first gap between checks of a video container
+    # (doubling each time, at most video_max_gap) and how long Meta keeps an
+    # unpublished container (24 h), after which Ospost gives up on it.
+    video_check_interval: timedelta = timedelta(seconds=60)
+    video_max_gap: timedelta = timedelta(minutes=10)
+    video_container_ttl: timedelta = timedelta(hours=24)
     # Not a setting: how long an account's quota reading is trusted.
     quota_cache: timedelta = timedelta(minutes=10)
 
@@ -78,6 +84,10 @@ class Settings:
             threads=int(cfg["PUBLISH_THREADS"]),
             verify_window=cfg["PUBLISH_VERIFY_HOURS"] * timedelta(hours=1),
             horizon=_horizon(cfg["PUBLISH_HORIZON_SECONDS"]),
+            video_check_interval=cfg["PUBLISH_VIDEO_CHECK_SECONDS"] * seconds,
+            video_max_gap=cfg["PUBLISH_VIDEO_MAX_GAP_SECONDS"] * seconds,
+            video_container_ttl=cfg["PUBLISH_VIDEO_CONTAINER_HOURS"]
+            * timedelta(hours=1),
         )
 
 

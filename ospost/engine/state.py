@@ -40,6 +40,7 @@ class PostSnapshot(_Row):
     scheduled_at: datetime  # only drafts lack one, and drafts are never claimed
     caption: str
     media_type: str
+    post_type: str
     collaborators: list[str]
     first_comment: str
     image_sha256: str | None
@@ -98,6 +99,30 @@ class ItemSnapshot(_Row):
 
 
 @dataclass(slots=True)
+class VideoSnapshot(_Row):
+    """A Reel's or video Story's ``post_videos`` row, read after the claim."""
+
+    id: int
+    post_id: int
+    source: str | None
+    filename: str | None
+    status: str
+    progress: float
+    error: str | None
+    fit: str
+    duration_ms: int
+    width: int
+    height: int
+    changes: list[str]
+    thumb_offset_ms: int | None
+    cover_uploaded: bool
+    share_to_feed: bool
+    job_owner: str | None
+    job_until: datetime | None
+    created_at: datetime
+
+
+@dataclass(slots=True)
 class UserSnapshot(_Row):
     """The post's ``users`` row as read at the claim (token decrypted)."""
 
@@ -137,6 +162,8 @@ class Step:
     client: GraphClient | None = None
     # The post's media items in order (one for a single image).
     items: list[ItemSnapshot] = field(default_factory=list)
+    # A Reel's or video Story's video (None for other posts).
+    video: VideoSnapshot | None = None
     # Graph calls the post may make in all its wake-ups (PUBLISH_MAX_GRAPH_CALLS).
     budget: int = 0
     calls: int = 0
@@ -153,6 +180,13 @@ class Step:
     @property
     def is_carousel(self) -> bool:
         return self.post.media_type == "CAROUSEL"
+
+    def file_names(self) -> list[str | None]:
+        """The post's uploads: its items' images and its video's files."""
+        names = [item.filename for item in self.items]
+        if self.video is not None:
+            names += [self.video.filename, self.video.source]
+        return names
 
     @property
     def cover(self) -> ItemSnapshot | None:

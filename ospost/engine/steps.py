@@ -13,6 +13,8 @@ gives the lease back and sets ``next_attempt_at`` for the next wake-up:
     publish               container ready, no publish request  media_publish
                           possibly under way, not stale
     check container       container_id is set                  status_code, then go on
+    create reel or story  a Reel or Story (video ready, or a   stage video/image,
+                          Story photo); else wait for it       POST /media REELS/STORIES
     create carousel items a carousel, an item has no container POST /media per item
     check carousel items  a carousel, an item not FINISHED     status_code per item
     create carousel       a carousel (every item FINISHED)     POST /media CAROUSEL
@@ -77,6 +79,7 @@ from ospost.engine.lease import connect
 from ospost.engine.policy import REAUTH_REASON
 from ospost.engine.policy import ErrorPolicy
 from ospost.engine.quota import Quota
+from ospost.engine.reels import ReelSteps
 from ospost.engine.settings import Settings
 from ospost.engine.state import BudgetExhausted
 from ospost.engine.state import ItemSnapshot
@@ -87,6 +90,7 @@ from ospost.graph import ErrorKind
 from ospost.graph import GraphError
 from ospost.graph import GraphNetworkError
 from ospost.notify import events as notify
+from ospost.reel_models import PostType
 from ospost.storage import MediaStore
 from ospost.storage import staged_name
 from ospost.storage import staged_names
@@ -111,6 +115,7 @@ class Steps:
         self.quota = quota
         self.policy = policy
         self.carousel = CarouselSteps(self)
+        self.reels = ReelSteps(self)
         self.comment = CommentStep(self)
 
     @property
@@ -199,9 +204,13 @@ class Steps:
             # bounded by check_timeout, not by the post's call budget.
             step.calls -= 1
             self.policy.check_again(step, counted_check=True)
+        elif status == "ERROR" and post.post_type != "feed":
+            self.reels.processing_failed(step, detail)
         else:
             why = " ".join(filter(None, [status, detail]))
             what = "the carousel" if step.is_carousel else "the image"
+            if post.post_type != "feed":
+                what = "the Reel" if post.post_type == "reel" else "the Story"
             self.policy.recreate_or_fail(
                 step, f"Instagram could not process {what} ({why})."
             )
@@ -246,7 +255,10 @@ class Steps:
         media_id = None
         self.leases.keep(step)
         try:
-            recent = step.call("recent_media", user.ig_account_id, step.token)
+            # Stories are not on the /media edge: they have their own.
+            story = post.post_type == PostType.STORY
+            method = "recent_stories" if story else "recent_media"
+            recent = step.call(method, user.ig_account_id, step.token)
             media_id = match_media(recent, post)
         except (GraphError, BudgetExhausted):
             log.warning(
@@ -292,7 +304,7 @@ class Steps:
             self.comment.give_up(
                 step, "Ospost could not find the live post to comment on."
             )
-        filenames = [item.filename for item in step.items]
+        filenames = step.file_names()
         for name in staged_names(post, filenames, self.secret):
             self.store.unstage(name)
         with connect() as conn:  # a library image another post still uses stays
@@ -361,6 +373,11 @@ STEPS: tuple[Rule, ...] = (
         "check container",
         lambda post, user, items: bool(post.container_id),
         Steps.check_container,
+    ),
+    Rule(
+        "create reel or story",
+        lambda post, user, items: post.post_type in (PostType.REEL, PostType.STORY),
+        lambda steps, step: steps.reels.create(step),
     ),
     Rule(
         "create carousel items",

@@ -83,6 +83,8 @@ class Engine:
             budget=call_budget(self.settings, post, items),
             items=items,
         )
+        if post.post_type != "feed":
+            step.video = self.leases.video(post.id)
         rule = next_step(post, user, items)
         log.debug("post %s: %s", post.id, rule.name, extra={"post_id": post.id})
         try:
@@ -94,7 +96,8 @@ class Engine:
                 step, "Instagram kept failing; Ospost stopped after too many tries."
             )
         except FileNotFoundError:
-            self.policy.fail(step, "The image file for this post is missing.")
+            what = "video" if step.video is not None else "image"
+            self.policy.fail(step, f"The {what} file for this post is missing.")
         except BlobError as exc:
             self.policy.storage_failed(step, exc)
         self.leases.release(step)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import io
 import logging
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 from PIL import Image
 
+from ospost import images
 from ospost.media.probe import MSG_DAMAGED
 from ospost.media.probe import picture_stream
 from ospost.media.specs import VideoRejected
@@ -44,6 +46,20 @@ def cover_from_video(path: str | Path, offset_ms: int) -> Cover:
     the end) and make the cover pictures from it, turned upright."""
     picture, taken_ms = frame_at(path, offset_ms)
     return _cover(picture, taken_ms)
+
+
+def cover_from_upload(stream: typing.BinaryIO) -> Cover:
+    """Make a Reel's cover from an uploaded image, checked like a photo.
+
+    The image goes through ``images.process_upload`` with the Reel cover's
+    9:16 shape (format by content, upright, sRGB, no metadata); its poster is
+    the JPEG to publish as ``cover_url``.  Raises ``images.ImageRejected``.
+    """
+    processed = images.process_upload(stream, shape=images.REEL_COVER_SHAPE)
+    with Image.open(io.BytesIO(processed.jpeg)) as im:
+        picture = im.convert("RGB")
+    tile, strip = _crops(picture)
+    return Cover(processed.jpeg, tile, strip, None)
 
 
 def frame_at(path: str | Path, offset_ms: int) -> tuple[Image.Image, int]:

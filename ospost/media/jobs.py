@@ -150,7 +150,9 @@ class Prepared:
     cpu_seconds: float  # the converter's CPU time, all threads
 
 
-def inspect_upload(path: str | Path, kind: str) -> VideoInfo:
+def inspect_upload(
+    path: str | Path, kind: str, *, limits: Limits | None = None
+) -> VideoInfo:
     """Probe an upload and check it against ``kind``'s limits, in a child.
 
     For the upload request: quick (headers and one frame), and refuses with
@@ -159,7 +161,7 @@ def inspect_upload(path: str | Path, kind: str) -> VideoInfo:
     """
     spec_for(kind)
     job = {"op": "inspect", "src": _existing(path), "kind": kind}
-    answer = _run(job, _limits, None, max_file_bytes=None)
+    answer = _run(job, limits or _limits, None, max_file_bytes=None)
     return info_from_json(answer["result"]["info"])
 
 
@@ -212,10 +214,12 @@ def prepare_video(
     )
 
 
-def make_cover(video: str | Path, offset_ms: int) -> Cover:
+def make_cover(
+    video: str | Path, offset_ms: int, *, limits: Limits | None = None
+) -> Cover:
     """Make the cover pictures from the frame at ``offset_ms``, in a child."""
     job = {"op": "cover", "src": _existing(video), "ms": int(offset_ms)}
-    answer = _run(job, _limits, None, max_file_bytes=None)
+    answer = _run(job, limits or _limits, None, max_file_bytes=None)
     return cover_from_json(answer["result"]["cover"])
 
 

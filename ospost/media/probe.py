@@ -144,6 +144,11 @@ def _open(path: Path, head: bytes) -> av.container.InputContainer:
     return container
 
 
+def looks_like_photo(head: bytes) -> bool:
+    """Whether a file's first 16 bytes are a photo's (JPEG, PNG, WebP, HEIC...)."""
+    return _looks_like_photo(head)
+
+
 def _looks_like_photo(head: bytes) -> bool:
     if head.startswith(_PHOTO_SIGNATURES):
         return True

@@ -8,6 +8,7 @@ carousel item's), ``GET /{container-id}`` reports its status,
 import hashlib
 import logging
 import time
+from dataclasses import asdict
 from typing import Any
 
 from simulator.constants import STATUS_TEXT
@@ -29,6 +30,7 @@ from simulator.records import GraphRequest
 from simulator.records import Media
 from simulator.records import Route
 from simulator.world.state import WorldState
+from simulator.world.video import VIDEO_ERROR_TEXT
 
 logger = logging.getLogger("ospost.simulator")
 
@@ -47,6 +49,9 @@ class ContainersMixin(WorldState):
     def _create(self, req: GraphRequest, route: Route) -> dict[str, Any]:
         """``POST /{ig-user-id}/media``: crawl the image and make a container
         (a single image or a carousel item), or make a carousel."""
+        media_type = req.params.get("media_type", "IMAGE").upper()
+        if media_type in ("REELS", "STORIES"):
+            return self._create_reel_or_story(req, route, media_type)
         ig_user_id = route.ig_user_id or ""
         with self._lock:
             token = self._auth(req)
@@ -99,16 +104,15 @@ class ContainersMixin(WorldState):
         age = now - container.created_at
         if age >= self._settings.container_ttl:
             return "EXPIRED"
-        ready_after = container.ready_after
-        if ready_after is None:
-            ready_after = self._settings.container_ready_after
-        if age >= ready_after:
-            return "FINISHED"
+        if age >= self._processing_seconds(container):
+            return "ERROR" if self._video_failed(container) else "FINISHED"
         return "IN_PROGRESS"
 
     def _status_text(self, container: Container, status_code: str) -> str:
         if status_code == container.forced_status and container.forced_detail:
             return container.forced_detail
+        if status_code == "ERROR" and self._video_failed(container):
+            return VIDEO_ERROR_TEXT
         return STATUS_TEXT[status_code]
 
     def _status(self, req: GraphRequest, route: Route) -> dict[str, Any]:
@@ -151,6 +155,8 @@ class ContainersMixin(WorldState):
             "children": list(container.children),
             "user_tags": [dict(tag) for tag in container.user_tags],
             "collaborators": list(container.collaborators),
+            "media_product_type": container.product,
+            "video": asdict(container.video) if container.video else None,
         }
 
     def _publish(self, req: GraphRequest, route: Route) -> dict[str, Any]:
@@ -183,6 +189,7 @@ class ContainersMixin(WorldState):
         if status_code == "EXPIRED":
             raise media_expired()
         if status_code == "ERROR":
+            self._check_video_publishable(container)
             raise creation_failed()
         if status_code != "FINISHED":
             raise not_ready()
@@ -203,10 +210,12 @@ class ContainersMixin(WorldState):
             image_format=container.image_format,
             published_at=now,
             shortcode=shortcode(media_id),
-            media_type="CAROUSEL_ALBUM" if children else "IMAGE",
+            media_type=_published_type(container),
             children=[child_record(child) for child in children],
             user_tags=[dict(tag) for tag in container.user_tags],
             collaborators=list(container.collaborators),
+            product_type=container.product,
+            video=container.video,
         )
         container.media_id = media_id
         for child in children:
@@ -214,6 +223,13 @@ class ContainersMixin(WorldState):
         self._media[media_id] = media
         logger.info("published media %s on IG account %s", media_id, media.ig_user_id)
         return media
+
+
+def _published_type(container: Container) -> str:
+    """The published post's media_type: CAROUSEL_ALBUM, VIDEO or IMAGE."""
+    if container.children:
+        return "CAROUSEL_ALBUM"
+    return "VIDEO" if container.video else "IMAGE"
 
 
 def child_record(child: Container) -> dict[str, Any]:

@@ -136,6 +136,7 @@ class DispatchMixin(WorldState):
         edges = {
             ("media", "POST"): ("create", self._create),
             ("media", "GET"): ("media_list", self._media_list),
+            ("stories", "GET"): ("stories", self._stories_list),
             ("media_publish", "POST"): ("publish", self._publish),
             ("content_publishing_limit", "GET"): ("limit", self._limit),
             ("comments", "POST"): ("comment", self._comment),

@@ -71,6 +71,7 @@ class FaultsMixin(WorldState):
                 "ig_user_id": route.ig_user_id,
                 "fb_user_id": token.fb_user_id if token else None,
                 "container_id": route.container_id,
+                "media_type": self._media_type_fact(req, route),
             }
             for entry in self._faults:
                 match, response, times = entry
@@ -87,6 +88,18 @@ class FaultsMixin(WorldState):
                 kind = self._rng.choice(settings.fail_kinds)
                 return random_fault(kind, route.endpoint, settings)
         return None
+
+    def _media_type_fact(self, req: GraphRequest, route: Route) -> str | None:
+        """IMAGE, CAROUSEL, REELS or STORIES: asked for by a create, or of the
+        container."""
+        if route.endpoint in CREATE_ENDPOINTS:
+            return req.params.get("media_type", "IMAGE").upper()
+        container = self._containers.get(route.container_id or "")
+        if container is None:
+            return None
+        if container.product in ("REELS", "STORY"):
+            return {"REELS": "REELS", "STORY": "STORIES"}[container.product]
+        return container.media_type
 
     @staticmethod
     def _fault_matches(match: dict[str, Any], facts: dict[str, Any]) -> bool:

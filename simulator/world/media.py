@@ -6,6 +6,7 @@ those published through the simulator), newest first and paged with cursors;
 (``FeedMixin``) and expire like Meta's.
 """
 
+from dataclasses import asdict
 from typing import Any
 
 from simulator.errors import unsupported
@@ -49,6 +50,8 @@ class MediaMixin(WorldState):
             "children": [dict(child) for child in media.children],
             "user_tags": [dict(tag) for tag in media.user_tags],
             "collaborators": list(media.collaborators),
+            "media_product_type": media.product_type,
+            "video": asdict(media.video) if media.video else None,
         }
 
     def _media_values(self, media: Media, base_url: str) -> dict[str, Any]:
@@ -65,7 +68,7 @@ class MediaMixin(WorldState):
             "media_url": lambda: self._cdn_url(
                 media, base_url, "mp4" if video else "jpg"
             ),
-            "permalink": f"https://www.instagram.com/p/{media.shortcode}/",
+            "permalink": self._permalink(media),
             "shortcode": media.shortcode,
             "timestamp": ig_timestamp(media.published_at),
             "username": self._ig[media.ig_user_id].username,
@@ -86,6 +89,13 @@ class MediaMixin(WorldState):
             }
         return values
 
+    def _permalink(self, media: Media) -> str:
+        if media.product_type == "STORY":
+            username = self._ig[media.ig_user_id].username
+            return f"https://www.instagram.com/stories/{username}/{media.id}/"
+        kind = "reel" if media.product_type == "REELS" else "p"
+        return f"https://www.instagram.com/{kind}/{media.shortcode}/"
+
     def _media_list(self, req: GraphRequest, route: Route) -> dict[str, Any]:
         """``GET /{ig-user-id}/media``: the account's posts, newest first."""
         with self._lock:
@@ -96,7 +106,10 @@ class MediaMixin(WorldState):
                 (
                     m
                     for m in self._media.values()
-                    if m.ig_user_id == account.id and self._visible(m)
+                    if m.ig_user_id == account.id
+                    and self._visible(m)
+                    # Stories have their own edge (GET /{ig-user-id}/stories).
+                    and m.product_type != "STORY"
                 ),
                 key=lambda m: (m.published_at, int(m.id)),
                 reverse=True,

@@ -50,10 +50,19 @@ export async function fetchJson(url, { method = 'GET', json, body } = {}) {
   return data;
 }
 
-// POST a FormData with XMLHttpRequest so upload progress can be shown.
-export function uploadForm(url, formData, onProgress) {
+// POST a FormData with XMLHttpRequest so upload progress can be shown; an
+// AbortSignal (`signal`) cancels it (rejected with status 0 and `cancelled`).
+export function uploadForm(url, formData, onProgress, signal = null) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
+    if (signal) {
+      signal.addEventListener('abort', () => xhr.abort(), { once: true });
+    }
+    xhr.addEventListener('abort', () => {
+      const error = new RequestError('Upload cancelled. Nothing was saved.', 0, null);
+      error.cancelled = true;
+      reject(error);
+    });
     xhr.open('POST', url);
     xhr.setRequestHeader('Accept', 'application/json');
     xhr.setRequestHeader('X-CSRFToken', csrfToken());

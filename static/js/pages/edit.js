@@ -10,6 +10,7 @@ import { setupPostForm } from '../lib/postForm.js';
 import { renderPublishSteps } from '../lib/publishSteps.js';
 import { renderStatusBadge } from '../lib/statusBadge.js';
 import { showToast } from '../lib/toast.js';
+import { watchVideoConversion } from '../lib/videoProgress.js';
 
 const POLL_MS = 2000;
 const POLL_LIMIT = 300; // give up refreshing after ten minutes
@@ -178,4 +179,7 @@ async function showOutcome() {
 
 confirmBeforeSubmit();
 const editPage = document.querySelector('.edit-page');
-if (editPage) setupEditPage(editPage);
+if (editPage) {
+  setupEditPage(editPage);
+  watchVideoConversion(editPage);
+}
