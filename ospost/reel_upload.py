@@ -30,6 +30,7 @@ from models import PostMedia
 from models import User
 from models import db
 from ospost import images
+from ospost.blobstore.local import PRIVATE_FILE
 from ospost.media import jobs
 from ospost.media.covers import Cover
 from ospost.media.covers import cover_from_upload
@@ -44,7 +45,6 @@ from ospost.post_save import release_connection
 from ospost.post_save import undone_on_failure
 from ospost.reel_models import PostType
 from ospost.reel_models import PostVideo
-from ospost.storage import PRIVATE_FILE
 from ospost.storage import private_dir
 
 log = logging.getLogger(__name__)
