@@ -24,10 +24,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from models import db
 from models import token_cipher
+from ospost import account_views
 from ospost import auth
 from ospost import calendar
 from ospost import database
 from ospost import feed
+from ospost import history
 from ospost import notify
 from ospost import posts
 from ospost import production
@@ -95,6 +97,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     # the account page (tests run the checks themselves).
     reachability.init_app(app, check_now=_is_serving(app) and not app.config["TESTING"])
     app.register_blueprint(calendar.bp)
+    app.register_blueprint(account_views.bp)
+    history.init_app(app)
 
     if _should_start_scheduler(app):
         publisher.start()

@@ -34,9 +34,9 @@ from werkzeug.exceptions import HTTPException
 
 import helpers
 from models import Post
-from models import User
 from models import db
 from models import now_utc
+from ospost import accounts
 from ospost.scheduler import due_filter
 from ospost.scheduler import publisher
 
@@ -129,10 +129,7 @@ def _load_user() -> None:
     storage_error = getattr(session, "storage_error", None)
     if storage_error is not None:
         raise storage_error
-    user_id = session.get("user_id")
-    g.user = db.session.get(User, user_id) if user_id else None
-    if user_id and g.user is None:
-        session.clear()
+    accounts.load_current(session)
 
 
 def _hide_dev_server_version() -> None:
