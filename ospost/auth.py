@@ -48,15 +48,25 @@ from ospost.scheduler import publisher
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 DEAUTHORIZED = "Ospost was removed from your Facebook settings."
+NO_ACCOUNTS = (
+    "None of your Facebook Pages is linked to an Instagram business or "
+    "creator account that you may publish to. Link one in the Instagram app "
+    "(Settings → Account type and tools) or in Meta Business Suite, or ask the "
+    "Page's owner for full control or content access, then log in again."
+)
+# A Page role that may publish to its Instagram account (Meta's Page tasks).
+PUBLISHING_TASKS = {"MANAGE", "CREATE_CONTENT"}
 
 
 class LoginError(Exception):
     """A login attempt that must be refused, with the sentence to show."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, *, keep: bool = False):
         super().__init__(message)
         self.message = message
         self.status = status
+        # Commit what the login learnt anyway (accounts Meta stopped listing).
+        self.keep = keep
 
 
 # -- services ----------------------------------------------------------------
@@ -94,6 +104,8 @@ def login_with_token(short_token: str, chosen_ig_id: str | None, tz: str | None)
             f"Facebook refused the login: {exc.user_message()}", 401
         ) from exc
     fb_user_id = str(info.get("user_id"))
+    if not pages:
+        _forget_all(fb_user_id)
     person = accounts.person_for(fb_user_id, str(me.get("name") or ""))
     expires_at = (
         now_utc() + timedelta(seconds=exchanged.expires_in)
@@ -138,6 +150,15 @@ def _user_for_account(ig_account_id: str, tz: str | None) -> User:
     ).one()
 
 
+def _forget_all(fb_user_id: str):
+    """Meta lists no account for this person any more: take theirs away, then
+    refuse the login with the reason."""
+    person = db.session.scalar(select(Person).where(Person.fb_user_id == fb_user_id))
+    if person is not None:
+        accounts.sync_access(person, [])
+    raise LoginError(NO_ACCOUNTS, 400, keep=person is not None)
+
+
 def _publishable_pages(pages, info: dict) -> list:
     """The Pages with an Instagram account this login may publish to.
 
@@ -154,7 +175,9 @@ def _publishable_pages(pages, info: dict) -> list:
     return [
         p
         for p in pages
-        if p.ig_user_id and (allowed is None or str(p.ig_user_id) in allowed)
+        if p.ig_user_id
+        and (allowed is None or str(p.ig_user_id) in allowed)
+        and (p.tasks is None or PUBLISHING_TASKS & set(p.tasks))
     ]
 
 
@@ -170,13 +193,6 @@ def _check_token_info(info: dict) -> None:
 
 
 def _check_choice(pages, chosen_ig_id: str | None) -> None:
-    if not pages:
-        raise LoginError(
-            "None of your Facebook Pages is linked to an Instagram business or "
-            "creator account. Link one in the Instagram app (Settings → Account "
-            "type and tools) or in Meta Business Suite, then log in again.",
-            400,
-        )
     if chosen_ig_id and all(p.ig_user_id != str(chosen_ig_id) for p in pages):
         raise LoginError(
             "That Instagram account is not managed by this Facebook login.", 403
@@ -334,10 +350,16 @@ def _person_of(fb_user_id: str) -> Person | None:
 def login():
     """Show the login page, or turn a Facebook token into a session."""
     if request.method in ("GET", "HEAD"):
-        # Logged-in people only see this page to reconnect an expired login.
-        if g.user and not (g.user.needs_reauth or request.args.get("reconnect")):
+        # Logged-in people only see this page to reconnect an expired login
+        # or to connect another account (the same Facebook flow).
+        connect = bool(g.person and request.args.get("connect"))
+        if g.user and not (
+            g.user.needs_reauth or request.args.get("reconnect") or connect
+        ):
             return redirect(url_for("posts.index"))
-        return render_template("login/index.html", next=request.args.get("next", ""))
+        return render_template(
+            "login/index.html", next=request.args.get("next", ""), connect=connect
+        )
     data = _login_request()
     token = data.token
     if token is None or not 10 <= len(token) <= 4096:
@@ -376,7 +398,10 @@ def _finish_login(token: str, data: schemas.LoginRequest):
     try:
         login = login_with_token(token, ig_id, data.timezone)
     except LoginError as exc:
-        db.session.rollback()
+        if exc.keep:
+            db.session.commit()
+        else:
+            db.session.rollback()
         return {"ok": False, "error": exc.message}, exc.status
     same_person = g.get("person") is not None and g.person.id == login.person.id
     current = _current_after_login(
