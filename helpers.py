@@ -296,8 +296,7 @@ def login_required(view):
         if g.get("user") is None:
             if wants_json():
                 return {"ok": False, "error": NO_ACCOUNT}, 404
-            if request.method not in ("GET", "HEAD"):
-                flash(NO_ACCOUNT, "warning")
+            flash(NO_ACCOUNT, "warning")
             return redirect(url_for("accounts.index"))
         return view(*args, **kwargs)
 

@@ -255,4 +255,4 @@ def holder_counts(account_ids: list[int]) -> dict[int, int]:
         .where(AccountAccess.user_id.in_(account_ids))
         .group_by(AccountAccess.user_id)
     )
-    return dict(rows.tuples().all())
+    return {account_id: n for account_id, n in rows}
