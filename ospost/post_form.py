@@ -36,13 +36,17 @@ from dataclasses import field
 from datetime import datetime
 from datetime import timedelta
 
+from flask import abort
 from flask import current_app
 from flask import request
+from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
 import helpers
 from models import Post
+from models import PostMedia
 from models import User
+from models import db
 from ospost import images
 from ospost import quota
 from ospost.post_save import release_connection
@@ -328,6 +332,8 @@ def _items_from_refs(form, refs, uploads, post: Post | None) -> list[ItemInput]:
             items.append(ItemInput(alt, people, upload=uploads[int(key)]))
         elif kind == "keep" and int(key) in kept:
             items.append(_kept(kept[int(key)], alt, people))
+        elif kind == "keep" and not _own_media(int(key), post):
+            abort(404)  # another account's image: as if it did not exist
         else:
             raise FormError("Your images changed in the meantime. Reload the page.")
     # Files no field names (chosen without JavaScript) come after, in order.
@@ -338,6 +344,16 @@ def _items_from_refs(form, refs, uploads, post: Post | None) -> list[ItemInput]:
         if k not in named
     ]
     return items
+
+
+def _own_media(media_id: int, post: Post | None) -> bool:
+    """True when the image belongs to a post of the same account."""
+    if post is None:
+        return False
+    owner = db.session.scalar(
+        select(Post.user_id).join(PostMedia).where(PostMedia.id == media_id)
+    )
+    return owner == post.user_id
 
 
 def _items_without_refs(form, uploads, post: Post | None) -> list[ItemInput]:

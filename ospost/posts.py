@@ -19,6 +19,7 @@ from flask import render_template
 from flask import request
 from flask import send_from_directory
 from flask import url_for
+from sqlalchemy import func
 from sqlalchemy import or_
 from sqlalchemy import select
 
@@ -87,6 +88,17 @@ def get_own_post(post_id: int) -> Post:
     if post is None or post.user_id != g.user.id:
         abort(404)
     return post
+
+
+def own_post_ids_or_404(post_ids: list[int]) -> None:
+    """404 unless every id is one of the current account's posts (ids sent in
+    a JSON body, checked in one query)."""
+    wanted = set(post_ids)
+    found = db.session.scalar(
+        select(func.count()).where(Post.id.in_(wanted), Post.user_id == g.user.id)
+    )
+    if found != len(wanted):
+        abort(404)
 
 
 def status_payload(post: Post) -> dict:
@@ -213,6 +225,7 @@ def reorder_posts():
         what="the new order as a list of post ids",
         max_bytes=schemas.REORDER_MAX_BYTES,
     )
+    own_post_ids_or_404(data.order)
     try:
         moves = reorder(g.user, data.order)
     except FormError as exc:

@@ -291,3 +291,59 @@ def test_another_persons_account_id_is_a_404(app, world, action):
     assert client.post(f"/accounts/{theirs.id}/{action}").status_code == 404
     assert client.post(f"/accounts/99999/{action}").status_code == 404
     assert account(app, DEMO_IG) is not None
+
+
+def test_migration_makes_a_person_of_each_facebook_user_and_back(make_app):
+    """Accounts logged in before people existed: each Facebook user who logged
+    one in becomes a person holding it; old sessions are dropped."""
+    from flask_migrate import downgrade
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    app = make_app()
+    with app.app_context():
+        db.drop_all()
+        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        db.session.commit()
+        upgrade(revision="7c1a2e9b4d10")
+        for uid, ig, fb in (
+            (1, "101", "'9001'"),
+            (2, "102", "'9001'"),
+            (3, "103", "'9002'"),
+            (4, "104", "NULL"),
+        ):
+            db.session.execute(
+                text(
+                    "INSERT INTO users (id, ig_account_id, fb_user_id, ig_username, "
+                    "profile_picture_url, page_name, needs_reauth, timezone, "
+                    f"created_at) VALUES ({uid}, '{ig}', {fb}, 'u{uid}', '', '', "
+                    "false, 'UTC', CURRENT_TIMESTAMP)"
+                )
+            )
+        db.session.execute(
+            text(
+                "INSERT INTO web_sessions (session_id, user_id, data, expiry) "
+                "VALUES ('old', 1, X'80', CURRENT_TIMESTAMP)"
+            )
+        )
+        db.session.commit()
+        upgrade()
+        people = {
+            p.fb_user_id: sorted(u.id for u in accounts_held(p.id))
+            for p in db.session.scalars(select(Person))
+        }
+        assert people == {"9001": [1, 2], "9002": [3]}
+        assert db.session.scalar(select(func.count()).select_from(WebSession)) == 0
+        db.session.remove()
+        downgrade(revision="7c1a2e9b4d10")
+        tables = set(db.inspect(db.engine).get_table_names())
+        assert "people" not in tables and "account_access" not in tables
+        assert db.session.execute(text("SELECT count(*) FROM users")).scalar() == 4
+        db.session.remove()
+        upgrade()
+
+
+def accounts_held(person_id: int) -> list[User]:
+    from ospost.accounts import accounts_of
+
+    return accounts_of(person_id)
