@@ -300,10 +300,11 @@ def _current_after_login(login: Login, previous_id: int | None) -> User:
     return login.accounts[0]
 
 
-def login_message(login: Login) -> str | None:
-    """What the login changed, for the page it lands on."""
+def login_message(login: Login, *, connecting: bool) -> str | None:
+    """What the login changed, for the page it lands on (a first login needs
+    no words: the page shows the accounts)."""
     said = []
-    if login.added:
+    if login.added and connecting:
         names = ", ".join("@" + (a.ig_username or a.ig_account_id) for a in login.added)
         said.append(f"Connected {names}.")
     if login.lost:
@@ -407,7 +408,7 @@ def _finish_login(token: str, data: schemas.LoginRequest):
     current = _current_after_login(
         login, session.get("user_id") if same_person else None
     )
-    message = login_message(login)
+    message = login_message(login, connecting=same_person)
     db.session.commit()
     start_session(login.person, current)
     if message:
