@@ -25,7 +25,8 @@ def switcher(ui):
 
 def open_switcher(ui):
     box = switcher(ui)
-    box.locator("summary").click()
+    if box.get_attribute("open") is None:
+        box.locator("summary").click()
     expect(box.get_by_text("Switch account", exact=True)).to_be_visible()
     return box
 
