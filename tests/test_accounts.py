@@ -323,8 +323,9 @@ def test_migration_makes_a_person_of_each_facebook_user_and_back(make_app):
         db.session.execute(
             text(
                 "INSERT INTO web_sessions (session_id, user_id, data, expiry) "
-                "VALUES ('old', 1, X'80', CURRENT_TIMESTAMP)"
-            )
+                "VALUES ('old', 1, :data, CURRENT_TIMESTAMP)"
+            ),
+            {"data": b"\x80"},
         )
         db.session.commit()
         upgrade()
