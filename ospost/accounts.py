@@ -42,6 +42,8 @@ from ospost.storage import staged_names
 
 log = logging.getLogger(__name__)
 UPSERT_DIALECTS = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+# A Page role that may publish to its Instagram account (Meta's Page tasks).
+PUBLISHING_TASKS = {"MANAGE", "CREATE_CONTENT"}
 LOST_REASON = (
     "Meta no longer lists this Instagram account for {who}. Someone who still "
     "manages it must log in again before its posts can go out."
@@ -55,6 +57,17 @@ class Removal:
     accounts_deleted: int = 0
     accesses_removed: int = 0
     files: list[tuple[str, list[str]]] = field(default_factory=list)
+
+
+@dataclass
+class Login:
+    """Who logged in, the accounts Meta lists for them, and what changed."""
+
+    person: Person
+    accounts: list[User]
+    added: list[User]
+    lost: list[User]
+    chosen: User | None
 
 
 def upsert(model):
@@ -256,3 +269,57 @@ def holder_counts(account_ids: list[int]) -> dict[int, int]:
         .group_by(AccountAccess.user_id)
     )
     return {account_id: n for account_id, n in rows}
+
+
+# -- what a login changed ------------------------------------------------------
+
+
+def publishable_pages(pages, info: dict) -> list:
+    """The Pages with an Instagram account this login may publish to.
+
+    ``/me/accounts`` lists every Page the person manages; when the person
+    unticked some accounts in Facebook's dialog, ``debug_token``'s granular
+    scopes name only the ones they left ticked.
+    """
+    allowed = None
+    for grant in info.get("granular_scopes") or []:
+        if grant.get("scope") == "instagram_content_publish" and isinstance(
+            grant.get("target_ids"), list
+        ):
+            allowed = {str(t) for t in grant["target_ids"]}
+    return [
+        p
+        for p in pages
+        if p.ig_user_id
+        and (allowed is None or str(p.ig_user_id) in allowed)
+        and (p.tasks is None or PUBLISHING_TASKS & set(p.tasks))
+    ]
+
+
+def current_after_login(login: Login, previous_id: int | None) -> User:
+    """The account to show after a login: the one the person asked for, else a
+    newly connected one, else the one they were looking at, else the first."""
+    if login.chosen is not None:
+        return login.chosen
+    if previous_id is not None and login.added:
+        return login.added[0]
+    for account in login.accounts:
+        if account.id == previous_id:
+            return account
+    return login.accounts[0]
+
+
+def login_message(login: Login, *, connecting: bool) -> str | None:
+    """What the login changed, for the page it lands on (a first login needs
+    no words: the page shows the accounts)."""
+    said = []
+    if login.added and connecting:
+        names = ", ".join("@" + (a.ig_username or a.ig_account_id) for a in login.added)
+        said.append(f"Connected {names}.")
+    if login.lost:
+        names = ", ".join("@" + (a.ig_username or a.ig_account_id) for a in login.lost)
+        said.append(
+            f"Facebook no longer lists {names} for you, so Ospost disconnected "
+            "it for you; its posts are kept."
+        )
+    return " ".join(said) or None

@@ -9,7 +9,6 @@ accounts Meta lists for that token.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -54,8 +53,6 @@ NO_ACCOUNTS = (
     "(Settings → Account type and tools) or in Meta Business Suite, or ask the "
     "Page's owner for full control or content access, then log in again."
 )
-# A Page role that may publish to its Instagram account (Meta's Page tasks).
-PUBLISHING_TASKS = {"MANAGE", "CREATE_CONTENT"}
 
 
 class LoginError(Exception):
@@ -72,17 +69,6 @@ class LoginError(Exception):
 # -- services ----------------------------------------------------------------
 
 
-@dataclass
-class Login:
-    """Who logged in, the accounts Meta lists for them, and what changed."""
-
-    person: Person
-    accounts: list[User]
-    added: list[User]
-    lost: list[User]
-    chosen: User | None
-
-
 def login_with_token(short_token: str, chosen_ig_id: str | None, tz: str | None):
     """Verify a browser token with Meta and connect every Instagram account it
     lists for this person (see ``ospost.accounts``)."""
@@ -91,7 +77,7 @@ def login_with_token(short_token: str, chosen_ig_id: str | None, tz: str | None)
         info = client.debug_token(short_token)
         _check_token_info(info)
         exchanged = client.exchange_token(short_token)
-        pages = _publishable_pages(client.pages(exchanged.token), info)
+        pages = accounts.publishable_pages(client.pages(exchanged.token), info)
         _check_choice(pages, chosen_ig_id)
         me = client.request(
             "GET", "me", token=exchanged.token, params={"fields": "id,name"}
@@ -128,7 +114,7 @@ def login_with_token(short_token: str, chosen_ig_id: str | None, tz: str | None)
         listed.append(user)
     added, lost = accounts.sync_access(person, listed)
     chosen = next((u for u in listed if u.ig_account_id == chosen_ig_id), None)
-    return Login(person, listed, added, lost, chosen)
+    return accounts.Login(person, listed, added, lost, chosen)
 
 
 def _user_for_account(ig_account_id: str, tz: str | None) -> User:
@@ -157,28 +143,6 @@ def _forget_all(fb_user_id: str):
     if person is not None:
         accounts.sync_access(person, [])
     raise LoginError(NO_ACCOUNTS, 400, keep=person is not None)
-
-
-def _publishable_pages(pages, info: dict) -> list:
-    """The Pages with an Instagram account this login may publish to.
-
-    ``/me/accounts`` lists every Page the person manages; when the person
-    unticked some accounts in Facebook's dialog, ``debug_token``'s granular
-    scopes name only the ones they left ticked.
-    """
-    allowed = None
-    for grant in info.get("granular_scopes") or []:
-        if grant.get("scope") == "instagram_content_publish" and isinstance(
-            grant.get("target_ids"), list
-        ):
-            allowed = {str(t) for t in grant["target_ids"]}
-    return [
-        p
-        for p in pages
-        if p.ig_user_id
-        and (allowed is None or str(p.ig_user_id) in allowed)
-        and (p.tasks is None or PUBLISHING_TASKS & set(p.tasks))
-    ]
 
 
 def _check_token_info(info: dict) -> None:
@@ -287,35 +251,6 @@ def end_session(message: str) -> None:
     current_app.session_interface.regenerate(session)
 
 
-def _current_after_login(login: Login, previous_id: int | None) -> User:
-    """The account to show after a login: the one the person asked for, else a
-    newly connected one, else the one they were looking at, else the first."""
-    if login.chosen is not None:
-        return login.chosen
-    if previous_id is not None and login.added:
-        return login.added[0]
-    for account in login.accounts:
-        if account.id == previous_id:
-            return account
-    return login.accounts[0]
-
-
-def login_message(login: Login, *, connecting: bool) -> str | None:
-    """What the login changed, for the page it lands on (a first login needs
-    no words: the page shows the accounts)."""
-    said = []
-    if login.added and connecting:
-        names = ", ".join("@" + (a.ig_username or a.ig_account_id) for a in login.added)
-        said.append(f"Connected {names}.")
-    if login.lost:
-        names = ", ".join("@" + (a.ig_username or a.ig_account_id) for a in login.lost)
-        said.append(
-            f"Facebook no longer lists {names} for you, so Ospost disconnected "
-            "it for you; its posts are kept."
-        )
-    return " ".join(said) or None
-
-
 def _demo_token() -> str:
     """Ask the Graph API simulator to log in its demo user, as the FB SDK would."""
     import simulator
@@ -405,10 +340,10 @@ def _finish_login(token: str, data: schemas.LoginRequest):
             db.session.rollback()
         return {"ok": False, "error": exc.message}, exc.status
     same_person = g.get("person") is not None and g.person.id == login.person.id
-    current = _current_after_login(
+    current = accounts.current_after_login(
         login, session.get("user_id") if same_person else None
     )
-    message = login_message(login, connecting=same_person)
+    message = accounts.login_message(login, connecting=same_person)
     db.session.commit()
     start_session(login.person, current)
     if message:
