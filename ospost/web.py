@@ -188,7 +188,7 @@ def _security_header_values(app_cfg) -> dict[str, str]:
 def _security_headers(response):
     for name, value in current_app.extensions["security_headers"].items():
         response.headers.setdefault(name, value)
-    if g.get("user") is not None:
+    if g.get("person") is not None:
         # A signed-in person's pages and images are theirs alone: no shared
         # cache may keep them, nor the browser's disk after they log out.
         response.headers.setdefault("Cache-Control", "private, no-store")
