@@ -332,7 +332,7 @@ def _items_from_refs(form, refs, uploads, post: Post | None) -> list[ItemInput]:
             items.append(ItemInput(alt, people, upload=uploads[int(key)]))
         elif kind == "keep" and int(key) in kept:
             items.append(_kept(kept[int(key)], alt, people))
-        elif kind == "keep" and not _own_media(int(key), post):
+        elif kind == "keep" and _foreign_media(int(key), post):
             abort(404)  # another account's image: as if it did not exist
         else:
             raise FormError("Your images changed in the meantime. Reload the page.")
@@ -346,14 +346,14 @@ def _items_from_refs(form, refs, uploads, post: Post | None) -> list[ItemInput]:
     return items
 
 
-def _own_media(media_id: int, post: Post | None) -> bool:
-    """True when the image belongs to a post of the same account."""
+def _foreign_media(media_id: int, post: Post | None) -> bool:
+    """True when an edited post names another account's image."""
     if post is None:
-        return False
+        return False  # a new post keeps nothing: "reload the page"
     owner = db.session.scalar(
         select(Post.user_id).join(PostMedia).where(PostMedia.id == media_id)
     )
-    return owner == post.user_id
+    return owner is not None and owner != post.user_id
 
 
 def _items_without_refs(form, uploads, post: Post | None) -> list[ItemInput]:
