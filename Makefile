@@ -43,6 +43,7 @@ lint: deps
 
 bench: deps
 	$(PY) bench/upload.py
+	$(PY) bench/bulk.py
 	$(PY) bench/reorder.py
 	$(PY) bench/publish_burst.py
 	$(PY) bench/fault_run.py

@@ -26,16 +26,20 @@ from models import db
 from models import token_cipher
 from ospost import account_views
 from ospost import auth
+from ospost import bulk
 from ospost import calendar
 from ospost import database
 from ospost import feed
 from ospost import history
+from ospost import library
 from ospost import notify
 from ospost import posts
 from ospost import production
+from ospost import queue_form
 from ospost import ratelimit
 from ospost import reachability
 from ospost import schemas
+from ospost import shelf
 from ospost import storage
 from ospost import web
 from ospost.grid import GridCache
@@ -97,6 +101,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     # the account page (tests run the checks themselves).
     reachability.init_app(app, check_now=_is_serving(app) and not app.config["TESTING"])
     app.register_blueprint(calendar.bp)
+    app.register_blueprint(queue_form.bp)
+    app.register_blueprint(shelf.bp)
+    app.register_blueprint(bulk.bp)
+    app.register_blueprint(library.bp)
     app.register_blueprint(account_views.bp)
     history.init_app(app)
 

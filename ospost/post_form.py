@@ -49,6 +49,8 @@ from models import User
 from models import db
 from ospost import images
 from ospost import quota
+from ospost.library import LibraryFile
+from ospost.library import resolve as resolve_library
 from ospost.post_save import release_connection
 
 # Far above Instagram's limits (a draft may be over them while being written),
@@ -83,6 +85,10 @@ class ItemInput:
     kept_size: tuple[int, int] = (0, 0)
     upload: FileStorage | None = None
     processed: images.ProcessedImage | None = None
+    # An image from the media library ("lib:<post_media id>"): its files are
+    # shared, not copied (ospost/library.py).
+    library_id: int | None = None
+    library: LibraryFile | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -143,6 +149,10 @@ def read_post(
     ]
     if alt_problems:
         errors["alt_text"] = " ".join(alt_problems)
+    try:
+        take_from_library(items, user)
+    except FormError as exc:
+        errors.update(exc.fields)
     release_connection()  # the quota check and the post's images were the last reads
     background = helpers.parse_hex_color(form.get("background") or "#ffffff")
     if background is None:
@@ -334,6 +344,8 @@ def _items_from_refs(form, refs, uploads, post: Post | None) -> list[ItemInput]:
             items.append(_kept(kept[int(key)], alt, people))
         elif kind == "keep" and _foreign_media(int(key), post):
             abort(404)  # another account's image: as if it did not exist
+        elif kind == "lib" and int(key) <= 2**31 - 1:  # a row id, within INTEGER
+            items.append(ItemInput(alt, people, library_id=int(key)))
         else:
             raise FormError("Your images changed in the meantime. Reload the page.")
     # Files no field names (chosen without JavaScript) come after, in order.
@@ -348,12 +360,17 @@ def _items_from_refs(form, refs, uploads, post: Post | None) -> list[ItemInput]:
 
 def _foreign_media(media_id: int, post: Post | None) -> bool:
     """True when an edited post names another account's image."""
-    if post is None:
-        return False  # a new post keeps nothing: "reload the page"
-    owner = db.session.scalar(
+    if post is None or media_id > 2**31 - 1:
+        return False  # a new post keeps nothing, and no row has such an id
+    owner = _media_owner(media_id)
+    return owner is not None and owner != post.user_id
+
+
+def _media_owner(media_id: int) -> int | None:
+    """The account whose post holds this image (None: no such image)."""
+    return db.session.scalar(
         select(Post.user_id).join(PostMedia).where(PostMedia.id == media_id)
     )
-    return owner is not None and owner != post.user_id
 
 
 def _items_without_refs(form, uploads, post: Post | None) -> list[ItemInput]:
@@ -370,6 +387,25 @@ def _items_without_refs(form, uploads, post: Post | None) -> list[ItemInput]:
     if items and "alt_text" in form:
         items[0].alt_text = helpers.normalize_newlines(form["alt_text"]).strip()
     return items
+
+
+def take_from_library(items: list[ItemInput], user: User) -> None:
+    """Find each library image the form names (the person's own, still
+    stored); FormError keyed ``image`` when one is gone."""
+    for number, item in enumerate(items, 1):
+        if item.library_id is None:
+            continue
+        item.library = resolve_library(user, item.library_id)
+        if item.library is None:
+            if _media_owner(item.library_id) not in (None, user.id):
+                abort(404)  # another account's image: as if it did not exist
+            raise FormError(
+                fields={
+                    "image": f"Image {number} is no longer in your library "
+                    "(its posts were removed or published). Choose another."
+                }
+            )
+        item.kept_size = (item.library.width, item.library.height)
 
 
 def alt_text_problem(

@@ -23,6 +23,7 @@ from models import PostMedia
 from models import User
 from models import db
 from ospost import images
+from ospost import library
 from ospost.scheduler import publisher
 
 if TYPE_CHECKING:
@@ -48,7 +49,9 @@ def store_images(user: User, processed: images.ProcessedImage) -> tuple[str, str
 
 
 def delete_files(user: User, *names: str | None) -> None:
-    current_app.extensions["media_store"].delete(user.ig_account_id, *names)
+    """Remove files a change dropped, except those another post still uses
+    (the media library shares them); call after the change committed."""
+    library.delete_unused(user, *names)
 
 
 @contextmanager
@@ -71,6 +74,9 @@ def store_new_images(user: User, data: PostInput) -> tuple[list[PostMedia], list
     try:
         for item in data.items:
             image = item.processed
+            if item.library is not None:  # shared with the library: no new file
+                rows.append(item.library.new_row())
+                continue
             if image is None:
                 rows.append(None)
                 continue

@@ -43,6 +43,9 @@ DEFAULTS = {
     # Adding or editing a post by hand takes longer than 3 s each.
     "RATELIMIT_UPLOADS_PER_PERSON": "20 per minute",
     "RATELIMIT_UPLOADS_PER_IP": "60 per minute",
+    # Bulk upload sends each photo on its own: 50 in a minute is a normal batch.
+    "RATELIMIT_BULK_PER_PERSON": "120 per minute",
+    "RATELIMIT_BULK_PER_IP": "300 per minute",
     # Reorders, moves (a key held down), removals, publish-now, account changes.
     "RATELIMIT_MUTATIONS_PER_PERSON": "60 per minute",
     "RATELIMIT_MUTATIONS_PER_IP": "300 per minute",
@@ -95,6 +98,11 @@ uploads = _limits(
     "Too many posts added or edited in a short time.",
     ("uploads-person", _person, "RATELIMIT_UPLOADS_PER_PERSON"),
     ("uploads-ip", _client_ip, "RATELIMIT_UPLOADS_PER_IP"),
+)
+bulk = _limits(
+    "Too many photos uploaded in a short time.",
+    ("bulk-person", _person, "RATELIMIT_BULK_PER_PERSON"),
+    ("bulk-ip", _client_ip, "RATELIMIT_BULK_PER_IP"),
 )
 mutations = _limits(
     "Too many changes in a short time.",

@@ -81,6 +81,12 @@ class CalendarAction(msgspec.Struct):
     undo: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
 
 
+class BulkQueueRequest(msgspec.Struct):
+    """Add all to queue on the bulk upload page: the drafts, in order."""
+
+    ids: Annotated[list[PostId], msgspec.Meta(min_length=1, max_length=1000)]
+
+
 class InvalidJSON(BadRequest):
     """A JSON body that cannot be read as its schema; the description says why."""
 

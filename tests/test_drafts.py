@@ -56,8 +56,11 @@ def test_a_draft_keeps_a_caption_with_no_date_and_no_image(app, client, user):
         None,
     )
     assert post.next_attempt_at is None
-    # Off the home grid (it previews Instagram), on the calendar's shelf.
-    assert "Idea: the harbour" not in client.get("/").get_data(as_text=True)
+    # Off the home grid (it previews Instagram): on the shelves above it and
+    # on the calendar.
+    home = client.get("/").get_data(as_text=True)
+    assert "Idea: the harbour" not in home.split('id="grid-area"')[1]
+    assert "Idea: the harbour" in home.split('id="drafts-shelf"')[1]
     page = client.get("/calendar").get_data(as_text=True)
     shelf = page.split('id="drafts"')[1].split("</section>")[0]
     assert "Idea: the harbour at dawn" in shelf and "No date" in shelf

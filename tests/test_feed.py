@@ -20,8 +20,8 @@ from models import User
 from models import db
 from models import now_utc
 from ospost import feed
+from ospost.feed.meta import clean_items
 from ospost.feed.refresh import SLOW_DOWN
-from ospost.feed.refresh import _clean_items
 from ospost.feed.refresh import refresher
 from support import AuthActions
 from support import create_post
@@ -171,7 +171,7 @@ def test_meta_answers_are_cleaned_before_storing():
             "permalink": "https://www.instagram.com/p/abc/",
         },
     ]
-    items = _clean_items(raw)
+    items = clean_items(raw)
     assert [i["id"] for i in items] == ["9", "8", "7", "3", "2", "1"]
     assert items[0]["permalink"] == "https://www.instagram.com/p/abc/"
     assert {i["id"]: i["permalink"] for i in items}["2"] == ""

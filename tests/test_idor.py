@@ -210,7 +210,23 @@ def test_another_persons_ids_in_bodies_are_404(app, people):
         headers=JSON,
     )
     assert resp.status_code == 404, resp.get_json()
-    # Adding a new post never takes an id: nothing to claim there.
+    # Choosing the victim's image from the library, on a new post or an edit.
+    for url in ("/post/add", f"/post/{my_id}/edit"):
+        resp = intruder.post(
+            url,
+            data={
+                "caption": "x",
+                "date": soon(120).strftime("%Y-%m-%dT%H:%M"),
+                "item": [f"lib:{victim.media_id}"],
+                "item_alt_text": [""],
+            },
+            headers=JSON,
+        )
+        assert resp.status_code == 404, (url, resp.get_json())
+    # Queueing the victim's draft with the intruder's drafts.
+    resp = intruder.post("/bulk/queue", json={"ids": [victim.draft_id]}, headers=JSON)
+    assert resp.status_code == 404
+    # Adding a new post never takes a kept image: nothing to claim there.
     resp = intruder.post(
         "/post/add",
         data={

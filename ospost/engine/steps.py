@@ -68,10 +68,12 @@ from models import MediaType
 from models import Post
 from models import now_utc
 from ospost import feed
+from ospost import library
 from ospost.engine.carousel import CarouselSteps
 from ospost.engine.comment import COMMENT_REAUTH_REASON
 from ospost.engine.comment import CommentStep
 from ospost.engine.lease import Leases
+from ospost.engine.lease import connect
 from ospost.engine.policy import REAUTH_REASON
 from ospost.engine.policy import ErrorPolicy
 from ospost.engine.quota import Quota
@@ -293,7 +295,11 @@ class Steps:
         filenames = [item.filename for item in step.items]
         for name in staged_names(post, filenames, self.secret):
             self.store.unstage(name)
-        self.store.delete(user.ig_account_id, *filenames)
+        with connect() as conn:  # a library image another post still uses stays
+            shared = library.shared_elsewhere(conn, user.id, post.id, filenames)
+        self.store.delete(
+            user.ig_account_id, *(n for n in filenames if n not in shared)
+        )
         self.leases.forget_files(step)
         when = post.published_at or now_utc()
         # The announcement commits with the status, or neither does.

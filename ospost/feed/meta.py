@@ -51,7 +51,7 @@ def fetch(client: GraphClient, user, *, limit: int, page_size: int) -> Fetched:
     except GraphError as exc:
         fetched.error = exc
         fetched.usage = exc.usage or client.last_usage or fetched.usage
-    fetched.items = _clean_items(fetched.items)[:limit]
+    fetched.items = clean_items(fetched.items)[:limit]
     return fetched
 
 
@@ -59,7 +59,7 @@ def is_high(usage: Usage | None) -> bool:
     return usage is not None and usage.is_high()
 
 
-def _clean_items(raw: list[dict]) -> list[dict]:
+def clean_items(raw: list[dict]) -> list[dict]:
     """Meta's posts as we keep them: valid ones, each once, newest first."""
     items, seen = [], set()
     for entry in raw:

@@ -35,7 +35,6 @@ from models import db
 from models import now_utc
 from ospost.feed import rows
 from ospost.feed.meta import Fetched
-from ospost.feed.meta import _clean_items  # noqa: F401 (tests import it from here)
 from ospost.feed.meta import fetch
 from ospost.feed.pacing import DISCONNECTED
 from ospost.feed.pacing import SLOW_DOWN  # noqa: F401 (tests import it from here)

@@ -124,6 +124,11 @@ def test_build_reorder_tag_and_publish_a_carousel(ui, live_app, world, tmp_path)
     expect(page.locator("[data-counter-help]")).to_contain_text("1 / 30 hashtags")
     page.get_by_label("Publish at").fill(local_at(2, 9, 0).strftime("%Y-%m-%dT%H:%M"))
     ui.shot("carousel-add")
+    for button in strip.locator(".film-btn").all():  # 44 px touch targets
+        box = button.bounding_box()
+        assert box["width"] >= 44 and box["height"] >= 44, button.get_attribute(
+            "aria-label"
+        )
     page.get_by_role("button", name="Schedule post").click()
 
     ui.expect_path("/")

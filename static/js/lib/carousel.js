@@ -3,7 +3,9 @@
 // Earlier and Later buttons), and the chosen image gets its crop (one shape for
 // every image), alt text and people tags. When the form is sent, the images are
 // added to its data the way ospost/post_form.py reads them: each as "new:<k>"
-// (a cropped upload) or "keep:<id>" (an image the post has, untouched).
+// (a cropped upload), "keep:<id>" (an image the post has, untouched) or
+// "lib:<id>" (an image from the media library, shared as it is; the
+// "media:library" event on the composer adds one).
 // Images with see-through areas get a colour picker ("background"): the
 // preview shows that colour behind them and the JPEG is flattened on it. The
 // first image shows the 3:4 part the profile grid shows (mediaCrop.js).
@@ -77,6 +79,7 @@ class MediaComposer {
 
   wire() {
     this.input.addEventListener('change', () => this.takeFiles());
+    this.root.addEventListener('media:library', (event) => this.addLibrary(event.detail));
     this.replaceInput.addEventListener('change', () =>
       this.replaceWith(this.replaceInput.files[0]),
     );
@@ -160,6 +163,22 @@ class MediaComposer {
     }
     if (wasEmpty || !this.items[this.selected]) this.selected = 0;
     if (added.length) this.touched();
+    this.render();
+  }
+
+  // An image from the media library ({ id, url, thumb, width, height, alt }).
+  addLibrary(data) {
+    if (this.items.length >= this.limits.media_items) {
+      this.message = `A carousel holds ${this.limits.media_items} images.`;
+      this.render();
+      return;
+    }
+    const item = { ...keptItem(data), id: null, library: data.id };
+    const wasEmpty = !this.items.length;
+    this.items.push(item);
+    if (wasEmpty) this.shape.ratio = this.shape.defaultRatio(item);
+    this.selected = this.items.length - 1;
+    this.touched();
     this.render();
   }
 
@@ -318,6 +337,8 @@ class MediaComposer {
       const number = index + 1;
       if (item.id !== null && !this.needsUpload(item, index)) {
         data.append('item', `keep:${item.id}`);
+      } else if (item.library && !this.needsUpload(item, index)) {
+        data.append('item', `lib:${item.library}`);
       } else {
         data.append('media', await this.output(item, index), `image-${number}.jpg`);
         data.append('item', `new:${uploads}`);

@@ -47,8 +47,10 @@ export function setupPostForm(form) {
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     // "Save draft" keeps whatever the form has: no date or image is required.
-    const draft = Boolean(event.submitter && event.submitter.hasAttribute('formaction'));
-    const problems = browserProblems(form, media, draft);
+    // "Add to queue" (data-queue) needs a post ready to go, but no date.
+    const own = Boolean(event.submitter && event.submitter.hasAttribute('formaction'));
+    const queue = own && event.submitter.hasAttribute('data-queue');
+    const problems = browserProblems(form, media, own && !queue, queue);
     if (Object.keys(problems).length) {
       reportProblems(form, problems);
       return;
@@ -59,13 +61,14 @@ export function setupPostForm(form) {
 }
 
 // Everything the browser can tell is wrong before sending, by field.
-function browserProblems(form, media, draft) {
+function browserProblems(form, media, draft, queue) {
   const problems = {};
   const imageProblem = media ? media.problem({ required: !draft }) : '';
   if (imageProblem) problems.image = imageProblem;
   if (draft) return problems;
   const caption = form.querySelector('[data-caption-input]');
   if (caption.validationMessage) problems.caption = caption.validationMessage;
+  if (queue) return problems; // the server picks the time
   const dateMessage = dateProblem(form.querySelector('[data-date-input]'));
   if (dateMessage) problems.date = dateMessage;
   return problems;

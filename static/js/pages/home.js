@@ -9,6 +9,7 @@
 // SortableJS's ES module build with the same plugins as its Sortable.min.js.
 import Sortable from '/vendor/sortable.complete.esm.js';
 
+import { setupDraftShelf } from '../lib/draftShelf.js';
 import { fetchJson } from '../lib/http.js';
 import { renderStatusBadge } from '../lib/statusBadge.js';
 import { showToast } from '../lib/toast.js';
@@ -299,4 +300,7 @@ if (area) {
   setupDetails();
   setupMoveButtons();
   setupGrid();
+  const shelf = document.querySelector('[data-draft-shelf]');
+  // A draft scheduled from the shelf joins the grid.
+  if (shelf) setupDraftShelf(shelf, { onChange: () => refreshGrid().catch(() => {}) });
 }
