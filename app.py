@@ -24,11 +24,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from models import db
 from models import token_cipher
+from ospost import account_views
 from ospost import auth
 from ospost import bulk
 from ospost import calendar
 from ospost import database
 from ospost import feed
+from ospost import history
 from ospost import library
 from ospost import notify
 from ospost import orphans
@@ -112,6 +114,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(bulk.bp)
     app.register_blueprint(library.bp)
     app.register_blueprint(reel_views.bp)
+    app.register_blueprint(account_views.bp)
+    history.init_app(app)
 
     if _should_start_scheduler(app):
         publisher.start()

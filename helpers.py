@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from zoneinfo import ZoneInfoNotFoundError
 from zoneinfo import available_timezones
 
+from flask import flash
 from flask import g
 from flask import redirect
 from flask import request
@@ -261,15 +262,42 @@ def is_safe_next(target: str | None) -> bool:
     return not parts.scheme and not parts.netloc and "\\" not in target
 
 
-def login_required(view):
+NO_ACCOUNT = (
+    "That Instagram account is not connected to you any more. Choose one of "
+    "your accounts, or connect it again."
+)
+
+
+def person_required(view):
     """Send anonymous visitors to the login page (or 401 JSON for fetch calls)."""
 
     @wraps(view)
     def wrapped(*args, **kwargs):
-        if g.get("user") is None:
+        if g.get("person") is None:
             if wants_json():
                 return {"ok": False, "error": "Please log in again."}, 401
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def login_required(view):
+    """Let through a logged-in person looking at an account they hold.
+
+    Anonymous visitors go to the login page (401 JSON for fetch calls). A
+    person whose account was taken away meanwhile gets a 404 for a fetch call,
+    and their list of accounts otherwise.
+    """
+
+    @person_required
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if g.get("user") is None:
+            if wants_json():
+                return {"ok": False, "error": NO_ACCOUNT}, 404
+            flash(NO_ACCOUNT, "warning")
+            return redirect(url_for("accounts.index"))
         return view(*args, **kwargs)
 
     return wrapped

@@ -82,6 +82,9 @@ class User(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ig_account_id: Mapped[str] = mapped_column(String(64), unique=True)
+    # The Facebook user whose token ``access_token`` is (the last one of the
+    # people holding the account to log in); who may act on it is
+    # ``AccountAccess`` (ospost/people.py).
     fb_user_id: Mapped[str | None] = mapped_column(String(64), index=True)
     ig_username: Mapped[str] = mapped_column(String(255), default="")
     profile_picture_url: Mapped[str] = mapped_column(String(2048), default="")
@@ -488,6 +491,9 @@ class PostEvent(db.Model):
     )
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     message: Mapped[str] = mapped_column(Text)
+    # Who did it, when a person did (two people may share an account);
+    # None for what Ospost or Meta did on its own.
+    actor: Mapped[str | None] = mapped_column(String(255))
 
 
 # A finished post (live or failed) has no wake-up, lease or wait pending.
@@ -500,13 +506,17 @@ _NOTHING_PENDING = {
 
 
 class WebSession(db.Model):
-    """Server-side session storage; rows die with their user."""
+    """Server-side session storage; rows die with their account or person."""
 
     __tablename__ = "web_sessions"
 
     session_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # The account the session is looking at; the person logged in.
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), index=True
     )
     data: Mapped[bytes] = mapped_column(LargeBinary)
     expiry: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
@@ -549,4 +559,6 @@ from ospost.account_models import CalendarFeed as CalendarFeed  # noqa: E402
 from ospost.account_models import FeedItem as FeedItem  # noqa: E402
 from ospost.account_models import InstagramProfile as InstagramProfile  # noqa: E402
 from ospost.account_models import PostingSlot as PostingSlot  # noqa: E402
+from ospost.people import AccountAccess as AccountAccess  # noqa: E402
+from ospost.people import Person as Person  # noqa: E402
 from ospost.reel_models import PostVideo as PostVideo  # noqa: E402

@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app import create_app  # noqa: E402
+from models import AccountAccess  # noqa: E402
+from models import Person  # noqa: E402
 from models import Post  # noqa: E402
 from models import User  # noqa: E402
 from models import db  # noqa: E402
@@ -54,18 +56,22 @@ def build(tmp: Path, posts: int):
     with app.app_context():
         db.create_all()
         user = User(ig_account_id="17841400000000001", access_token="t")
-        db.session.add(user)
+        person = Person(fb_user_id="1", name="Bench")
+        db.session.add_all([user, person])
+        db.session.flush()
+        db.session.add(AccountAccess(person_id=person.id, user_id=user.id))
         start = datetime.now(UTC) + timedelta(days=1)
         for i in range(posts):
             post = Post(user=user, caption=f"p{i}", filename="x.jpg")
             post.schedule(start + timedelta(hours=i))
             db.session.add(post)
         db.session.commit()
-        user_id = user.id
+        user_id, person_id = user.id, person.id
     publisher.start()  # a real scheduler: every post has a job to move
     client = app.test_client()
     with client.session_transaction() as session:
         session["user_id"] = user_id
+        session["person_id"] = person_id
     return app, client
 
 

@@ -25,79 +25,96 @@ from flask import session
 from flask import url_for
 from sqlalchemy import func
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 import helpers
 from models import DeletionRequest
 from models import User
 from models import db
 from models import now_utc
+from ospost import accounts
 from ospost import ratelimit
 from ospost import schemas
 from ospost import signed_requests
 from ospost.graph import GraphError
 from ospost.graph import GraphNetworkError
 from ospost.graph import client_for
-from ospost.notify import events as notify_events
+from ospost.people import Person
 from ospost.posts import FormError
 from ospost.posts import check_publish_time
 from ospost.posts import post_label
 from ospost.scheduler import publisher
-from ospost.sessions import end_user_sessions
-from ospost.storage import staged_names
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 DEAUTHORIZED = "Ospost was removed from your Facebook settings."
+NO_ACCOUNTS = (
+    "None of your Facebook Pages is linked to an Instagram business or "
+    "creator account that you may publish to. Link one in the Instagram app "
+    "(Settings → Account type and tools) or in Meta Business Suite, or ask the "
+    "Page's owner for full control or content access, then log in again."
+)
 
 
 class LoginError(Exception):
     """A login attempt that must be refused, with the sentence to show."""
 
-    def __init__(self, message: str, status: int = 400, accounts=None) -> None:
+    def __init__(self, message: str, status: int = 400, *, keep: bool = False):
         super().__init__(message)
         self.message = message
         self.status = status
-        self.accounts = accounts
+        # Commit what the login learnt anyway (accounts Meta stopped listing).
+        self.keep = keep
 
 
 # -- services ----------------------------------------------------------------
 
 
 def login_with_token(short_token: str, chosen_ig_id: str | None, tz: str | None):
-    """Verify a browser token with Meta and return the (new or updated) user."""
+    """Verify a browser token with Meta and connect every Instagram account it
+    lists for this person (see ``ospost.accounts``)."""
     client = client_for(current_app.config)
     try:
         info = client.debug_token(short_token)
         _check_token_info(info)
         exchanged = client.exchange_token(short_token)
-        pages = [p for p in client.pages(exchanged.token) if p.ig_user_id]
-        page = _choose_page(pages, chosen_ig_id)
-        profile = client.ig_profile(page.ig_user_id, exchanged.token)
+        pages = accounts.publishable_pages(client.pages(exchanged.token), info)
+        _check_choice(pages, chosen_ig_id)
+        me = client.request(
+            "GET", "me", token=exchanged.token, params={"fields": "id,name"}
+        )
+        profiles = [client.ig_profile(p.ig_user_id, exchanged.token) for p in pages]
     except GraphNetworkError as exc:
         raise LoginError("Facebook could not be reached. Try again.", 502) from exc
     except GraphError as exc:
         raise LoginError(
             f"Facebook refused the login: {exc.user_message()}", 401
         ) from exc
-    user = _user_for_account(page.ig_user_id, tz)
+    fb_user_id = str(info.get("user_id"))
+    if not pages:
+        _forget_all(fb_user_id)
+    person = accounts.person_for(fb_user_id, str(me.get("name") or ""))
     expires_at = (
         now_utc() + timedelta(seconds=exchanged.expires_in)
         if exchanged.expires_in
         else None
     )
-    user.connect(
-        token=exchanged.token,
-        expires_at=expires_at,
-        profile={
-            "username": profile.get("username"),
-            "profile_picture_url": profile.get("profile_picture_url"),
-            "page_name": page.name,
-            "fb_user_id": str(info.get("user_id")),
-        },
-    )
-    return user
+    listed = []
+    for page, profile in zip(pages, profiles, strict=True):
+        user = _user_for_account(page.ig_user_id, tz)
+        user.connect(
+            token=exchanged.token,
+            expires_at=expires_at,
+            profile={
+                "username": profile.get("username"),
+                "profile_picture_url": profile.get("profile_picture_url"),
+                "page_name": page.name,
+                "fb_user_id": fb_user_id,
+            },
+        )
+        listed.append(user)
+    added, lost = accounts.sync_access(person, listed)
+    chosen = next((u for u in listed if u.ig_account_id == chosen_ig_id), None)
+    return accounts.Login(person, listed, added, lost, chosen)
 
 
 def _user_for_account(ig_account_id: str, tz: str | None) -> User:
@@ -108,10 +125,9 @@ def _user_for_account(ig_account_id: str, tz: str | None) -> User:
     request goes on to update it, instead of all but one failing on the UNIQUE
     ``ig_account_id``. SQLite and PostgreSQL both speak this dialect of upsert.
     """
-    insert = _UPSERT_DIALECTS[db.session.get_bind().dialect.name]
     zone = helpers.valid_timezone(tz) or "UTC"
     db.session.execute(
-        insert(User)
+        accounts.upsert(User)
         .values(ig_account_id=ig_account_id, timezone=zone)
         .on_conflict_do_nothing(index_elements=[User.ig_account_id])
     )
@@ -120,7 +136,13 @@ def _user_for_account(ig_account_id: str, tz: str | None) -> User:
     ).one()
 
 
-_UPSERT_DIALECTS = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+def _forget_all(fb_user_id: str):
+    """Meta lists no account for this person any more: take theirs away, then
+    refuse the login with the reason."""
+    person = db.session.scalar(select(Person).where(Person.fb_user_id == fb_user_id))
+    if person is not None:
+        accounts.sync_access(person, [])
+    raise LoginError(NO_ACCOUNTS, 400, keep=person is not None)
 
 
 def _check_token_info(info: dict) -> None:
@@ -134,28 +156,11 @@ def _check_token_info(info: dict) -> None:
         raise LoginError("Log in with a personal Facebook account.", 403)
 
 
-def _choose_page(pages, chosen_ig_id: str | None):
-    if not pages:
-        raise LoginError(
-            "None of your Facebook Pages is linked to an Instagram business or "
-            "creator account. Link one in the Instagram app (Settings → Account "
-            "type and tools) or in Meta Business Suite, then log in again.",
-            400,
-        )
-    if chosen_ig_id:
-        for page in pages:
-            if page.ig_user_id == str(chosen_ig_id):
-                return page
+def _check_choice(pages, chosen_ig_id: str | None) -> None:
+    if chosen_ig_id and all(p.ig_user_id != str(chosen_ig_id) for p in pages):
         raise LoginError(
             "That Instagram account is not managed by this Facebook login.", 403
         )
-    if len(pages) > 1:
-        raise LoginError(
-            "Choose which Instagram account Ospost should post to.",
-            409,
-            accounts=[{"ig_id": p.ig_user_id, "page": p.name} for p in pages],
-        )
-    return pages[0]
 
 
 def schedule_overview(user: User) -> tuple[int, datetime | None]:
@@ -229,10 +234,12 @@ def timezone_message(tz: str, keep: str, moved: list, notes: list[str]) -> str:
     return " ".join(said + notes)
 
 
-def start_session(user: User) -> None:
-    """Log ``user`` in under a brand-new session id (no session fixation)."""
+def start_session(person: Person, account: User) -> None:
+    """Log ``person`` in, looking at ``account``, under a brand-new session id
+    (no session fixation)."""
     session.clear()
-    session["user_id"] = user.id
+    session["person_id"] = person.id
+    session["user_id"] = account.id
     session.permanent = True
     current_app.session_interface.regenerate(session)
 
@@ -242,26 +249,6 @@ def end_session(message: str) -> None:
     session.clear()
     flash(message, "info")
     current_app.session_interface.regenerate(session)
-
-
-def delete_account(user: User) -> list[str]:
-    """Remove the user, their posts, jobs and sessions; returns staged files to delete.
-
-    The caller commits, then deletes the files (``purge_files``).
-    """
-    staged = []
-    for post in user.posts:
-        publisher.cancel(post.id)
-        filenames = [item.filename for item in post.media]
-        staged += staged_names(post, filenames, current_app.config["SECRET_KEY"])
-    end_user_sessions(user.id)
-    current_app.extensions["grid_cache"].forget(user.id)
-    db.session.delete(user)
-    return staged
-
-
-def purge_files(ig_account_id: str, staged: list[str]) -> None:
-    current_app.extensions["media_store"].delete_user(ig_account_id, staged)
 
 
 def _demo_token() -> str:
@@ -287,8 +274,8 @@ def _accept_signed_request() -> signed_requests.SignedPayload:
     )
 
 
-def _users_of(fb_user_id: str) -> list[User]:
-    return list(db.session.scalars(select(User).where(User.fb_user_id == fb_user_id)))
+def _person_of(fb_user_id: str) -> Person | None:
+    return db.session.scalar(select(Person).where(Person.fb_user_id == fb_user_id))
 
 
 # -- routes ------------------------------------------------------------------
@@ -299,10 +286,16 @@ def _users_of(fb_user_id: str) -> list[User]:
 def login():
     """Show the login page, or turn a Facebook token into a session."""
     if request.method in ("GET", "HEAD"):
-        # Logged-in people only see this page to reconnect an expired login.
-        if g.user and not (g.user.needs_reauth or request.args.get("reconnect")):
+        # Logged-in people only see this page to reconnect an expired login
+        # or to connect another account (the same Facebook flow).
+        connect = bool(g.person and request.args.get("connect"))
+        if g.user and not (
+            g.user.needs_reauth or request.args.get("reconnect") or connect
+        ):
             return redirect(url_for("posts.index"))
-        return render_template("login/index.html", next=request.args.get("next", ""))
+        return render_template(
+            "login/index.html", next=request.args.get("next", ""), connect=connect
+        )
     data = _login_request()
     token = data.token
     if token is None or not 10 <= len(token) <= 4096:
@@ -339,12 +332,22 @@ def _login_request() -> schemas.LoginRequest:
 def _finish_login(token: str, data: schemas.LoginRequest):
     ig_id = None if data.ig_id is None else str(data.ig_id)
     try:
-        user = login_with_token(token, ig_id, data.timezone)
+        login = login_with_token(token, ig_id, data.timezone)
     except LoginError as exc:
-        db.session.rollback()
-        return {"ok": False, "error": exc.message, "accounts": exc.accounts}, exc.status
+        if exc.keep:
+            db.session.commit()
+        else:
+            db.session.rollback()
+        return {"ok": False, "error": exc.message}, exc.status
+    same_person = g.get("person") is not None and g.person.id == login.person.id
+    current = accounts.current_after_login(
+        login, session.get("user_id") if same_person else None
+    )
+    message = accounts.login_message(login, connecting=same_person)
     db.session.commit()
-    start_session(user)
+    start_session(login.person, current)
+    if message:
+        flash(message, "warning" if login.lost else "success")
     target = data.next
     if not (target and helpers.is_safe_next(target)):
         target = url_for("posts.index")
@@ -401,14 +404,14 @@ def update_timezone():
 
 @bp.post("/account/delete")
 @ratelimit.mutations
-@helpers.login_required
+@helpers.person_required
 def delete():
-    """Delete the account with every post, file and session, then log out."""
-    ig_account_id = g.user.ig_account_id
-    staged = delete_account(g.user)
+    """Delete the person's Ospost account: every account only they hold, with
+    every post, file and session, and their access to shared ones; log out."""
+    removal = accounts.delete_person(g.person)
     db.session.commit()
-    purge_files(ig_account_id, staged)
-    end_session("Your account and all its data were deleted.")
+    accounts.purge_removed(removal)
+    end_session("Your Ospost account and all its data were deleted.")
     return redirect(url_for("auth.login"))
 
 
@@ -425,13 +428,10 @@ def deauthorize():
         payload = _accept_signed_request()
     except signed_requests.Refused as exc:
         return {"ok": False, "error": str(exc)}, 400
-    users = _users_of(payload.fb_user_id)
-    for user in users:
-        notify_events.record(db.session, notify_events.needs_reauth(user, DEAUTHORIZED))
-        user.disconnect()
-        end_user_sessions(user.id)
+    person = _person_of(payload.fb_user_id)
+    count = accounts.revoke_all(person, DEAUTHORIZED) if person else 0
     db.session.commit()
-    return {"ok": True, "disconnected": len(users)}
+    return {"ok": True, "disconnected": count}
 
 
 @bp.post("/facebook/data-deletion")
@@ -441,17 +441,16 @@ def data_deletion():
         payload = _accept_signed_request()
     except signed_requests.Refused as exc:
         return {"ok": False, "error": str(exc)}, 400
-    users = _users_of(payload.fb_user_id)
-    files = [(u.ig_account_id, delete_account(u)) for u in users]
+    person = _person_of(payload.fb_user_id)
+    removal = accounts.delete_person(person) if person else accounts.Removal()
     req = DeletionRequest(
         fb_user_id=payload.fb_user_id,
-        accounts_deleted=len(users),
+        accounts_deleted=removal.accounts_deleted,
         completed_at=now_utc(),
     )
     db.session.add(req)
     db.session.commit()
-    for ig_account_id, staged in files:
-        purge_files(ig_account_id, staged)
+    accounts.purge_removed(removal)
     base = current_app.config["APP_URL"].rstrip("/")
     status_url = base + url_for("auth.deletion_status", code=req.confirmation_code)
     return {"url": status_url, "confirmation_code": req.confirmation_code}

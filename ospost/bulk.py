@@ -46,6 +46,7 @@ from ospost.post_form import FormError
 from ospost.post_save import release_connection
 from ospost.post_save import store_images
 from ospost.post_save import undone_on_failure
+from ospost.posts import own_post_ids_or_404
 
 log = logging.getLogger(__name__)
 bp = Blueprint("bulk", __name__)
@@ -238,6 +239,7 @@ def queue_all():
         what="the drafts to queue as a list of post ids",
         max_bytes=schemas.REORDER_MAX_BYTES,
     )
+    own_post_ids_or_404(body.ids)
     try:
         moves, left, why = queue_drafts(g.user, body.ids, now_utc())
     except FormError as exc:

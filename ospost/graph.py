@@ -61,6 +61,8 @@ class Page:
     id: str
     name: str
     ig_user_id: str | None
+    # What this person may do on the Page (Meta's ``tasks``); None: not said.
+    tasks: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -241,13 +243,17 @@ class GraphClient(VideoCalls, GraphTransport):
             "GET",
             "me/accounts",
             token=token,
-            params={"fields": "id,name,instagram_business_account", "limit": 100},
+            params={
+                "fields": "id,name,tasks,instagram_business_account",
+                "limit": 100,
+            },
         )
         return [
             Page(
                 id=str(p.get("id")),
                 name=p.get("name") or "",
                 ig_user_id=(p.get("instagram_business_account") or {}).get("id"),
+                tasks=tuple(p["tasks"]) if isinstance(p.get("tasks"), list) else None,
             )
             for p in body.get("data") or []
         ]

@@ -36,13 +36,17 @@ from dataclasses import field
 from datetime import datetime
 from datetime import timedelta
 
+from flask import abort
 from flask import current_app
 from flask import request
+from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
 import helpers
 from models import Post
+from models import PostMedia
 from models import User
+from models import db
 from ospost import images
 from ospost import quota
 from ospost.library import LibraryFile
@@ -338,6 +342,8 @@ def _items_from_refs(form, refs, uploads, post: Post | None) -> list[ItemInput]:
             items.append(ItemInput(alt, people, upload=uploads[int(key)]))
         elif kind == "keep" and int(key) in kept:
             items.append(_kept(kept[int(key)], alt, people))
+        elif kind == "keep" and _foreign_media(int(key), post):
+            abort(404)  # another account's image: as if it did not exist
         elif kind == "lib" and int(key) <= 2**31 - 1:  # a row id, within INTEGER
             items.append(ItemInput(alt, people, library_id=int(key)))
         else:
@@ -350,6 +356,21 @@ def _items_from_refs(form, refs, uploads, post: Post | None) -> list[ItemInput]:
         if k not in named
     ]
     return items
+
+
+def _foreign_media(media_id: int, post: Post | None) -> bool:
+    """True when an edited post names another account's image."""
+    if post is None or media_id > 2**31 - 1:
+        return False  # a new post keeps nothing, and no row has such an id
+    owner = _media_owner(media_id)
+    return owner is not None and owner != post.user_id
+
+
+def _media_owner(media_id: int) -> int | None:
+    """The account whose post holds this image (None: no such image)."""
+    return db.session.scalar(
+        select(Post.user_id).join(PostMedia).where(PostMedia.id == media_id)
+    )
 
 
 def _items_without_refs(form, uploads, post: Post | None) -> list[ItemInput]:
@@ -376,6 +397,8 @@ def take_from_library(items: list[ItemInput], user: User) -> None:
             continue
         item.library = resolve_library(user, item.library_id)
         if item.library is None:
+            if _media_owner(item.library_id) not in (None, user.id):
+                abort(404)  # another account's image: as if it did not exist
             raise FormError(
                 fields={
                     "image": f"Image {number} is no longer in your library "

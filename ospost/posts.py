@@ -97,6 +97,18 @@ def get_own_post(post_id: int) -> Post:
     return post
 
 
+def own_post_ids_or_404(post_ids: list[int]) -> None:
+    """404 when an id sent in a JSON body is another account's post (checked
+    in one query); ids of posts gone meanwhile are left to the caller."""
+    foreign = db.session.scalar(
+        select(Post.id)
+        .where(Post.id.in_(set(post_ids)), Post.user_id != g.user.id)
+        .limit(1)
+    )
+    if foreign is not None:
+        abort(404)
+
+
 def status_payload(post: Post) -> dict:
     """What the page needs to show a post's progress."""
     tz = g.user.timezone
@@ -221,6 +233,7 @@ def reorder_posts():
         what="the new order as a list of post ids",
         max_bytes=schemas.REORDER_MAX_BYTES,
     )
+    own_post_ids_or_404(data.order)
     try:
         moves = reorder(g.user, data.order)
     except FormError as exc:

@@ -58,8 +58,8 @@ def _client_ip() -> str:
 
 
 def _person() -> str:
-    user = g.get("user")
-    return f"user:{user.id}" if user is not None else f"ip:{_client_ip()}"
+    person = g.get("person")
+    return f"person:{person.id}" if person is not None else f"ip:{_client_ip()}"
 
 
 limiter = Limiter(
@@ -114,7 +114,7 @@ mutations = _limits(
 def init_app(app: Flask) -> None:
     """Count requests for ``app`` and answer limited ones with a clear 429.
 
-    Call after the hook that loads ``g.user``: limits per person need it.
+    Call after the hook that loads ``g.person``: limits per person need it.
     """
     for name, value in DEFAULTS.items():
         app.config.setdefault(name, value)

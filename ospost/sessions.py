@@ -108,7 +108,7 @@ class DatabaseSessionInterface(ServerSideSessionInterface):
         data = None
         if row is not None and row.expiry > now_utc():
             data = self.serializer.decode(row.data)
-        if not (data or {}).get("user_id"):
+        if not (data or {}).get("person_id"):
             # Nobody to load: an anonymous request needs no connection until
             # its view asks for one, and the login view first talks to Meta
             # for up to seconds.
@@ -128,6 +128,7 @@ class DatabaseSessionInterface(ServerSideSessionInterface):
             "data": self.serializer.encode(session),
             "expiry": now_utc() + session_lifetime,
             "user_id": session.get("user_id"),
+            "person_id": session.get("person_id"),
         }
         with _write("save a session") as conn:
             done = conn.execute(
@@ -158,5 +159,11 @@ def _write(what: str) -> Iterator:
 
 
 def end_user_sessions(user_id: int) -> None:
-    """Log a user out everywhere (used when the account is deleted)."""
+    """End every session looking at this account (it is being deleted, or
+    Meta said its token is gone)."""
     db.session.execute(delete(WebSession).where(WebSession.user_id == user_id))
+
+
+def end_person_sessions(person_id: int) -> None:
+    """Log a person out everywhere (their Ospost account is being deleted)."""
+    db.session.execute(delete(WebSession).where(WebSession.person_id == person_id))

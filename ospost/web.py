@@ -34,9 +34,9 @@ from werkzeug.exceptions import HTTPException
 
 import helpers
 from models import Post
-from models import User
 from models import db
 from models import now_utc
+from ospost import accounts
 from ospost.scheduler import due_filter
 from ospost.scheduler import publisher
 
@@ -129,10 +129,7 @@ def _load_user() -> None:
     storage_error = getattr(session, "storage_error", None)
     if storage_error is not None:
         raise storage_error
-    user_id = session.get("user_id")
-    g.user = db.session.get(User, user_id) if user_id else None
-    if user_id and g.user is None:
-        session.clear()
+    accounts.load_current(session)
 
 
 def _hide_dev_server_version() -> None:
@@ -193,7 +190,7 @@ def _security_header_values(app_cfg) -> dict[str, str]:
 def _security_headers(response):
     for name, value in current_app.extensions["security_headers"].items():
         response.headers.setdefault(name, value)
-    if g.get("user") is not None:
+    if g.get("person") is not None:
         # A signed-in person's pages and images are theirs alone: no shared
         # cache may keep them, nor the browser's disk after they log out.
         response.headers.setdefault("Cache-Control", "private, no-store")

@@ -145,6 +145,24 @@ def control_users():
     return jsonify(_graph_world().users())
 
 
+@control.post("/pages/<page_id>/people")
+def control_grant_page(page_id: str):
+    """Give a Facebook user a role on a Page (``fb_user_id``, optional ``tasks``)."""
+    payload = _payload()
+    if "fb_user_id" not in payload:
+        raise ValueError("fb_user_id is required")
+    world = _graph_world()
+    return jsonify(
+        world.grant_page(page_id, payload["fb_user_id"], payload.get("tasks"))
+    )
+
+
+@control.post("/pages/<page_id>/people/<fb_user_id>/remove")
+def control_revoke_page(page_id: str, fb_user_id: str):
+    """Take a Facebook user's role on a Page away."""
+    return jsonify(_graph_world().revoke_page(page_id, fb_user_id))
+
+
 @control.get("/settings")
 def control_settings():
     """Show the settings in force."""

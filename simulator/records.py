@@ -37,6 +37,9 @@ class Page:
     owner_id: str
     ig_user_id: str | None
     tasks: tuple[str, ...] = PAGE_TASKS
+    # Other people's roles on the Page (and the creator's, once changed):
+    # Facebook user id -> their tasks; () means the role was taken away.
+    roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass

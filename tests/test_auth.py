@@ -118,19 +118,17 @@ def test_spoofed_ig_id_is_refused(app, client, auth, world):
     assert client.get("/").status_code == 302
 
 
-def test_several_accounts_ask_to_choose_then_accept_choice(app, client, auth):
-    resp = auth.login("multi")
-    assert resp.status_code == 409
-    body = resp.get_json()
-    assert {a["ig_id"] for a in body["accounts"]} == {
-        "17841400000000002",
-        "17841400000000003",
-    }
-    assert count(app, User) == 0
+def test_several_accounts_are_all_connected_and_a_choice_is_shown_first(
+    app, client, auth
+):
     resp = auth.login("multi", ig_id="17841400000000003")
     assert resp.status_code == 200
     with app.app_context():
-        assert db.session.scalars(select(User)).one().ig_username == "multi.two"
+        names = {u.ig_username for u in db.session.scalars(select(User))}
+    assert names == {"multi.one", "multi.two"}
+    page = client.get("/")
+    assert page.status_code == 200
+    assert b"@multi.two" in page.data  # the account asked for is the current one
 
 
 def test_page_without_instagram_is_explained(app, auth):

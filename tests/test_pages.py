@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from app import create_app
+from models import AccountAccess
 from models import DeletionRequest
+from models import Person
 from models import Post
 from models import User
 from models import db
@@ -59,9 +61,13 @@ def pages_app(tmp_path):
             quota_usage=3,
             quota_total=100,
         )
-        db.session.add(user)
+        person = Person(fb_user_id="10000000000001", name="Demo User")
+        db.session.add_all([user, person])
+        db.session.flush()
+        db.session.add(AccountAccess(person_id=person.id, user_id=user.id))
         db.session.commit()
         app.config["PAGES_USER_ID"] = user.id
+        app.config["PAGES_PERSON_ID"] = person.id
     yield app
     with app.app_context():
         db.session.remove()
@@ -101,6 +107,7 @@ def pages_client(pages_app):
     client = pages_app.test_client()
     with client.session_transaction() as session:
         session["user_id"] = pages_app.config["PAGES_USER_ID"]
+        session["person_id"] = pages_app.config["PAGES_PERSON_ID"]
     return client
 
 

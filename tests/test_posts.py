@@ -486,7 +486,7 @@ def test_other_users_get_404_everywhere(app, client, user, auth):
         intruder.get(f"/uploads/{post.thumbnail}"),
     ]
     assert [r.status_code for r in checks] == [404] * len(checks)
-    assert intruder.post("/", json={"order": [post.id]}).status_code == 409
+    assert intruder.post("/", json={"order": [post.id]}).status_code == 404
     (after,) = all_posts(app)
     assert after.caption == post.caption and after.status == PostStatus.SCHEDULED
     # The owner can see their own image; traversal names find nothing.

@@ -2,13 +2,14 @@
 
 Where things are: ``state.py`` (tables, lock, settings, reset), ``dispatch.py``
 (routing and the call log), ``faults.py``, ``accounts.py`` (users, Pages, IG
-accounts), ``people.py`` (who can be tagged or invited), ``tokens.py`` (login
-and tokens), ``containers.py`` (containers and publishing), ``carousels.py``,
-``quota.py``, ``media.py`` (published posts), ``comments.py``, ``video.py``
-(Reels and Stories), ``feed.py`` (each account's existing posts and the CDN
-URLs of pictures) and ``usage.py`` (rate-limit headers and throttling).  The
-mixins call one another through ``self``, as the methods of the one class they
-used to be.
+accounts), ``roles.py`` (several people on one Page), ``people.py`` (who can
+be tagged or invited), ``tokens.py`` (login and tokens), ``containers.py``
+(containers and publishing), ``carousels.py``, ``quota.py``, ``media.py``
+(published posts), ``comments.py``, ``video.py``
+(Reels and Stories), ``feed.py`` (each account's existing
+posts and the CDN URLs of pictures) and ``usage.py`` (rate-limit headers and
+throttling).  The mixins call one another through
+``self``, as the methods of the one class they used to be.
 """
 
 from simulator.world.accounts import AccountsMixin
@@ -21,6 +22,7 @@ from simulator.world.feed import FeedMixin
 from simulator.world.media import MediaMixin
 from simulator.world.people import PeopleMixin
 from simulator.world.quota import QuotaMixin
+from simulator.world.roles import PageRolesMixin
 from simulator.world.tokens import TokensMixin
 from simulator.world.usage import UsageMixin
 from simulator.world.video import VideoMixin
@@ -32,6 +34,7 @@ class GraphWorld(
     DispatchMixin,
     FaultsMixin,
     AccountsMixin,
+    PageRolesMixin,
     PeopleMixin,
     TokensMixin,
     ContainersMixin,

@@ -77,8 +77,8 @@ class AccountsMixin(WorldState):
         if account is None:
             return False
         page = self._pages[account.page_id]
-        can_post = {"MANAGE", "CREATE_CONTENT"} & set(page.tasks)
-        return page.owner_id == fb_user_id and bool(can_post)
+        can_post = {"MANAGE", "CREATE_CONTENT"} & set(self._tasks_of(page, fb_user_id))
+        return bool(can_post)
 
     def _managed_ig(self, token: Token, ig_user_id: str, method: str) -> IgAccount:
         """Return the IG account if the token's user manages it, else Meta's error."""
@@ -133,7 +133,7 @@ class AccountsMixin(WorldState):
         with self._lock:
             token = self._auth(req)
             page = self._pages[route.object_id or ""]
-            if page.owner_id != token.fb_user_id or req.method != "GET":
+            if not self._tasks_of(page, token.fb_user_id) or req.method != "GET":
                 raise unsupported(req.method, page.id)
             values = self._page_values(page, token, req.base_url)
             return select(values, req.params.get("fields"), ("name", "id"))
@@ -174,7 +174,7 @@ class AccountsMixin(WorldState):
             id=page.id,
             name=page.name,
             category="Brand",
-            tasks=list(page.tasks),
+            tasks=list(self._tasks_of(page, token.fb_user_id)),
             access_token=lambda: self._page_token(token, page),
         )
         if page.ig_user_id:

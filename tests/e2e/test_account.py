@@ -87,7 +87,9 @@ def test_change_time_zone_then_delete_account(ui, live_app, tmp_path):
     page.get_by_role("button", name="Delete account").click()
     dialog.get_by_role("button", name="Delete account").click()
     ui.expect_path("/login")
-    expect(ui.flash()).to_contain_text("Your account and all its data were deleted.")
+    expect(ui.flash()).to_contain_text(
+        "Your Ospost account and all its data were deleted."
+    )
     assert user_row(live_app) is None
     ui.goto("/")
     ui.expect_path("/login?next=/")

@@ -1,5 +1,5 @@
 // Login page: Facebook JS SDK login (or the demo account), then the server turns
-// the token into a session; several Instagram accounts mean the person chooses.
+// the token into a session holding every Instagram account Meta lists.
 // The SDK's address, the app id and the login URLs come from [data-login].
 
 import { clearAlerts, showAlert } from '../lib/alerts.js';
@@ -27,10 +27,8 @@ function timezone() {
 
 function setupLogin(box) {
   const alerts = box.querySelector('[data-login-alerts]');
-  const chooser = box.querySelector('[data-account-chooser]');
   const buttons = [...box.querySelectorAll('.login-buttons button')];
   let sdkState = 'loading';
-  let pending = null; // {url, body} of the login that asked to choose an account
 
   function baseBody() {
     const body = { timezone: timezone() };
@@ -41,9 +39,6 @@ function setupLogin(box) {
   function setBusy(busy) {
     buttons.forEach((button) => {
       button.disabled = busy;
-    });
-    chooser.querySelectorAll('button, input').forEach((el) => {
-      el.disabled = busy;
     });
   }
 
@@ -85,39 +80,8 @@ function setupLogin(box) {
       window.location.assign(data.redirect);
     } catch (err) {
       setBusy(false);
-      const accounts = err.data && err.data.accounts;
-      if (err.status === 409 && Array.isArray(accounts) && accounts.length) {
-        pending = { url, body };
-        showChooser(accounts, err.message);
-      } else {
-        showError(err.message);
-      }
+      showError(err.message);
     }
-  }
-
-  function showChooser(accounts, message) {
-    const options = chooser.querySelector('[data-account-options]');
-    options.replaceChildren();
-    accounts.forEach((account, i) => {
-      const wrap = document.createElement('div');
-      wrap.className = 'form-check';
-      const input = document.createElement('input');
-      input.className = 'form-check-input';
-      input.type = 'radio';
-      input.name = 'ig_id';
-      input.id = `ig-account-${i}`;
-      input.value = account.ig_id;
-      input.checked = i === 0;
-      const label = document.createElement('label');
-      label.className = 'form-check-label';
-      label.htmlFor = input.id;
-      label.textContent = `${account.page || 'Facebook Page'} (Instagram account ${account.ig_id})`;
-      wrap.append(input, label);
-      options.append(wrap);
-    });
-    showError(message, 'info');
-    chooser.hidden = false;
-    options.querySelector('input').focus();
   }
 
   function facebookLogin() {
@@ -149,12 +113,6 @@ function setupLogin(box) {
   box.querySelector('[data-fb-login]').addEventListener('click', facebookLogin);
   const demo = box.querySelector('[data-demo-login]');
   if (demo) demo.addEventListener('click', () => sendLogin(box.dataset.demoUrl, baseBody()));
-  chooser.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const choice = chooser.querySelector('input[name="ig_id"]:checked');
-    if (!choice || !pending) return;
-    sendLogin(pending.url, { ...pending.body, ig_id: choice.value });
-  });
   loadSdk();
 }
 
