@@ -293,6 +293,9 @@ def test_another_persons_account_id_is_a_404(app, world, action):
     assert account(app, DEMO_IG) is not None
 
 
+BEFORE_PEOPLE = "ed11f06f9aee"  # the migration before people and account access
+
+
 def test_migration_makes_a_person_of_each_facebook_user_and_back(make_app):
     """Accounts logged in before people existed: each Facebook user who logged
     one in becomes a person holding it; old sessions are dropped."""
@@ -305,7 +308,7 @@ def test_migration_makes_a_person_of_each_facebook_user_and_back(make_app):
         db.drop_all()
         db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
         db.session.commit()
-        upgrade(revision="ed11f06f9aee"  # the one before people)
+        upgrade(revision=BEFORE_PEOPLE)
         for uid, ig, fb in (
             (1, "101", "'9001'"),
             (2, "102", "'9001'"),
@@ -336,7 +339,7 @@ def test_migration_makes_a_person_of_each_facebook_user_and_back(make_app):
         assert people == {"9001": [1, 2], "9002": [3]}
         assert db.session.scalar(select(func.count()).select_from(WebSession)) == 0
         db.session.remove()
-        downgrade(revision="ed11f06f9aee"  # the one before people)
+        downgrade(revision=BEFORE_PEOPLE)
         tables = set(db.inspect(db.engine).get_table_names())
         assert "people" not in tables and "account_access" not in tables
         assert db.session.execute(text("SELECT count(*) FROM users")).scalar() == 4

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.browser
 def test_change_time_zone_then_delete_account(ui, live_app, tmp_path):
     page = ui.page
     ui.login_with_facebook()
-    when = local_at(1, 9, 30)
+    # Two days ahead: kept at 09:30 on Tokyo's clocks, which run 17 hours ahead
+    # of Los Angeles, the post must still be in the future at any time of day.
+    when = local_at(2, 9, 30)
     ui.add_post(
         landscape_jpeg(tmp_path / "photo.jpg", 1600, 1000),
         caption="Zones #tz",
