@@ -38,6 +38,7 @@ PUBLIC = {
     "calendar.feed_ics": "the calendar-feed token is the credential",
     "notify.unsubscribe": "a signed one-click unsubscribe token",
     "auth.deletion_status": "Meta's data-deletion confirmation code",
+    "reels.add": "the kind of post to compose (reel or story)",
 }
 
 
