@@ -55,6 +55,8 @@ class Conversions:
     def __init__(self) -> None:
         self.owner = new_owner()
         self.app = None
+        self._running: set[threading.Thread] = set()
+        self._lock = threading.Lock()
 
     def init_app(self, app) -> None:
         self.app = app
@@ -79,10 +81,30 @@ class Conversions:
     def start(self, post_id: int) -> threading.Thread:
         """Convert ``post_id``'s video in a background thread."""
         thread = threading.Thread(
-            target=self.run, args=(post_id,), name=f"video-{post_id}", daemon=True
+            target=self._run_tracked,
+            args=(post_id,),
+            name=f"video-{post_id}",
+            daemon=True,
         )
+        with self._lock:
+            self._running.add(thread)
         thread.start()
         return thread
+
+    def _run_tracked(self, post_id: int) -> None:
+        try:
+            self.run(post_id)
+        finally:
+            with self._lock:
+                self._running.discard(threading.current_thread())
+
+    def wait(self, timeout: float = 30.0) -> None:
+        """Let running conversions finish (a shutdown, or the end of a test,
+        before the database they write to goes away)."""
+        with self._lock:
+            running = list(self._running)
+        for thread in running:
+            thread.join(timeout)
 
     def resume(self) -> list[int]:
         """Start every conversion nobody holds (a crash, a restart)."""

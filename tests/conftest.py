@@ -15,6 +15,7 @@ import simulator
 from app import create_app
 from models import User
 from models import db
+from ospost.reels import conversions
 from ospost.scheduler import publisher
 from pgserver import PostgresServer
 from support import AuthActions
@@ -156,6 +157,8 @@ def make_app(tmp_path, world, sim, database_url, media_settings):
 
     yield factory
     publisher.shutdown(wait=True)
+    # A video conversion must not outlive its test: the next one drops the tables.
+    conversions.wait()
     for app in made:
         with app.app_context():
             db.session.remove()
