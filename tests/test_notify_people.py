@@ -174,6 +174,16 @@ def test_a_person_whose_access_was_removed_gets_no_email_or_push(
         )
     later = [d for d in deliveries(app) if d.status != "cancelled"]
     assert all(d.person_id != bob_id for d in later)
+    # His address for that account is gone with his access.
+    with app.app_context():
+        assert (
+            db.session.scalars(
+                select(PersonNotificationSettings.email).where(
+                    PersonNotificationSettings.person_id == bob_id
+                )
+            ).all()
+            == []
+        )
 
 
 def test_each_persons_choices_are_their_own_on_the_account_page(make_app, shared):
