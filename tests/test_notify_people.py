@@ -21,6 +21,7 @@ import simulator
 from models import User
 from models import db
 from ospost.notify import events
+from ospost.notify import render
 from ospost.notify.models import PersonNotificationSettings
 from ospost.notify.outbox import outbox
 from ospost.notify.push import new_private_key
@@ -247,6 +248,14 @@ def test_migration_copies_each_accounts_choices_to_everyone_holding_it(make_app)
             "INSERT INTO push_subscriptions (id, user_id, endpoint, p256dh, auth, "
             "created_at) VALUES (5, 1, 'https://push.example/1', 'k', 'a', "
             "CURRENT_TIMESTAMP)",
+            "INSERT INTO notification_events (id, key, uid, kind, user_id, payload, "
+            "created_at, fanned_out_at) VALUES (1, 'post.failed:1:1', 'u1', "
+            "'post.failed', 1, '{}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+            "INSERT INTO notification_deliveries (id, event_id, user_id, channel, "
+            "target, status, attempts, created_at) VALUES "
+            "(1, 1, 1, 'email', 'team@example.com', 'pending', 0, CURRENT_TIMESTAMP),"
+            " (2, 1, 1, 'webhook', 'https://hook.example/in', 'pending', 0, "
+            "CURRENT_TIMESTAMP)",
         ]
         for statement in sql:
             db.session.execute(text(statement))
@@ -269,6 +278,10 @@ def test_migration_copies_each_accounts_choices_to_everyone_holding_it(make_app)
         assert db.session.execute(
             text("SELECT id, person_id FROM push_subscriptions")
         ).all() == [(5, 2)]
+        # An email queued before the upgrade still goes out (to that person).
+        assert db.session.execute(
+            text("SELECT id, person_id FROM notification_deliveries ORDER BY id")
+        ).all() == [(1, 2), (2, None)]
         db.session.remove()
         downgrade(revision=BEFORE)
         assert db.session.execute(
@@ -279,3 +292,45 @@ def test_migration_copies_each_accounts_choices_to_everyone_holding_it(make_app)
         ).all() == [(5, 1)]
         db.session.remove()
         upgrade()
+
+
+def test_the_demo_outbox_shows_each_person_their_own_emails(make_app, shared):
+    app = make_app(**config(), DEMO=True)
+    ann = person(app, shared, "demo", "ann@example.com", *ALL_ON)
+    bob = person(app, shared, "other", "bob@example.com", *ALL_ON, ig_id=DEMO_IG)
+    record(app, failed_event(the_user_of(app, DEMO_IG)))
+    drain(app)
+    assert sorted(d.status for d in deliveries(app)) == ["demo", "demo"]
+    ann_page = ann.get("/notifications/outbox").get_data(as_text=True)
+    bob_page = bob.get("/notifications/outbox").get_data(as_text=True)
+    assert "Post not published on @ospost.demo" in ann_page
+    assert "ann@example.com" in ann_page and "bob@example.com" not in ann_page
+    assert "bob@example.com" in bob_page and "ann@example.com" not in bob_page
+
+
+def test_an_unsubscribe_link_from_before_people_speaks_for_every_holder(
+    make_app, shared
+):
+    """Links already in inboxes named only the account: they keep their word."""
+    from itsdangerous import URLSafeSerializer
+
+    app = make_app(**config())
+    person(app, shared, "demo", "ann@example.com", *ALL_ON)
+    person(app, shared, "other", "bob@example.com", *ALL_ON, ig_id=DEMO_IG)
+    user = the_user_of(app, DEMO_IG)
+    old = URLSafeSerializer(app.config["SECRET_KEY"], salt="ospost.unsubscribe")
+    token = old.dumps([user.id, user.ig_account_id, events.POST_FAILED])
+    resp = app.test_client().post(f"/unsubscribe/{token}")
+    assert resp.status_code == 200
+    assert choices(app, "ann@example.com").email_failed is False
+    assert choices(app, "bob@example.com").email_failed is False
+    assert choices(app, "bob@example.com").email_reauth is True
+    # A person's link for an account they no longer hold finds nothing.
+    with app.app_context():
+        bob_id = db.session.scalar(
+            select(Person.id).where(Person.fb_user_id == FB["other"])
+        )
+    gone = render.unsubscribe_token(
+        app.config["SECRET_KEY"], bob_id + 100, user, events.POST_FAILED
+    )
+    assert app.test_client().get(f"/unsubscribe/{gone}").status_code == 404

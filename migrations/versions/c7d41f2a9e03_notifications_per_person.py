@@ -66,17 +66,20 @@ def upgrade():
         batch_op.create_foreign_key('fk_notification_deliveries_person_id_people', 'people', ['person_id'], ['id'], ondelete='CASCADE')
 
     # A browser subscribed for an account becomes the browser of the person
-    # who last logged that account in (else its first holder).
+    # who last logged that account in (else its first holder); emails and
+    # pushes already queued go to that person too, so they are still sent.
     with op.batch_alter_table('push_subscriptions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('person_id', sa.Integer(), nullable=True))
-    op.execute(
-        "UPDATE push_subscriptions SET person_id = ("
-        "SELECT a.person_id FROM account_access a "
-        "JOIN people p ON p.id = a.person_id JOIN users u ON u.id = a.user_id "
-        "WHERE a.user_id = push_subscriptions.user_id "
-        "ORDER BY CASE WHEN p.fb_user_id = u.fb_user_id THEN 0 ELSE 1 END, "
-        "a.person_id LIMIT 1)"
-    )
+    for table in ('push_subscriptions', 'notification_deliveries'):
+        only = " WHERE channel IN ('email', 'push')" if table != 'push_subscriptions' else ""
+        op.execute(
+            f"UPDATE {table} SET person_id = ("
+            "SELECT a.person_id FROM account_access a "
+            "JOIN people p ON p.id = a.person_id JOIN users u ON u.id = a.user_id "
+            f"WHERE a.user_id = {table}.user_id "
+            "ORDER BY CASE WHEN p.fb_user_id = u.fb_user_id THEN 0 ELSE 1 END, "
+            f"a.person_id LIMIT 1){only}"
+        )
     op.execute("DELETE FROM push_subscriptions WHERE person_id IS NULL")
     with op.batch_alter_table('push_subscriptions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_push_subscriptions_user_id'))
