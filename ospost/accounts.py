@@ -33,6 +33,7 @@ from models import User
 from models import db
 from models import now_utc
 from ospost.notify import events as notify_events
+from ospost.notify.models import PersonNotificationSettings
 from ospost.people import AccountAccess
 from ospost.people import Person
 from ospost.scheduler import publisher
@@ -189,13 +190,16 @@ def _remove_access(person: Person, account: User, reason: str) -> None:
 
     The account's token is this person's when they were the last to log it in:
     it must not be used for them any more, so the account waits for another
-    holder to log in again (and says so, by notification too).
+    holder to log in again (and says so, by notification too). The person's
+    email address and choices for the account go too: they hear nothing more
+    about it.
     """
-    db.session.execute(
-        delete(AccountAccess).where(
-            AccountAccess.person_id == person.id, AccountAccess.user_id == account.id
+    for model in (AccountAccess, PersonNotificationSettings):
+        db.session.execute(
+            delete(model).where(
+                model.person_id == person.id, model.user_id == account.id
+            )
         )
-    )
     if account.fb_user_id == person.fb_user_id and account.access_token:
         notify_events.record(db.session, notify_events.needs_reauth(account, reason))
         account.disconnect()

@@ -41,9 +41,12 @@ from ospost.notify import render
 from ospost.notify.models import Delivery
 from ospost.notify.models import NotificationEvent
 from ospost.notify.models import NotificationSettings
+from ospost.notify.models import PersonNotificationSettings
 from ospost.notify.outbox import Outbox
 from ospost.notify.outbox import outbox
 from ospost.notify.push import new_private_key
+from ospost.people import AccountAccess
+from ospost.people import Person
 from ospost.scheduler import publisher
 from support import create_post
 from support import wait_for
@@ -216,21 +219,28 @@ def test_each_email_kind_can_be_chosen_on_the_account_page(make_app, world, mail
     assert resp.status_code == 302
     assert "one email address" in client.get("/account").get_data(as_text=True)
     with app.app_context():
-        assert db.session.get(NotificationSettings, user.id).email == ADDRESS
+        [prefs] = db.session.scalars(select(PersonNotificationSettings)).all()
+        assert prefs.user_id == user.id and prefs.email == ADDRESS
 
 
 def test_one_click_unsubscribe_needs_no_login_and_no_csrf_token(make_app, world):
     app = make_app(**config(), WTF_CSRF_ENABLED=True)
     with app.app_context():
         user = User(ig_account_id="17841499", ig_username="shop", timezone="UTC")
-        db.session.add(user)
+        person = Person(fb_user_id="9001")
+        db.session.add_all([user, person])
         db.session.flush()
-        db.session.add(NotificationSettings(user_id=user.id, email=ADDRESS))
+        db.session.add(AccountAccess(person_id=person.id, user_id=user.id))
+        db.session.add(
+            PersonNotificationSettings(
+                person_id=person.id, user_id=user.id, email=ADDRESS
+            )
+        )
         db.session.commit()
         token = render.unsubscribe_token(
-            app.config["SECRET_KEY"], user, events.POST_FAILED
+            app.config["SECRET_KEY"], person.id, user, events.POST_FAILED
         )
-        user_id = user.id
+        user_id, person_id = user.id, person.id
     client = app.test_client()
     page = client.get(f"/unsubscribe/{token}")
     assert page.status_code == 200
@@ -246,7 +256,7 @@ def test_one_click_unsubscribe_needs_no_login_and_no_csrf_token(make_app, world)
     assert resp.status_code == 200
     assert "no longer email" in resp.get_data(as_text=True)
     with app.app_context():
-        prefs = db.session.get(NotificationSettings, user_id)
+        prefs = db.session.get(PersonNotificationSettings, (person_id, user_id))
         assert prefs.email_failed is False and prefs.email_reauth is True
     assert client.post(f"/unsubscribe/{token[:-2]}xx").status_code == 404
     assert client.get("/unsubscribe/garbage").status_code == 404
@@ -360,7 +370,12 @@ def test_deleting_the_account_deletes_its_notifications(make_app, world, receive
         outbox.fan_out()
     assert client.post("/account/delete").status_code == 302
     with app.app_context():
-        for model in (NotificationEvent, Delivery, NotificationSettings):
+        for model in (
+            NotificationEvent,
+            Delivery,
+            NotificationSettings,
+            PersonNotificationSettings,
+        ):
             assert db.session.scalar(select(func.count()).select_from(model)) == 0
 
 

@@ -25,6 +25,8 @@ from ospost.notify import events
 from ospost.notify.models import Delivery
 from ospost.notify.models import NotificationEvent
 from ospost.notify.models import NotificationSettings
+from ospost.notify.models import PersonNotificationSettings
+from ospost.people import AccountAccess
 from support import AuthActions
 from support import create_post
 from support import soon
@@ -52,12 +54,19 @@ def set_up_account(app, world, webhook_url: str) -> int:
     AuthActions(client, world).login()
     with app.app_context():
         user = db.session.scalars(select(User)).one()
+        person_id = db.session.scalar(
+            select(AccountAccess.person_id).where(AccountAccess.user_id == user.id)
+        )
         db.session.add(
             NotificationSettings(
                 user_id=user.id,
-                email="me@example.com",
                 webhook_url=webhook_url,
                 webhook_secret="whsec_processes",
+            )
+        )
+        db.session.add(
+            PersonNotificationSettings(
+                person_id=person_id, user_id=user.id, email="me@example.com"
             )
         )
         db.session.commit()

@@ -1,6 +1,7 @@
 """Notifications: email, webhooks and browser push when Ospost is closed.
 
-- ``models``: each account's choices, the outbox (events and their deliveries)
+- ``models``: each person's email and push choices per account, the
+  account's webhook, the outbox (events and their deliveries)
   and push subscriptions;
 - ``events``: recording an event in the transaction of the change behind it;
 - ``outbox``: the delivery worker (an interval job in every process);

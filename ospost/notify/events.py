@@ -32,8 +32,9 @@ from models import User
 from models import db
 from models import now_utc
 from ospost.notify.models import NotificationEvent
-from ospost.notify.models import NotificationSettings
+from ospost.notify.models import PersonNotificationSettings as Prefs
 from ospost.notify.models import new_uid
+from ospost.people import AccountAccess
 
 EVENTS = NotificationEvent.__table__
 
@@ -203,19 +204,27 @@ def scan_expiring(session, now: datetime) -> int:
 
 
 def scan_summaries(session, now: datetime, hour: int) -> int:
-    """Record today's summary for each account that asked for one, once its
+    """Record today's summary for each account someone holding it asked for
+    one of (each such person gets it by email), once its
     local clock passed ``hour``; returns how many were considered."""
-    rows = session.execute(
-        select(User, NotificationSettings).join(
-            NotificationSettings,
-            and_(
-                NotificationSettings.user_id == User.id,
-                NotificationSettings.email_summary.is_(True),
-                NotificationSettings.email.is_not(None),
-            ),
+    rows = session.scalars(
+        select(User)
+        .where(
+            User.id.in_(
+                select(Prefs.user_id)
+                .join(
+                    AccountAccess,
+                    and_(
+                        AccountAccess.person_id == Prefs.person_id,
+                        AccountAccess.user_id == Prefs.user_id,
+                    ),
+                )
+                .where(Prefs.email_summary.is_(True), Prefs.email.is_not(None))
+            )
         )
+        .order_by(User.id)
     ).all()
-    for user, _settings in rows:
+    for user in rows:
         local = helpers.to_local(now, user.timezone)
         if local.hour < hour:
             continue

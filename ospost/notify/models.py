@@ -4,8 +4,13 @@
 failed, an account needs logging in again...), written in the same transaction
 as the change that caused it and unique per ``key``. The delivery worker turns
 each event into ``notification_deliveries`` rows, one per channel and target,
-and sends those. A "person" is one ``users`` row (one Instagram account and its
-Facebook login) until several accounts per person arrive.
+and sends those.
+
+Webhooks belong to the Instagram account (``notification_settings``, keyed by
+``users.id``). Email and browser push belong to the person (``people``): each
+person holding an account keeps their own address and choices for it
+(``person_notification_settings``, keyed by person and account), and push
+subscriptions are a person's browsers.
 """
 
 from __future__ import annotations
@@ -34,12 +39,31 @@ def new_uid() -> str:
 
 
 class NotificationSettings(db.Model):
-    """What one account wants to hear about, and where (absent: the defaults)."""
+    """Where an account's events are POSTed (absent: no webhook)."""
 
     __tablename__ = "notification_settings"
 
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    webhook_url: Mapped[str | None] = mapped_column(String(2048))
+    webhook_secret: Mapped[str | None] = mapped_column(EncryptedText)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=now_utc, onupdate=now_utc
+    )
+
+
+class PersonNotificationSettings(db.Model):
+    """What one person wants to hear about one account they hold, by email and
+    in their browsers (absent: the defaults)."""
+
+    __tablename__ = "person_notification_settings"
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     email: Mapped[str | None] = mapped_column(String(320))
     email_failed: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -48,8 +72,6 @@ class NotificationSettings(db.Model):
     email_summary: Mapped[bool] = mapped_column(Boolean, default=False)
     push_failed: Mapped[bool] = mapped_column(Boolean, default=True)
     push_published: Mapped[bool] = mapped_column(Boolean, default=True)
-    webhook_url: Mapped[str | None] = mapped_column(String(2048))
-    webhook_secret: Mapped[str | None] = mapped_column(EncryptedText)
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=now_utc, onupdate=now_utc
     )
@@ -98,6 +120,10 @@ class Delivery(db.Model):
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
+    # Whose email or browser it goes to (None: the account's webhook).
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), index=True
+    )
     channel: Mapped[str] = mapped_column(String(16))  # email, webhook, push
     # The address, URL or push subscription id it goes to.
     target: Mapped[str] = mapped_column(String(2048))
@@ -120,13 +146,14 @@ class Delivery(db.Model):
 
 
 class PushSubscription(db.Model):
-    """A browser that opted in to push notifications for an account."""
+    """A person's browser that opted in to push notifications (for the
+    accounts that person holds and wants pushes about)."""
 
     __tablename__ = "push_subscriptions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), index=True
     )
     endpoint: Mapped[str] = mapped_column(String(2048), unique=True)
     p256dh: Mapped[str] = mapped_column(String(255))
@@ -142,11 +169,23 @@ def subscription_info(sub: PushSubscription | None) -> dict | None:
 
 
 def settings_for(session, user_id: int) -> NotificationSettings:
-    """The account's notification settings, or the defaults (not yet saved)."""
+    """The account's webhook settings, or none (not yet saved)."""
     row = session.get(NotificationSettings, user_id)
     if row is not None:
         return row
-    return NotificationSettings(
+    return NotificationSettings(user_id=user_id, webhook_url=None, webhook_secret=None)
+
+
+def person_settings_for(
+    session, person_id: int, user_id: int
+) -> PersonNotificationSettings:
+    """This person's email and push choices for this account, or the defaults
+    (not yet saved)."""
+    row = session.get(PersonNotificationSettings, (person_id, user_id))
+    if row is not None:
+        return row
+    return PersonNotificationSettings(
+        person_id=person_id,
         user_id=user_id,
         email=None,
         email_failed=True,
@@ -155,6 +194,4 @@ def settings_for(session, user_id: int) -> NotificationSettings:
         email_summary=False,
         push_failed=True,
         push_published=True,
-        webhook_url=None,
-        webhook_secret=None,
     )

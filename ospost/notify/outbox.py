@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from sqlalchemy import and_
 from sqlalchemy import bindparam
 from sqlalchemy import delete
 from sqlalchemy import or_
@@ -48,10 +49,12 @@ from ospost.notify import senders
 from ospost.notify.models import Delivery
 from ospost.notify.models import DeliveryStatus
 from ospost.notify.models import NotificationEvent
+from ospost.notify.models import PersonNotificationSettings as Prefs
 from ospost.notify.models import PushSubscription
 from ospost.notify.models import settings_for
 from ospost.notify.senders import Outcome
 from ospost.notify.senders import detach as _detach
+from ospost.people import AccountAccess
 
 log = logging.getLogger(__name__)
 EVENTS = NotificationEvent.__table__
@@ -178,12 +181,13 @@ class Outbox:
             insert = _INSERTS[db.engine.dialect.name](
                 DELIVERIES
             ).on_conflict_do_nothing()
-            for channel, target in self.routes(event):
+            for channel, target, person_id in self.routes(event):
                 session.execute(
                     insert,
                     {
                         "event_id": event.id,
                         "user_id": event.user_id,
+                        "person_id": person_id,
                         "channel": channel,
                         "target": target,
                         "status": DeliveryStatus.PENDING,
@@ -196,27 +200,49 @@ class Outbox:
             done += 1
         return done
 
-    def routes(self, event: NotificationEvent) -> list[tuple[str, str]]:
-        """(channel, target) pairs the account chose for this kind of event."""
+    def routes(self, event: NotificationEvent) -> list[tuple[str, str, int | None]]:
+        """(channel, target, person) for everyone who asked to hear about this
+        kind of event: each person holding the account by email and in their
+        browsers, and the account's webhook."""
         session = db.session
-        prefs = settings_for(session, event.user_id)
         demo = self.app.config["DEMO"]
-        out = []
+        out: list[tuple[str, str, int | None]] = []
         email_pref = render.EMAIL_PREFS.get(event.kind)
-        if email_pref and prefs.email and getattr(prefs, email_pref):
-            if demo or mailer.SmtpSettings.from_config(self.app.config):
-                out.append(("email", prefs.email))
-        if event.kind in render.WEBHOOK_KINDS and prefs.webhook_url:
-            out.append(("webhook", prefs.webhook_url))
-        push_pref = render.PUSH_PREFS.get(event.kind)
-        if push_pref and getattr(prefs, push_pref):
-            if demo or push.VapidSettings.from_config(self.app.config):
-                subs = session.scalars(
-                    select(PushSubscription.id).where(
-                        PushSubscription.user_id == event.user_id
+        if email_pref and (demo or mailer.SmtpSettings.from_config(self.app.config)):
+            out.extend(
+                ("email", address, person_id)
+                for person_id, address in session.execute(
+                    select(Prefs.person_id, Prefs.email)
+                    .join(AccountAccess, _holds(Prefs.person_id, event.user_id))
+                    .where(
+                        Prefs.user_id == event.user_id,
+                        Prefs.email.is_not(None),
+                        getattr(Prefs, email_pref).is_(True),
                     )
+                    .order_by(Prefs.person_id)
                 )
-                out.extend(("push", str(sub_id)) for sub_id in subs)
+            )
+        prefs = settings_for(session, event.user_id)
+        if event.kind in render.WEBHOOK_KINDS and prefs.webhook_url:
+            out.append(("webhook", prefs.webhook_url, None))
+        push_pref = render.PUSH_PREFS.get(event.kind)
+        if push_pref and (demo or push.VapidSettings.from_config(self.app.config)):
+            wanted = getattr(Prefs, push_pref)
+            subs = session.execute(
+                select(PushSubscription.id, PushSubscription.person_id)
+                .join(AccountAccess, _holds(PushSubscription.person_id, event.user_id))
+                .outerjoin(
+                    Prefs,
+                    and_(
+                        Prefs.person_id == PushSubscription.person_id,
+                        Prefs.user_id == event.user_id,
+                    ),
+                )
+                # No saved choices yet: the defaults (pushes on).
+                .where(or_(wanted.is_(None), wanted.is_(True)))
+                .order_by(PushSubscription.id)
+            )
+            out.extend(("push", str(sub_id), person_id) for sub_id, person_id in subs)
         return out
 
     # -- 2. delivery ---------------------------------------------------------
@@ -344,6 +370,13 @@ class Outbox:
             )
         )
         session.commit()
+
+
+def _holds(person_column, user_id: int):
+    """Join condition: the person still holds the account (access lost: nothing)."""
+    return and_(
+        AccountAccess.person_id == person_column, AccountAccess.user_id == user_id
+    )
 
 
 # The app's one delivery worker (like ``publisher``).

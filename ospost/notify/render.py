@@ -116,9 +116,8 @@ def email_text(event, user, links: Links) -> tuple[str, str]:
 def email_message(event, delivery, user, *, sender: str, links: Links, secret_key: str):
     """The whole email: stable Message-ID and RFC 8058 one-click unsubscribe."""
     subject, body = email_text(event, user, links)
-    unsubscribe = links.to(
-        f"/unsubscribe/{unsubscribe_token(secret_key, user, event.kind)}"
-    )
+    token = unsubscribe_token(secret_key, delivery.person_id, user, event.kind)
+    unsubscribe = links.to(f"/unsubscribe/{token}")
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = delivery.target
@@ -140,24 +139,40 @@ def email_message(event, delivery, user, *, sender: str, links: Links, secret_ke
     return msg
 
 
-def unsubscribe_token(secret_key: str, user, kind: str) -> str:
-    """An unguessable link token that turns one kind of email off for one account."""
+def unsubscribe_token(secret_key: str, person_id: int, user, kind: str) -> str:
+    """An unguessable link token that turns one kind of email about one account
+    off for one person."""
     return URLSafeSerializer(secret_key, salt=_UNSUBSCRIBE_SALT).dumps(
-        [user.id, user.ig_account_id, kind]
+        [person_id, user.id, user.ig_account_id, kind]
     )
 
 
-def read_unsubscribe_token(secret_key: str, token: str) -> tuple[int, str, str] | None:
-    """(user id, Instagram account id, kind) of a genuine token, else None."""
+@dataclass(frozen=True)
+class Unsubscribe:
+    """What a genuine unsubscribe link is for. ``person_id`` is None in links
+    from before people existed: those spoke for everyone holding the account."""
+
+    person_id: int | None
+    user_id: int
+    ig_account_id: str
+    kind: str
+
+
+def read_unsubscribe_token(secret_key: str, token: str) -> Unsubscribe | None:
+    """What a genuine token unsubscribes from, else None."""
     try:
-        user_id, account, kind = URLSafeSerializer(
-            secret_key, salt=_UNSUBSCRIBE_SALT
-        ).loads(token)
+        parts = URLSafeSerializer(secret_key, salt=_UNSUBSCRIBE_SALT).loads(token)
     except (BadSignature, TypeError, ValueError):
         return None
+    if not isinstance(parts, list) or len(parts) not in (3, 4):
+        return None
+    person_id = parts.pop(0) if len(parts) == 4 else None
+    user_id, account, kind = parts
     if not isinstance(user_id, int) or kind not in EMAIL_PREFS:
         return None
-    return user_id, str(account), kind
+    if person_id is not None and not isinstance(person_id, int):
+        return None
+    return Unsubscribe(person_id, user_id, str(account), kind)
 
 
 # -- webhooks ----------------------------------------------------------------

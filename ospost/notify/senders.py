@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import delete
+from sqlalchemy import select
 
 from models import User
 from models import db
@@ -25,6 +26,7 @@ from ospost.notify.models import NotificationEvent
 from ospost.notify.models import PushSubscription
 from ospost.notify.models import settings_for
 from ospost.notify.models import subscription_info
+from ospost.people import AccountAccess
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,20 @@ def send(config, delivery: Delivery, event: NotificationEvent, user: User) -> Ou
     return sender[delivery.channel](config, delivery, event, user)
 
 
+def _still_holds(person_id: int | None, user_id: int) -> bool:
+    """The person still holds the account (access lost: nothing more to them)."""
+    held = db.session.scalar(
+        select(AccountAccess.id).where(
+            AccountAccess.person_id == person_id, AccountAccess.user_id == user_id
+        )
+    )
+    db.session.rollback()
+    return held is not None
+
+
 def _email(config, delivery, event, user) -> Outcome:
+    if not _still_holds(delivery.person_id, user.id):
+        return Outcome(DeliveryStatus.CANCELLED, "no longer holds this account")
     smtp = mailer.SmtpSettings.from_config(config)
     if smtp is None:
         return Outcome(None, "email is not set up (SMTP_HOST)")
@@ -90,6 +105,8 @@ def _webhook(config, delivery, event, user) -> Outcome:
 
 
 def _push(config, delivery, event, user) -> Outcome:
+    if not _still_holds(delivery.person_id, user.id):
+        return Outcome(DeliveryStatus.CANCELLED, "no longer holds this account")
     vapid = push.VapidSettings.from_config(config)
     sub_id = int(delivery.target)
     info = subscription_info(db.session.get(PushSubscription, sub_id))

@@ -20,6 +20,7 @@ from flask import request
 from flask import session
 from sqlalchemy import delete
 from sqlalchemy import func
+from sqlalchemy import or_
 from sqlalchemy import select
 
 import helpers
@@ -34,8 +35,11 @@ from ospost.notify import webhooks
 from ospost.notify.models import Delivery
 from ospost.notify.models import NotificationEvent
 from ospost.notify.models import NotificationSettings
+from ospost.notify.models import PersonNotificationSettings
 from ospost.notify.models import PushSubscription
+from ospost.notify.models import person_settings_for
 from ospost.notify.models import settings_for
+from ospost.people import AccountAccess
 
 log = logging.getLogger(__name__)
 bp = Blueprint("notify", __name__)
@@ -64,7 +68,16 @@ class PushSubscribeRequest(msgspec.Struct):
 
 
 def _own_settings() -> NotificationSettings:
+    """The account's webhook settings, added to the session to be changed."""
     prefs = settings_for(db.session, g.user.id)
+    if prefs not in db.session:
+        db.session.add(prefs)
+    return prefs
+
+
+def _my_settings(person_id: int, user_id: int) -> PersonNotificationSettings:
+    """A person's email and push choices for an account, ready to be changed."""
+    prefs = person_settings_for(db.session, person_id, user_id)
     if prefs not in db.session:
         db.session.add(prefs)
     return prefs
@@ -78,10 +91,12 @@ def _allow_private() -> bool:
 
 
 def notification_panel() -> dict:
-    """What ``account/_notifications.html`` shows for the logged-in account."""
+    """What ``account/_notifications.html`` shows: the logged-in person's own
+    email and push choices for the account, and the account's webhook."""
     cfg = current_app.config
     vapid = push.VapidSettings.from_config(cfg)
     prefs = settings_for(db.session, g.user.id)
+    mine = person_settings_for(db.session, g.person.id, g.user.id)
     log_rows = db.session.execute(
         select(Delivery, NotificationEvent.kind)
         .join(NotificationEvent, NotificationEvent.id == Delivery.event_id)
@@ -90,13 +105,14 @@ def notification_panel() -> dict:
         .limit(20)
     ).all()
     return {
-        "prefs": prefs,
+        "prefs": mine,
+        "webhook": prefs,
         "demo": cfg["DEMO"],
         "email_ready": cfg["DEMO"] or mailer.SmtpSettings.from_config(cfg) is not None,
         "push_key": vapid.public_key if vapid else None,
         "push_count": db.session.scalar(
             select(func.count(PushSubscription.id)).where(
-                PushSubscription.user_id == g.user.id
+                PushSubscription.person_id == g.person.id
             )
         ),
         "webhook_log": log_rows,
@@ -115,12 +131,13 @@ def notification_panel() -> dict:
 @ratelimit.mutations
 @helpers.login_required
 def save_settings():
-    """Save where to email this account's notifications and which to send."""
+    """Save where to email the logged-in person about this account, and which
+    emails and pushes they want (nobody else's choices change)."""
     address = (request.form.get("email") or "").strip()
     if address and (len(address) > 254 or not _EMAIL.match(address)):
         flash("Enter one email address, like name@example.com.", "danger")
         return redirect(ACCOUNT)
-    prefs = _own_settings()
+    prefs = _my_settings(g.person.id, g.user.id)
     prefs.email = address or None
     # Push choices are on the form only where push is set up.
     fields = EMAIL_FIELDS + (PUSH_FIELDS if request.form.get("push_prefs") else ())
@@ -181,7 +198,8 @@ def _new_secret() -> str:
 @ratelimit.mutations
 @helpers.login_required
 def subscribe_push():
-    """Remember this browser's push subscription for the account."""
+    """Remember this browser as the logged-in person's: it gets pushes about
+    the accounts they hold and want pushes for."""
     if push.VapidSettings.from_config(current_app.config) is None:
         return {"ok": False, "error": "Browser notifications are not set up here."}, 404
     data = schemas.parse_json(
@@ -201,7 +219,7 @@ def subscribe_push():
     )
     db.session.add(
         PushSubscription(
-            user_id=g.user.id,
+            person_id=g.person.id,
             endpoint=data.endpoint,
             p256dh=data.keys.p256dh,
             auth=data.keys.auth,
@@ -221,7 +239,7 @@ def unsubscribe_push():
     )
     db.session.execute(
         delete(PushSubscription).where(
-            PushSubscription.user_id == g.user.id,
+            PushSubscription.person_id == g.person.id,
             PushSubscription.endpoint == data.endpoint,
         )
     )
@@ -239,25 +257,45 @@ def unsubscribe(token: str):
     one-click request): turn that kind of email off. No login, no CSRF token:
     the signed token in the link is the authority."""
     found = render.read_unsubscribe_token(current_app.config["SECRET_KEY"], token)
-    user = db.session.get(User, found[0]) if found else None
-    if user is None or user.ig_account_id != found[1]:
+    user = db.session.get(User, found.user_id) if found else None
+    if user is None or user.ig_account_id != found.ig_account_id:
         abort(404)
-    kind = found[2]
-    prefs = settings_for(db.session, user.id)
+    rows = _unsubscribing(found)
+    if found.person_id is not None and not rows:
+        abort(404)  # that person no longer holds the account
     if request.method == "POST":
-        if prefs not in db.session:
-            db.session.add(prefs)
-        setattr(prefs, render.EMAIL_PREFS[kind], False)
+        for prefs in rows:
+            setattr(prefs, render.EMAIL_PREFS[found.kind], False)
         db.session.commit()
-        log.info("account %s unsubscribed from %s emails", user.id, kind)
+        log.info(
+            "person %s unsubscribed from %s emails of account %s",
+            found.person_id or "(every holder)",
+            found.kind,
+            user.id,
+        )
     return render_template(
         "notify/unsubscribe.html",
         done=request.method == "POST",
-        label=render.EMAIL_LABELS[kind],
+        label=render.EMAIL_LABELS[found.kind],
         username=user.ig_username,
-        address=prefs.email,
+        address=", ".join(sorted({p.email for p in rows if p.email})),
         token=token,
     )
+
+
+def _unsubscribing(found: render.Unsubscribe) -> list[PersonNotificationSettings]:
+    """The choices an unsubscribe link speaks for: its person's for the account
+    (if they still hold it), or, in a link from before people existed, those of
+    everyone holding the account."""
+    holders = select(AccountAccess.person_id).where(
+        AccountAccess.user_id == found.user_id
+    )
+    if found.person_id is not None:
+        holders = holders.where(AccountAccess.person_id == found.person_id)
+    return [
+        _my_settings(person_id, found.user_id)
+        for person_id in db.session.scalars(holders.order_by(AccountAccess.person_id))
+    ]
 
 
 # -- demo outbox -----------------------------------------------------------------
@@ -266,13 +304,18 @@ def unsubscribe(token: str):
 @bp.get("/notifications/outbox")
 @helpers.login_required
 def outbox_page():
-    """Demo mode: every notification Ospost would have sent for this account."""
+    """Demo mode: every notification Ospost would have sent about this account
+    to its webhook and to the logged-in person."""
     if not current_app.config["DEMO"]:
         abort(404)
     rows = db.session.execute(
         select(Delivery, NotificationEvent)
         .join(NotificationEvent, NotificationEvent.id == Delivery.event_id)
-        .where(Delivery.user_id == g.user.id)
+        .where(
+            Delivery.user_id == g.user.id,
+            # The account's webhooks, and this person's own emails and pushes.
+            or_(Delivery.person_id.is_(None), Delivery.person_id == g.person.id),
+        )
         .order_by(Delivery.id.desc())
         .limit(50)
     ).all()
