@@ -10,8 +10,6 @@ published: the post page says why and offers "Retry comment".
 
 from __future__ import annotations
 
-import random
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam
@@ -124,15 +122,11 @@ class CommentStep:
         if exc.kind is not ErrorKind.TRANSIENT or attempts >= MAX_COMMENT_ATTEMPTS:
             self.leases.save(step, comment_attempts=attempts)
             return False
-        delay = min(
-            self.settings.backoff_cap,
-            self.settings.backoff_base * 2 ** (attempts - 1),
-        ) * random.uniform(0.5, 1.5)
         self.leases.save(
             step,
             final=True,
             comment_attempts=attempts,
-            next_attempt_at=now_utc() + timedelta(seconds=delay),
+            next_attempt_at=now_utc() + self.settings.retry_delay(attempts),
             waiting_reason=(
                 "Published. Instagram had a problem with the first comment; "
                 f"retry {attempts} is queued."

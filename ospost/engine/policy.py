@@ -188,16 +188,11 @@ class ErrorPolicy:
         if attempts >= self.settings.max_attempts:
             self.fail(step, f"Instagram kept failing: {exc.user_message()}", exc)
             return
-        delay = min(
-            self.settings.backoff_cap,
-            self.settings.backoff_base * 2 ** (attempts - 1),
-        )
-        delay *= random.uniform(0.5, 1.5)  # jitter spreads a burst of retries
         self.leases.save(
             step,
             final=True,
             attempts=attempts,
-            next_attempt_at=now_utc() + timedelta(seconds=delay),
+            next_attempt_at=now_utc() + self.settings.retry_delay(attempts),
             waiting_reason=(
                 f"Meta could not download the image; retry {attempts} is queued."
                 if exc.media_fetch_failed
@@ -213,15 +208,11 @@ class ErrorPolicy:
         if attempts >= self.settings.max_attempts:
             self.fail(step, "Ospost's media storage kept failing; try again later.")
             return
-        delay = min(
-            self.settings.backoff_cap,
-            self.settings.backoff_base * 2 ** (attempts - 1),
-        ) * random.uniform(0.5, 1.5)
         self.leases.save(
             step,
             final=True,
             attempts=attempts,
-            next_attempt_at=now_utc() + timedelta(seconds=delay),
+            next_attempt_at=now_utc() + self.settings.retry_delay(attempts),
             waiting_reason=(
                 f"Ospost's media storage did not answer; retry {attempts} is queued."
             ),

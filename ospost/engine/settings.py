@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -42,6 +43,12 @@ class Settings:
     video_container_ttl: timedelta = timedelta(hours=24)
     # Not a setting: how long an account's quota reading is trusted.
     quota_cache: timedelta = timedelta(minutes=10)
+
+    def retry_delay(self, attempts: int) -> timedelta:
+        """How long retry number ``attempts`` waits: doubling from backoff_base
+        up to backoff_cap, with jitter so a burst of retries spreads out."""
+        seconds = min(self.backoff_cap, self.backoff_base * 2 ** (attempts - 1))
+        return timedelta(seconds=seconds * random.uniform(0.5, 1.5))
 
     def __post_init__(self) -> None:
         if self.lease <= self.call_timeout:

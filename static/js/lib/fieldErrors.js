@@ -2,6 +2,8 @@
 // field's [data-field-error] element, and the control marked aria-invalid and
 // described by it (the same markup the server renders: _macros.html).
 
+import { clearAlerts, showAlert } from './alerts.js';
+
 // The control a field name stands for: the named input, or for fields without
 // one in sight (the image, once chosen) the first control of its [data-field].
 function control(form, name) {
@@ -51,4 +53,18 @@ export function firstInvalid(form) {
   if (el && !el.closest('[hidden]') && !el.disabled) return el;
   const field = box.closest('[data-field]');
   return field ? field.querySelector('button:not([disabled]), input:not([disabled])') : null;
+}
+
+// Mark every field at fault, sum them up above the button (in the form's
+// [data-form-alerts], naming each field by its entry in ``labels``), and take
+// the person to the first.
+export function reportProblems(form, problems, labels) {
+  const alerts = form.querySelector('[data-form-alerts]');
+  showFieldErrors(form, problems);
+  clearAlerts(alerts);
+  const names = Object.keys(problems).map((name) => labels[name] || name);
+  const count = names.length === 1 ? '1 field needs' : `${names.length} fields need`;
+  showAlert(`${count} your attention: ${names.join(', ')}.`, 'danger', alerts);
+  const first = firstInvalid(form);
+  if (first) first.focus();
 }

@@ -9,7 +9,7 @@ import { clearAlerts, showAlert } from './alerts.js';
 import { setupMediaComposer } from './carousel.js';
 import { setupCaptionCounter } from './caption.js';
 import { dateProblem, setupDateLimits } from './dateLimits.js';
-import { firstInvalid, setFieldError, showFieldErrors } from './fieldErrors.js';
+import { reportProblems, setFieldError, showFieldErrors } from './fieldErrors.js';
 import { setFormBusy } from './forms.js';
 import { uploadForm } from './http.js';
 import { guardUnsavedChanges } from './unsavedChanges.js';
@@ -52,7 +52,7 @@ export function setupPostForm(form) {
     const queue = own && event.submitter.hasAttribute('data-queue');
     const problems = browserProblems(form, media, own && !queue, queue);
     if (Object.keys(problems).length) {
-      reportProblems(form, problems);
+      reportProblems(form, problems, LABELS);
       return;
     }
     submitPostForm(form, media, guard, event.submitter);
@@ -72,19 +72,6 @@ function browserProblems(form, media, draft, queue) {
   const dateMessage = dateProblem(form.querySelector('[data-date-input]'));
   if (dateMessage) problems.date = dateMessage;
   return problems;
-}
-
-// Mark every field at fault, sum them up above the button, and take the
-// person to the first.
-function reportProblems(form, problems) {
-  const alerts = form.querySelector('[data-form-alerts]');
-  showFieldErrors(form, problems);
-  clearAlerts(alerts);
-  const names = Object.keys(problems).map((name) => LABELS[name] || name);
-  const count = names.length === 1 ? '1 field needs' : `${names.length} fields need`;
-  showAlert(`${count} your attention: ${names.join(', ')}.`, 'danger', alerts);
-  const first = firstInvalid(form);
-  if (first) first.focus();
 }
 
 // Send an add/edit post form as the server expects, with the cropped images,
@@ -118,7 +105,7 @@ async function submitPostForm(form, media, guard, submitter) {
     setFormBusy(form, false);
     button.removeAttribute('aria-busy');
     const fields = (err.data && err.data.fields) || null;
-    if (fields && Object.keys(fields).length) reportProblems(form, fields);
+    if (fields && Object.keys(fields).length) reportProblems(form, fields, LABELS);
     else showAlert(err.message, 'danger', alerts);
   }
 }

@@ -7,7 +7,7 @@
 import { clearAlerts, showAlert } from '../lib/alerts.js';
 import { setupCaptionCounter } from '../lib/caption.js';
 import { dateProblem, setupDateLimits } from '../lib/dateLimits.js';
-import { firstInvalid, setFieldError, showFieldErrors } from '../lib/fieldErrors.js';
+import { reportProblems, setFieldError, showFieldErrors } from '../lib/fieldErrors.js';
 import { setFormBusy } from '../lib/forms.js';
 import { uploadForm } from '../lib/http.js';
 import { guardUnsavedChanges } from '../lib/unsavedChanges.js';
@@ -162,17 +162,6 @@ function browserProblems(form, state) {
   return problems;
 }
 
-function reportProblems(form, problems) {
-  const alerts = form.querySelector('[data-form-alerts]');
-  showFieldErrors(form, problems);
-  clearAlerts(alerts);
-  const names = Object.keys(problems).map((name) => LABELS[name] || name);
-  const count = names.length === 1 ? '1 field needs' : `${names.length} fields need`;
-  showAlert(`${count} your attention: ${names.join(', ')}.`, 'danger', alerts);
-  const first = firstInvalid(form);
-  if (first) first.focus();
-}
-
 async function send(form, guard) {
   const progress = form.querySelector('[data-upload-progress]');
   const bar = progress.querySelector('.progress-bar');
@@ -207,7 +196,7 @@ async function send(form, guard) {
     cancel.removeEventListener('click', onCancel);
     setFormBusy(form, false);
     const fields = (err.data && err.data.fields) || null;
-    if (fields && Object.keys(fields).length) reportProblems(form, fields);
+    if (fields && Object.keys(fields).length) reportProblems(form, fields, LABELS);
     else showAlert(err.message, err.cancelled ? 'warning' : 'danger', alerts);
   }
 }
@@ -239,7 +228,7 @@ function setupReelForm(form) {
     event.preventDefault();
     const problems = browserProblems(form, state);
     if (Object.keys(problems).length) {
-      reportProblems(form, problems);
+      reportProblems(form, problems, LABELS);
       return;
     }
     send(form, guard);
