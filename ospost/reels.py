@@ -32,8 +32,10 @@ from models import Post
 from models import PostStatus
 from models import db
 from models import now_utc
+from ospost.blobstore import BlobNotFound
 from ospost.engine.lease import new_owner
 from ospost.media import jobs
+from ospost.media import workspace
 from ospost.media.covers import Cover
 from ospost.media.specs import VideoRejected
 from ospost.reel_models import PostVideo
@@ -163,22 +165,35 @@ class Conversions:
         source = video.source
         if not source:
             raise FileNotFoundError("the upload is gone")
-        src = store.path(account, source)
         name = f"{secrets.token_hex(16)}.mp4"
         db.session.commit()  # hold no transaction while converting
-        try:
-            prepared = jobs.prepare_video(
-                src,
-                store.path(account, name),
-                kind,
-                fit=fit,
-                cover_ms=cover_ms,
-                progress=self._reporter(post_id),
-            )
-        except VideoRejected as exc:
-            log.info("post %s: video refused: %s", post_id, exc.reason)
-            self._finish(post_id, status=VideoStatus.FAILED, error=exc.message)
-            return
+        with workspace.workspace() as folder:
+            try:
+                src = workspace.fetch(store, account, source, folder)
+            except BlobNotFound:
+                raise FileNotFoundError("the upload is gone") from None
+            except OSError as exc:
+                log.warning("post %s: upload not fetched (retried): %s", post_id, exc)
+                return  # our lease runs out and ``resume`` starts it again
+            try:
+                prepared = jobs.prepare_video(
+                    src,
+                    folder / name,
+                    kind,
+                    fit=fit,
+                    cover_ms=cover_ms,
+                    progress=self._reporter(post_id),
+                )
+            except VideoRejected as exc:
+                log.info("post %s: video refused: %s", post_id, exc.reason)
+                self._finish(post_id, status=VideoStatus.FAILED, error=exc.message)
+                return
+            try:
+                workspace.keep(store, account, name, prepared.path)
+            except OSError as exc:
+                store.delete(account, name)
+                log.warning("post %s: video not stored (retried): %s", post_id, exc)
+                return
         out = prepared.output
         values = {
             "filename": name,
