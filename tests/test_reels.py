@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import select
 from sqlalchemy import update
 
@@ -21,6 +24,7 @@ from models import db
 from ospost.reel_models import PostVideo
 from ospost.reels import conversions
 from ospost.scheduler import publisher
+from ospost.storage import staged_name
 from support import AuthActions
 from support import image_bytes
 from support import local_input
@@ -109,10 +113,21 @@ def settled(app, post_id, timeout=30) -> Post:
 
 
 def user_files(app) -> list[str]:
-    folder = app.extensions["media_store"].user_dir(IG)
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    """The user's stored files, whichever backend keeps them."""
+    return app.extensions["media_store"].names(IG)
 
 
+def staged_copies(app) -> list[str]:
+    return sorted(b.key for b in app.extensions["media_store"].blobs.list("tmp/"))
+
+
+def work_files(app) -> list[str]:
+    """What the video jobs left in their scratch folder (nothing, ever)."""
+    root = app.config["VIDEO_WORK_FOLDER"]
+    return sorted(str(p) for p in Path(root).rglob("*")) if Path(root).exists() else []
+
+
+@pytest.mark.storage
 def test_a_reel_is_converted_then_published_once_with_its_cover_and_options(
     env, world, clips
 ):
@@ -132,7 +147,13 @@ def test_a_reel_is_converted_then_published_once_with_its_cover_and_options(
     post = only_post(app)
     assert resp.get_json()["redirect"] == f"/post/{post.id}/edit"
     assert post.post_type == "reel" and post.media[0].thumbnail
+    assert post.video.source in user_files(app)  # kept as sent until converted
     assert video_ready(app, post.id) == "ready"
+    with app.app_context():
+        video = db.session.scalars(select(PostVideo)).one()
+    assert video.source is None and video.filename in user_files(app)
+    assert len(user_files(app)) == 3  # the converted video, cover and tile
+    assert app.extensions["media_store"].blobs.size(f"uploads/{IG}/{video.filename}")
     status = client.get(f"/post/{post.id}/video").get_json()
     assert status["status"] == "ready" and status["progress"] == 1.0
     assert any("9:16" in change for change in status["changes"]), status["changes"]
@@ -156,7 +177,8 @@ def test_a_reel_is_converted_then_published_once_with_its_cover_and_options(
     # Published: the upload, the converted video and the staged copy are gone;
     # only the grid tile stays.
     assert user_files(app) == [done.media[0].thumbnail]
-    assert list((app.extensions["media_store"].staging_root).iterdir()) == []
+    assert staged_copies(app) == []
+    assert work_files(app) == []
 
 
 def test_a_story_from_a_photo_publishes_as_a_story(env, world):
@@ -174,6 +196,7 @@ def test_a_story_from_a_photo_publishes_as_a_story(env, world):
     assert done.permalink.startswith("https://www.instagram.com/stories/")
 
 
+@pytest.mark.storage
 def test_a_story_from_a_rotated_silent_video(env, world, clips):
     app, client, _ = env
     resp = upload(client, "story", clips["rotated"].read_bytes(), name="clip.mov")
@@ -185,6 +208,7 @@ def test_a_story_from_a_rotated_silent_video(env, world, clips):
     (record,) = world.published()
     assert record["media_product_type"] == "STORY"
     assert record["video"]["problem"] is None
+    assert staged_copies(app) == [] and work_files(app) == []
 
 
 def test_a_post_due_while_its_video_converts_waits_and_says_so(env, world, clips):
@@ -268,24 +292,90 @@ def test_a_video_meta_never_finishes_is_given_up_after_the_container_expiry(
     assert len(checks) >= 2  # polled with growing gaps until then
 
 
+@pytest.mark.storage
 def test_a_conversion_left_by_a_dead_process_is_resumed(env, clips):
     app, client, _ = env
     upload(client, "reel", clips["wide"].read_bytes())
     post = only_post(app)
     video_ready(app, post.id)
     store = app.extensions["media_store"]
+    source = "0" * 32 + ".upload"
     with app.app_context():  # back to how a crash mid-conversion leaves it
         video = db.session.scalars(select(PostVideo)).one()
-        source = store.path(IG, "0" * 32 + ".upload")
-        source.write_bytes(clips["wide"].read_bytes())
-        video.source, video.filename = source.name, None
+        # In the store only: another host's work folder is not ours to read.
+        store.blobs.put(store.key(IG, source), clips["wide"].read_bytes())
+        video.source, video.filename = source, None
         video.status, video.job_owner = "converting", "dead-host:1:x"
         video.job_until = datetime.now(UTC) - timedelta(seconds=1)
         db.session.commit()
     # The scheduler's own resume job (every 30 s) may get there first.
     assert conversions.resume() in ([post.id], [])
     assert video_ready(app, post.id) == "ready"
-    assert not source.exists()
+    assert not store.exists(IG, source)
+    with app.app_context():
+        video = db.session.scalars(select(PostVideo)).one()
+    assert store.exists(IG, video.filename)
+    wait_for(lambda: work_files(app) == [])
+
+
+@pytest.mark.storage
+def test_a_conversion_whose_upload_is_gone_fails_and_leaves_no_work_files(env, clips):
+    app, client, _ = env
+    upload(client, "reel", clips["wide"].read_bytes())
+    post = only_post(app)
+    video_ready(app, post.id)
+    with app.app_context():
+        video = db.session.scalars(select(PostVideo)).one()
+        video.source, video.filename = "1" * 32 + ".upload", None
+        video.status, video.job_owner, video.job_until = "converting", None, None
+        db.session.commit()
+    conversions.run(post.id)
+    assert video_ready(app, post.id) == "failed"
+    assert work_files(app) == []
+
+
+@pytest.mark.storage
+def test_removing_a_reel_removes_its_video_and_the_sweep_keeps_a_live_ones(env, clips):
+    app, client, _ = env
+    from ospost import orphans
+
+    upload(client, "reel", clips["wide"].read_bytes(), when=soon(3 * 24 * 60))
+    post = only_post(app)
+    assert video_ready(app, post.id) == "ready"
+    with app.app_context():
+        video = db.session.scalars(select(PostVideo)).one()
+    kept = user_files(app)
+    assert video.filename in kept and len(kept) == 3  # video, cover, tile
+    app.config["MEDIA_ORPHAN_HOURS"] = 0
+    time.sleep(1.1)  # S3 keeps whole seconds
+    assert orphans.sweep(app) == 0  # the live post's video is referenced
+    assert user_files(app) == kept
+
+    # Meta's crawler gets the converted video as video/mp4: a presigned
+    # bucket URL on S3, /static/tmp/ on the local folders.
+    store = app.extensions["media_store"]
+    with app.app_context():
+        row = db.session.get(Post, post.id)
+        name = store.stage(
+            IG, video.filename, staged_name(row, video.filename, "test-secret", ".mp4")
+        )
+    url = store.crawler_url(name, app.config["APP_URL"])
+    if store.local:
+        with client.get(f"/static/tmp/{name}") as fetched:  # a streamed file
+            body, kind = fetched.get_data(), fetched.headers["Content-Type"]
+    else:
+        assert url.startswith("http") and "X-Amz-Signature" in url
+        fetched = requests.get(url, timeout=10)
+        body, kind = fetched.content, fetched.headers["Content-Type"]
+    assert kind == "video/mp4"
+    assert body == store.read(IG, video.filename)
+
+    resp = client.post(
+        f"/post/{post.id}/remove", headers={"Accept": "application/json"}
+    )
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert user_files(app) == [] and staged_copies(app) == []
+    assert work_files(app) == []
 
 
 @pytest.mark.parametrize(
@@ -317,6 +407,7 @@ def test_a_conversion_left_by_a_dead_process_is_resumed(env, clips):
         ("story", "photo-tall", "a.jpg", {}, "media", "between 9:16 (0.56) and 1.91:1"),
     ],
 )
+@pytest.mark.storage
 def test_bad_input_is_refused_at_its_field_and_leaves_nothing(
     app, client, user, clips, kind, media, name, fields, field, message
 ):
@@ -343,7 +434,7 @@ def test_bad_input_is_refused_at_its_field_and_leaves_nothing(
         assert message in body["fields"][field], body
     with app.app_context():
         assert db.session.scalars(select(Post)).all() == []
-    assert user_files(app) == []
+    assert user_files(app) == [] and work_files(app) == []
 
 
 def test_a_cover_image_of_the_wrong_shape_is_refused(app, client, user, clips):
@@ -355,7 +446,7 @@ def test_a_cover_image_of_the_wrong_shape_is_refused(app, client, user, clips):
     )
     assert resp.status_code == 400
     assert "a Reel cover must be 9:16" in resp.get_json()["fields"]["cover"]
-    assert user_files(app) == []
+    assert user_files(app) == [] and work_files(app) == []
 
 
 def test_an_unknown_posts_video_status_is_404(client, user):
@@ -529,4 +620,4 @@ def test_an_upload_finding_every_converter_busy_says_so(app, client, user, clips
                 jobs.SLOTS.release()
     assert resp.status_code == 400
     assert "busy converting other videos" in resp.get_json()["fields"]["media"]
-    assert user_files(app) == []
+    assert user_files(app) == [] and work_files(app) == []
