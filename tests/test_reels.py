@@ -335,6 +335,53 @@ def test_a_conversion_whose_upload_is_gone_fails_and_leaves_no_work_files(env, c
 
 
 @pytest.mark.storage
+def test_a_conversion_that_cannot_store_its_result_is_tried_again_later(
+    env, clips, monkeypatch
+):
+    from ospost.blobstore import BlobError
+    from ospost.media import workspace
+
+    app, client, _ = env
+    upload(client, "reel", clips["wide"].read_bytes())
+    post = only_post(app)
+    video_ready(app, post.id)
+    store = app.extensions["media_store"]
+    source = "2" * 32 + ".upload"
+    store.blobs.put(store.key(IG, source), clips["wide"].read_bytes())
+
+    def back_to_converting():
+        with app.app_context():
+            video = db.session.scalars(select(PostVideo)).one()
+            store.delete(IG, video.filename)
+            video.source, video.filename = source, None
+            video.status, video.job_owner, video.job_until = "converting", None, None
+            db.session.commit()
+
+    back_to_converting()
+    before = user_files(app)
+
+    def storage_down(*args):
+        raise BlobError("S3 unreachable for uploads/...: timed out")
+
+    monkeypatch.setattr(workspace, "keep", storage_down)
+    conversions.run(post.id)
+    with app.app_context():  # not failed: still held, so it starts again later
+        video = db.session.scalars(select(PostVideo)).one()
+        assert (video.status, video.source) == ("converting", source)
+        assert video.job_owner == conversions.owner
+    assert user_files(app) == before and work_files(app) == []
+
+    monkeypatch.undo()
+    with app.app_context():  # the lease ran out
+        video = db.session.scalars(select(PostVideo)).one()
+        video.job_until = datetime.now(UTC) - timedelta(seconds=1)
+        db.session.commit()
+    conversions.run(post.id)
+    assert video_ready(app, post.id) == "ready"
+    assert not store.exists(IG, source) and work_files(app) == []
+
+
+@pytest.mark.storage
 def test_removing_a_reel_removes_its_video_and_the_sweep_keeps_a_live_ones(env, clips):
     app, client, _ = env
     from ospost import orphans
