@@ -668,3 +668,35 @@ def test_an_upload_finding_every_converter_busy_says_so(app, client, user, clips
     assert resp.status_code == 400
     assert "busy converting other videos" in resp.get_json()["fields"]["media"]
     assert user_files(app) == [] and work_files(app) == []
+
+
+@pytest.mark.storage
+@pytest.mark.parametrize("media_backend", ["s3"], indirect=True)
+def test_a_video_uploaded_on_one_host_is_converted_on_another_through_the_bucket(
+    make_app, world, clips, tmp_path
+):
+    host_a = make_app()
+    client = host_a.test_client()
+    AuthActions(client, world).login()
+    # A second host: same database and bucket, its own disk. The conversion
+    # started by host A's upload runs with host B's settings (the process-wide
+    # ``conversions`` belongs to the app made last).
+    host_b = make_app(
+        UPLOAD_FOLDER=str(tmp_path / "b-uploads"),
+        STAGING_FOLDER=str(tmp_path / "b-staging"),
+        VIDEO_WORK_FOLDER=str(tmp_path / "b-work"),
+    )
+    assert conversions.app is host_b
+    resp = upload(client, "reel", clips["wide"].read_bytes())
+    assert resp.status_code == 200, resp.get_json()
+    post = only_post(host_a)
+    assert video_ready(host_b, post.id) == "ready"
+    with host_b.app_context():
+        video = db.session.scalars(select(PostVideo)).one()
+    store_b = host_b.extensions["media_store"]
+    assert store_b.exists(IG, video.filename)  # in the bucket, seen by both hosts
+    assert host_a.extensions["media_store"].exists(IG, video.filename)
+    assert user_files(host_b) == user_files(host_a)
+    assert work_files(host_a) == [] and work_files(host_b) == []
+    for folder in ("uploads", "b-uploads", "b-staging"):  # nothing on either disk
+        assert not any((tmp_path / folder).rglob("*.*")), folder
