@@ -700,3 +700,20 @@ def test_a_video_uploaded_on_one_host_is_converted_on_another_through_the_bucket
     assert work_files(host_a) == [] and work_files(host_b) == []
     for folder in ("uploads", "b-uploads", "b-staging"):  # nothing on either disk
         assert not any((tmp_path / folder).rglob("*.*")), folder
+
+
+def test_the_sweep_removes_work_folders_a_killed_process_left(app):
+    import os
+
+    from ospost import orphans
+
+    root = Path(app.config["VIDEO_WORK_FOLDER"])
+    stale, running = root / "job-stale", root / "job-running"
+    for folder in (stale, running):
+        folder.mkdir(parents=True)
+        (folder / "clip.upload").write_bytes(b"half an upload")
+    day_ago = time.time() - 25 * 3600
+    os.utime(stale, (day_ago, day_ago))
+    orphans.sweep(app)
+    assert not stale.exists()
+    assert (running / "clip.upload").exists()  # a job of now is left alone
