@@ -717,3 +717,25 @@ def test_the_sweep_removes_work_folders_a_killed_process_left(app):
     orphans.sweep(app)
     assert not stale.exists()
     assert (running / "clip.upload").exists()  # a job of now is left alone
+
+
+@pytest.mark.storage
+def test_a_video_upload_while_storage_is_down_gets_503_and_saves_nothing(
+    app, client, user, clips, monkeypatch
+):
+    from ospost.blobstore import BlobError
+
+    blobs = app.extensions["media_store"].blobs
+
+    def down(*args, **kwargs):
+        raise BlobError("S3 unreachable for uploads/...: timed out")
+
+    monkeypatch.setattr(blobs, "put", down)
+    resp = upload(client, "reel", clips["wide"].read_bytes())
+    assert resp.status_code == 503
+    body = resp.get_json()
+    assert body["ok"] is False and "Nothing was saved" in body["error"]
+    monkeypatch.undo()
+    with app.app_context():
+        assert db.session.scalars(select(Post)).all() == []
+    assert user_files(app) == [] and work_files(app) == []
