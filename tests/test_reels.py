@@ -152,7 +152,9 @@ def test_a_reel_is_converted_then_published_once_with_its_cover_and_options(
     with app.app_context():
         video = db.session.scalars(select(PostVideo)).one()
     assert video.source is None and video.filename in user_files(app)
-    assert len(user_files(app)) == 3  # the converted video, cover and tile
+    # The converted video, cover and tile (the upload and the first cover go
+    # just after the row says ready).
+    wait_for(lambda: len(user_files(app)) == 3, describe=lambda: user_files(app))
     assert app.extensions["media_store"].blobs.size(f"uploads/{IG}/{video.filename}")
     status = client.get(f"/post/{post.id}/video").get_json()
     assert status["status"] == "ready" and status["progress"] == 1.0
@@ -311,7 +313,7 @@ def test_a_conversion_left_by_a_dead_process_is_resumed(env, clips):
     # The scheduler's own resume job (every 30 s) may get there first.
     assert conversions.resume() in ([post.id], [])
     assert video_ready(app, post.id) == "ready"
-    assert not store.exists(IG, source)
+    wait_for(lambda: not store.exists(IG, source))  # removed just after "ready"
     with app.app_context():
         video = db.session.scalars(select(PostVideo)).one()
     assert store.exists(IG, video.filename)
@@ -391,8 +393,10 @@ def test_removing_a_reel_removes_its_video_and_the_sweep_keeps_a_live_ones(env, 
     assert video_ready(app, post.id) == "ready"
     with app.app_context():
         video = db.session.scalars(select(PostVideo)).one()
+    # Video, cover, tile (the upload and first cover go just after "ready").
+    wait_for(lambda: len(user_files(app)) == 3, describe=lambda: user_files(app))
     kept = user_files(app)
-    assert video.filename in kept and len(kept) == 3  # video, cover, tile
+    assert video.filename in kept
     app.config["MEDIA_ORPHAN_HOURS"] = 0
     time.sleep(1.1)  # S3 keeps whole seconds
     assert orphans.sweep(app) == 0  # the live post's video is referenced
