@@ -138,6 +138,9 @@ def _configure(app: Flask, overrides: dict) -> None:
         DEMO=not env.get("FB_APP_ID"),
         UPLOAD_FOLDER=str(ROOT / "uploads"),
         STAGING_FOLDER=str(ROOT / "static" / "tmp"),
+        # This host's scratch space for video uploads and conversions (one
+        # folder per job, removed when it ends; PyAV needs local files).
+        VIDEO_WORK_FOLDER=str(ROOT / "tmp" / "video-work"),
         # S3-compatible media storage (S3_BUCKET etc. from the environment):
         # how long Meta's crawler may use a presigned URL, the client's
         # connect/read timeouts and attempts per request.

@@ -7,10 +7,13 @@ committed). Every ``MEDIA_SWEEP_HOURS`` each process lists the storage (the
 local folders or the bucket) and removes what is older than
 ``MEDIA_ORPHAN_HOURS`` and belongs to nothing:
 
-- ``uploads/<ig>/<name>``: no post item has it as its image or thumbnail;
+- ``uploads/<ig>/<name>``: no post item has it as its image or thumbnail,
+  and no post's video (``post_videos``) as its upload or converted MP4;
 - ``uploads/<ig>/feed/<name>``: no feed item of that account shows it;
 - ``tmp/<staged>``: no post being published right now uses that public copy
-  (published and failed posts have had theirs removed already).
+  (published and failed posts have had theirs removed already);
+- ``VIDEO_WORK_FOLDER``'s job folders a killed process left behind (this
+  host's own disk).
 
 The age keeps a file safe while its request is still writing the row. Several
 processes sweeping at once only remove the same files twice.
@@ -34,6 +37,8 @@ from models import db
 from models import now_utc
 from ospost.account_models import FeedItem
 from ospost.blobstore import BlobInfo
+from ospost.media import workspace
+from ospost.reel_models import PostVideo
 from ospost.storage import staged_names
 
 log = logging.getLogger(__name__)
@@ -83,6 +88,9 @@ def sweep(app: Flask) -> int:
             log.warning("media sweep stopped: %s (next round retries)", exc)
         finally:
             db.session.remove()
+    workspace.sweep_leftovers(
+        app.config["VIDEO_WORK_FOLDER"], app.config["MEDIA_ORPHAN_HOURS"] * 3600
+    )
     if removed:
         log.info("media sweep removed %d orphaned files", removed)
     return removed
@@ -123,6 +131,14 @@ def _unused_uploads(app: Flask, batch: list[BlobInfo]) -> list[str]:
         )
         for ig, filename, thumbnail in rows:
             used.update({(ig, filename), (ig, thumbnail)})
+        rows = db.session.execute(
+            select(User.ig_account_id, PostVideo.source, PostVideo.filename)
+            .join(Post, Post.user_id == User.id)
+            .join(PostVideo, PostVideo.post_id == Post.id)
+            .where(or_(PostVideo.source.in_(names), PostVideo.filename.in_(names)))
+        )
+        for ig, source, filename in rows:
+            used.update({(ig, source), (ig, filename)})
     shown: set[tuple[str, str]] = set()
     names = [name for _, name in feed.values()]
     if names:

@@ -6,8 +6,9 @@ to feed"; a Story is one photo or one video and a date (Meta ignores a
 Story's caption, so the form has none). Every problem is reported at its
 field, all at once, and nothing is left behind by a refused or failed upload.
 
-The video is saved as sent and checked in a child process (``ospost.media``:
-what it really is, whether it can be posted); its conversion runs in the
+The video is checked in a child process (``ospost.media``: what it really
+is, whether it can be posted) from a work folder, then kept as sent in the
+media store (``ospost.media.workspace``); its conversion runs in the
 background afterwards (``ospost.reels``).
 """
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import logging
-import os
 import secrets
 from dataclasses import dataclass
 from dataclasses import field
@@ -30,8 +30,8 @@ from models import PostMedia
 from models import User
 from models import db
 from ospost import images
-from ospost.blobstore.local import PRIVATE_FILE
 from ospost.media import jobs
+from ospost.media import workspace
 from ospost.media.covers import Cover
 from ospost.media.covers import cover_from_upload
 from ospost.media.probe import looks_like_photo
@@ -45,11 +45,9 @@ from ospost.post_save import release_connection
 from ospost.post_save import undone_on_failure
 from ospost.reel_models import PostType
 from ospost.reel_models import PostVideo
-from ospost.storage import private_dir
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 1024 * 1024
 # The upload request checks the file in a converter slot too; when background
 # conversions hold them all this long, it answers "busy, try again" instead of
 # keeping the person (and a web worker) waiting.
@@ -163,26 +161,22 @@ def _read_media(user: User, data: ReelInput, errors: dict[str, str]) -> None:
 
 
 def _read_video(user: User, stream, data: ReelInput) -> None:
-    """Save the upload as sent, check it, and take its cover frame."""
+    """Check the upload in a work folder, take its cover frame, then keep it
+    as sent in the media store (local folders or S3) for the conversion."""
     store = current_app.extensions["media_store"]
-    folder = store.user_dir(user.ig_account_id)
-    private_dir(store.upload_root)
-    private_dir(folder)
-    name = f"{secrets.token_hex(16)}.upload"
-    data.written.append(name)
-    path = folder / name
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
-    with open(fd, "wb") as out:
-        while chunk := stream.read(_CHUNK):
-            out.write(chunk)
     limits = dataclasses.replace(jobs.configure(), slot_wait=UPLOAD_SLOT_WAIT)
-    info = jobs.inspect_upload(path, data.post_type, limits=limits)
+    name = f"{secrets.token_hex(16)}.upload"
+    with workspace.workspace() as folder:
+        path = workspace.receive(stream, folder, name)
+        info = jobs.inspect_upload(path, data.post_type, limits=limits)
+        data.duration_ms = round(info.duration * 1000)
+        if data.thumb_offset_ms is not None and data.thumb_offset_ms > data.duration_ms:
+            data.thumb_offset_ms = data.duration_ms
+        # Shown on the grid until the conversion makes the real one.
+        data.cover = jobs.make_cover(path, data.thumb_offset_ms or 0, limits=limits)
+        data.written.append(name)
+        workspace.keep(store, user.ig_account_id, name, path)
     data.source = name
-    data.duration_ms = round(info.duration * 1000)
-    if data.thumb_offset_ms is not None and data.thumb_offset_ms > data.duration_ms:
-        data.thumb_offset_ms = data.duration_ms
-    # Shown on the grid until the conversion makes the real one.
-    data.cover = jobs.make_cover(path, data.thumb_offset_ms or 0, limits=limits)
 
 
 def create_reel(user: User, data: ReelInput) -> int:

@@ -22,6 +22,7 @@ import helpers
 from models import now_utc
 from ospost import decode_budget
 from ospost import ratelimit
+from ospost.blobstore import BlobError
 from ospost.media.specs import MAX_UPLOAD_BYTES
 from ospost.media.specs import SPECS
 from ospost.post_form import Conflict
@@ -40,6 +41,10 @@ log = logging.getLogger(__name__)
 bp = Blueprint("reels", __name__)
 
 KINDS = "<any(reel,story):kind>"
+VIDEO_STORAGE_DOWN = (
+    "Ospost could not store your video just now (the media storage did not "
+    "answer). Nothing was saved; try again in a minute."
+)
 
 
 @bp.record_once
@@ -109,6 +114,9 @@ def add(kind: str):
         return fail(str(exc), 400, template, exc.fields, **ctx)
     except decode_budget.Busy as exc:
         return busy(exc, template, **ctx)
+    except BlobError:
+        log.exception("%s not saved: media storage failed", kind)
+        return fail(VIDEO_STORAGE_DOWN, 503, template, **ctx)
     if data.source:
         conversions.start(post_id)
     wake_saved(post_id, data.when)

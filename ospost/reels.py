@@ -1,9 +1,11 @@
 """Converting a Reel's or Story's video in the background, and restarting it.
 
-The upload request saves the file and the rows (``ospost.reel_upload``) and
+The upload request stores the file and the rows (``ospost.reel_upload``) and
 starts a conversion here; the request never waits for it. A conversion runs
 in a thread of this process, which hands the work to the limited child
-process of ``ospost.media.jobs`` (bounded slots, memory and time). It is
+process of ``ospost.media.jobs`` (bounded slots, memory and time), in a work
+folder of this host: ``ospost.media.workspace`` fetches the upload from the
+media store (local folders or S3) and puts the MP4 back. It is
 claimed with a lease on its ``post_videos`` row, renewed with each progress
 report, so a server that dies mid-conversion leaves a lease that runs out and
 another process (or this one after a restart) starts it again: the periodic
@@ -32,9 +34,12 @@ from models import Post
 from models import PostStatus
 from models import db
 from models import now_utc
+from ospost.blobstore import BlobNotFound
 from ospost.engine.lease import new_owner
 from ospost.media import jobs
+from ospost.media import workspace
 from ospost.media.covers import Cover
+from ospost.media.jobs import Prepared
 from ospost.media.specs import VideoRejected
 from ospost.reel_models import PostVideo
 from ospost.reel_models import VideoStatus
@@ -163,21 +168,12 @@ class Conversions:
         source = video.source
         if not source:
             raise FileNotFoundError("the upload is gone")
-        src = store.path(account, source)
         name = f"{secrets.token_hex(16)}.mp4"
         db.session.commit()  # hold no transaction while converting
-        try:
-            prepared = jobs.prepare_video(
-                src,
-                store.path(account, name),
-                kind,
-                fit=fit,
-                cover_ms=cover_ms,
-                progress=self._reporter(post_id),
-            )
-        except VideoRejected as exc:
-            log.info("post %s: video refused: %s", post_id, exc.reason)
-            self._finish(post_id, status=VideoStatus.FAILED, error=exc.message)
+        prepared = self._make(
+            post_id, account, source, name, kind, fit=fit, cover_ms=cover_ms
+        )
+        if prepared is None:
             return
         out = prepared.output
         values = {
@@ -203,6 +199,39 @@ class Conversions:
             prepared.seconds,
             "; ".join(prepared.changes) or "no changes",
         )
+
+    def _make(
+        self, post_id: int, account: str, source: str, name: str, kind: str, **options
+    ) -> Prepared | None:
+        """Convert the stored upload in a work folder of this host and store
+        the MP4 as ``name``. None when the video was refused (the post's video
+        has failed, with the reason) or the storage could not be read or
+        written (our lease runs out and ``resume`` starts it again)."""
+        store = current_app.extensions["media_store"]
+        with workspace.workspace() as folder:
+            try:
+                src = workspace.fetch(store, account, source, folder)
+            except BlobNotFound:
+                raise FileNotFoundError("the upload is gone") from None
+            except OSError as exc:
+                log.warning("post %s: upload not fetched (retried): %s", post_id, exc)
+                return None
+            try:
+                report = self._reporter(post_id)
+                prepared = jobs.prepare_video(
+                    src, folder / name, kind, **options, progress=report
+                )
+            except VideoRejected as exc:
+                log.info("post %s: video refused: %s", post_id, exc.reason)
+                self._finish(post_id, status=VideoStatus.FAILED, error=exc.message)
+                return None
+            try:
+                workspace.keep(store, account, name, prepared.path)
+            except OSError as exc:
+                store.delete(account, name)
+                log.warning("post %s: video not stored (retried): %s", post_id, exc)
+                return None
+        return prepared
 
     def _reporter(self, post_id: int):
         """A progress callback that writes at most once a second, renewing the

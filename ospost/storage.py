@@ -352,8 +352,16 @@ def staged_name(
 
 
 def staged_names(post: StagedPost, filenames: list[str | None], secret: str):
-    """The public copies a post may have: one per image, plus the saved one."""
-    names = [staged_name(post, name, secret) for name in filenames if name]
+    """The public copies a post may have: one per image or converted video
+    (``.mp4``; a post row's video counts without being named), plus the
+    saved one."""
+    video = getattr(post, "video", None)
+    filenames = [*filenames, getattr(video, "filename", None)]
+    names = [
+        staged_name(post, name, secret, ".mp4" if name.endswith(".mp4") else ".jpg")
+        for name in dict.fromkeys(filenames)
+        if name
+    ]
     if post.staged_name and post.staged_name not in names:
         names.append(post.staged_name)
     return names

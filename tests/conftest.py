@@ -127,6 +127,7 @@ def make_app(tmp_path, world, sim, database_url, media_settings):
             "FB_ENDPOINT": sim.graph_url,
             "UPLOAD_FOLDER": str(tmp_path / "uploads"),
             "STAGING_FOLDER": str(tmp_path / "staging"),
+            "VIDEO_WORK_FOLDER": str(tmp_path / "video-work"),
             "SCHEDULER_ENABLED": False,
             "WTF_CSRF_ENABLED": False,
             "GRAPH_TIMEOUT": (2, 5),

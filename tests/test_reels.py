@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import select
 from sqlalchemy import update
 
@@ -21,6 +24,7 @@ from models import db
 from ospost.reel_models import PostVideo
 from ospost.reels import conversions
 from ospost.scheduler import publisher
+from ospost.storage import staged_name
 from support import AuthActions
 from support import image_bytes
 from support import local_input
@@ -109,10 +113,21 @@ def settled(app, post_id, timeout=30) -> Post:
 
 
 def user_files(app) -> list[str]:
-    folder = app.extensions["media_store"].user_dir(IG)
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    """The user's stored files, whichever backend keeps them."""
+    return app.extensions["media_store"].names(IG)
 
 
+def staged_copies(app) -> list[str]:
+    return sorted(b.key for b in app.extensions["media_store"].blobs.list("tmp/"))
+
+
+def work_files(app) -> list[str]:
+    """What the video jobs left in their scratch folder (nothing, ever)."""
+    root = app.config["VIDEO_WORK_FOLDER"]
+    return sorted(str(p) for p in Path(root).rglob("*")) if Path(root).exists() else []
+
+
+@pytest.mark.storage
 def test_a_reel_is_converted_then_published_once_with_its_cover_and_options(
     env, world, clips
 ):
@@ -132,7 +147,15 @@ def test_a_reel_is_converted_then_published_once_with_its_cover_and_options(
     post = only_post(app)
     assert resp.get_json()["redirect"] == f"/post/{post.id}/edit"
     assert post.post_type == "reel" and post.media[0].thumbnail
+    assert post.video.source in user_files(app)  # kept as sent until converted
     assert video_ready(app, post.id) == "ready"
+    with app.app_context():
+        video = db.session.scalars(select(PostVideo)).one()
+    assert video.source is None and video.filename in user_files(app)
+    # The converted video, cover and tile (the upload and the first cover go
+    # just after the row says ready).
+    wait_for(lambda: len(user_files(app)) == 3, describe=lambda: user_files(app))
+    assert app.extensions["media_store"].blobs.size(f"uploads/{IG}/{video.filename}")
     status = client.get(f"/post/{post.id}/video").get_json()
     assert status["status"] == "ready" and status["progress"] == 1.0
     assert any("9:16" in change for change in status["changes"]), status["changes"]
@@ -156,7 +179,8 @@ def test_a_reel_is_converted_then_published_once_with_its_cover_and_options(
     # Published: the upload, the converted video and the staged copy are gone;
     # only the grid tile stays.
     assert user_files(app) == [done.media[0].thumbnail]
-    assert list((app.extensions["media_store"].staging_root).iterdir()) == []
+    assert staged_copies(app) == []
+    assert work_files(app) == []
 
 
 def test_a_story_from_a_photo_publishes_as_a_story(env, world):
@@ -174,6 +198,7 @@ def test_a_story_from_a_photo_publishes_as_a_story(env, world):
     assert done.permalink.startswith("https://www.instagram.com/stories/")
 
 
+@pytest.mark.storage
 def test_a_story_from_a_rotated_silent_video(env, world, clips):
     app, client, _ = env
     resp = upload(client, "story", clips["rotated"].read_bytes(), name="clip.mov")
@@ -185,6 +210,7 @@ def test_a_story_from_a_rotated_silent_video(env, world, clips):
     (record,) = world.published()
     assert record["media_product_type"] == "STORY"
     assert record["video"]["problem"] is None
+    assert staged_copies(app) == [] and work_files(app) == []
 
 
 def test_a_post_due_while_its_video_converts_waits_and_says_so(env, world, clips):
@@ -268,24 +294,139 @@ def test_a_video_meta_never_finishes_is_given_up_after_the_container_expiry(
     assert len(checks) >= 2  # polled with growing gaps until then
 
 
+@pytest.mark.storage
 def test_a_conversion_left_by_a_dead_process_is_resumed(env, clips):
     app, client, _ = env
     upload(client, "reel", clips["wide"].read_bytes())
     post = only_post(app)
     video_ready(app, post.id)
     store = app.extensions["media_store"]
+    source = "0" * 32 + ".upload"
     with app.app_context():  # back to how a crash mid-conversion leaves it
         video = db.session.scalars(select(PostVideo)).one()
-        source = store.path(IG, "0" * 32 + ".upload")
-        source.write_bytes(clips["wide"].read_bytes())
-        video.source, video.filename = source.name, None
+        # In the store only: another host's work folder is not ours to read.
+        store.blobs.put(store.key(IG, source), clips["wide"].read_bytes())
+        video.source, video.filename = source, None
         video.status, video.job_owner = "converting", "dead-host:1:x"
         video.job_until = datetime.now(UTC) - timedelta(seconds=1)
         db.session.commit()
     # The scheduler's own resume job (every 30 s) may get there first.
     assert conversions.resume() in ([post.id], [])
     assert video_ready(app, post.id) == "ready"
-    assert not source.exists()
+    wait_for(lambda: not store.exists(IG, source))  # removed just after "ready"
+    with app.app_context():
+        video = db.session.scalars(select(PostVideo)).one()
+    assert store.exists(IG, video.filename)
+    wait_for(lambda: work_files(app) == [])
+
+
+@pytest.mark.storage
+def test_a_conversion_whose_upload_is_gone_fails_and_leaves_no_work_files(env, clips):
+    app, client, _ = env
+    upload(client, "reel", clips["wide"].read_bytes())
+    post = only_post(app)
+    video_ready(app, post.id)
+    with app.app_context():
+        video = db.session.scalars(select(PostVideo)).one()
+        video.source, video.filename = "1" * 32 + ".upload", None
+        video.status, video.job_owner, video.job_until = "converting", None, None
+        db.session.commit()
+    conversions.run(post.id)
+    assert video_ready(app, post.id) == "failed"
+    assert work_files(app) == []
+
+
+@pytest.mark.storage
+def test_a_conversion_that_cannot_store_its_result_is_tried_again_later(
+    env, clips, monkeypatch
+):
+    from ospost.blobstore import BlobError
+    from ospost.media import workspace
+
+    app, client, _ = env
+    upload(client, "reel", clips["wide"].read_bytes())
+    post = only_post(app)
+    video_ready(app, post.id)
+    store = app.extensions["media_store"]
+    source = "2" * 32 + ".upload"
+    store.blobs.put(store.key(IG, source), clips["wide"].read_bytes())
+
+    def back_to_converting():
+        with app.app_context():
+            video = db.session.scalars(select(PostVideo)).one()
+            store.delete(IG, video.filename)
+            video.source, video.filename = source, None
+            video.status, video.job_owner, video.job_until = "converting", None, None
+            db.session.commit()
+
+    back_to_converting()
+    before = user_files(app)
+
+    def storage_down(*args):
+        raise BlobError("S3 unreachable for uploads/...: timed out")
+
+    monkeypatch.setattr(workspace, "keep", storage_down)
+    conversions.run(post.id)
+    with app.app_context():  # not failed: still held, so it starts again later
+        video = db.session.scalars(select(PostVideo)).one()
+        assert (video.status, video.source) == ("converting", source)
+        assert video.job_owner == conversions.owner
+    assert user_files(app) == before and work_files(app) == []
+
+    monkeypatch.undo()
+    with app.app_context():  # the lease ran out
+        video = db.session.scalars(select(PostVideo)).one()
+        video.job_until = datetime.now(UTC) - timedelta(seconds=1)
+        db.session.commit()
+    conversions.run(post.id)
+    assert video_ready(app, post.id) == "ready"
+    assert not store.exists(IG, source) and work_files(app) == []
+
+
+@pytest.mark.storage
+def test_removing_a_reel_removes_its_video_and_the_sweep_keeps_a_live_ones(env, clips):
+    app, client, _ = env
+    from ospost import orphans
+
+    upload(client, "reel", clips["wide"].read_bytes(), when=soon(3 * 24 * 60))
+    post = only_post(app)
+    assert video_ready(app, post.id) == "ready"
+    with app.app_context():
+        video = db.session.scalars(select(PostVideo)).one()
+    # Video, cover, tile (the upload and first cover go just after "ready").
+    wait_for(lambda: len(user_files(app)) == 3, describe=lambda: user_files(app))
+    kept = user_files(app)
+    assert video.filename in kept
+    app.config["MEDIA_ORPHAN_HOURS"] = 0
+    time.sleep(1.1)  # S3 keeps whole seconds
+    assert orphans.sweep(app) == 0  # the live post's video is referenced
+    assert user_files(app) == kept
+
+    # Meta's crawler gets the converted video as video/mp4: a presigned
+    # bucket URL on S3, /static/tmp/ on the local folders.
+    store = app.extensions["media_store"]
+    with app.app_context():
+        row = db.session.get(Post, post.id)
+        name = store.stage(
+            IG, video.filename, staged_name(row, video.filename, "test-secret", ".mp4")
+        )
+    url = store.crawler_url(name, app.config["APP_URL"])
+    if store.local:
+        with client.get(f"/static/tmp/{name}") as fetched:  # a streamed file
+            body, kind = fetched.get_data(), fetched.headers["Content-Type"]
+    else:
+        assert url.startswith("http") and "X-Amz-Signature" in url
+        fetched = requests.get(url, timeout=10)
+        body, kind = fetched.content, fetched.headers["Content-Type"]
+    assert kind == "video/mp4"
+    assert body == store.read(IG, video.filename)
+
+    resp = client.post(
+        f"/post/{post.id}/remove", headers={"Accept": "application/json"}
+    )
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert user_files(app) == [] and staged_copies(app) == []
+    assert work_files(app) == []
 
 
 @pytest.mark.parametrize(
@@ -317,6 +458,7 @@ def test_a_conversion_left_by_a_dead_process_is_resumed(env, clips):
         ("story", "photo-tall", "a.jpg", {}, "media", "between 9:16 (0.56) and 1.91:1"),
     ],
 )
+@pytest.mark.storage
 def test_bad_input_is_refused_at_its_field_and_leaves_nothing(
     app, client, user, clips, kind, media, name, fields, field, message
 ):
@@ -343,7 +485,7 @@ def test_bad_input_is_refused_at_its_field_and_leaves_nothing(
         assert message in body["fields"][field], body
     with app.app_context():
         assert db.session.scalars(select(Post)).all() == []
-    assert user_files(app) == []
+    assert user_files(app) == [] and work_files(app) == []
 
 
 def test_a_cover_image_of_the_wrong_shape_is_refused(app, client, user, clips):
@@ -355,7 +497,7 @@ def test_a_cover_image_of_the_wrong_shape_is_refused(app, client, user, clips):
     )
     assert resp.status_code == 400
     assert "a Reel cover must be 9:16" in resp.get_json()["fields"]["cover"]
-    assert user_files(app) == []
+    assert user_files(app) == [] and work_files(app) == []
 
 
 def test_an_unknown_posts_video_status_is_404(client, user):
@@ -529,4 +671,75 @@ def test_an_upload_finding_every_converter_busy_says_so(app, client, user, clips
                 jobs.SLOTS.release()
     assert resp.status_code == 400
     assert "busy converting other videos" in resp.get_json()["fields"]["media"]
-    assert user_files(app) == []
+    assert user_files(app) == [] and work_files(app) == []
+
+
+@pytest.mark.storage
+@pytest.mark.parametrize("media_backend", ["s3"], indirect=True)
+def test_a_video_uploaded_on_one_host_is_converted_on_another_through_the_bucket(
+    make_app, world, clips, tmp_path
+):
+    host_a = make_app()
+    client = host_a.test_client()
+    AuthActions(client, world).login()
+    # A second host: same database and bucket, its own disk. The conversion
+    # started by host A's upload runs with host B's settings (the process-wide
+    # ``conversions`` belongs to the app made last).
+    host_b = make_app(
+        UPLOAD_FOLDER=str(tmp_path / "b-uploads"),
+        STAGING_FOLDER=str(tmp_path / "b-staging"),
+        VIDEO_WORK_FOLDER=str(tmp_path / "b-work"),
+    )
+    assert conversions.app is host_b
+    resp = upload(client, "reel", clips["wide"].read_bytes())
+    assert resp.status_code == 200, resp.get_json()
+    post = only_post(host_a)
+    assert video_ready(host_b, post.id) == "ready"
+    with host_b.app_context():
+        video = db.session.scalars(select(PostVideo)).one()
+    store_b = host_b.extensions["media_store"]
+    assert store_b.exists(IG, video.filename)  # in the bucket, seen by both hosts
+    assert host_a.extensions["media_store"].exists(IG, video.filename)
+    assert user_files(host_b) == user_files(host_a)
+    assert work_files(host_a) == [] and work_files(host_b) == []
+    for folder in ("uploads", "b-uploads", "b-staging"):  # nothing on either disk
+        assert not any((tmp_path / folder).rglob("*.*")), folder
+
+
+def test_the_sweep_removes_work_folders_a_killed_process_left(app):
+    import os
+
+    from ospost import orphans
+
+    root = Path(app.config["VIDEO_WORK_FOLDER"])
+    stale, running = root / "job-stale", root / "job-running"
+    for folder in (stale, running):
+        folder.mkdir(parents=True)
+        (folder / "clip.upload").write_bytes(b"half an upload")
+    day_ago = time.time() - 25 * 3600
+    os.utime(stale, (day_ago, day_ago))
+    orphans.sweep(app)
+    assert not stale.exists()
+    assert (running / "clip.upload").exists()  # a job of now is left alone
+
+
+@pytest.mark.storage
+def test_a_video_upload_while_storage_is_down_gets_503_and_saves_nothing(
+    app, client, user, clips, monkeypatch
+):
+    from ospost.blobstore import BlobError
+
+    blobs = app.extensions["media_store"].blobs
+
+    def down(*args, **kwargs):
+        raise BlobError("S3 unreachable for uploads/...: timed out")
+
+    monkeypatch.setattr(blobs, "put", down)
+    resp = upload(client, "reel", clips["wide"].read_bytes())
+    assert resp.status_code == 503
+    body = resp.get_json()
+    assert body["ok"] is False and "Nothing was saved" in body["error"]
+    monkeypatch.undo()
+    with app.app_context():
+        assert db.session.scalars(select(Post)).all() == []
+    assert user_files(app) == [] and work_files(app) == []
