@@ -184,38 +184,38 @@ class ErrorPolicy:
         )
 
     def retry_later(self, step: Step, exc: GraphError) -> None:
-        attempts = step.post.attempts + 1
-        if attempts >= self.settings.max_attempts:
-            self.fail(step, f"Instagram kept failing: {exc.user_message()}", exc)
-            return
-        self.leases.save(
-            step,
-            final=True,
-            attempts=attempts,
-            next_attempt_at=now_utc() + self.settings.retry_delay(attempts),
-            waiting_reason=(
-                f"Meta could not download the image; retry {attempts} is queued."
-                if exc.media_fetch_failed
-                else f"Instagram had a problem; retry {attempts} is queued."
-            ),
+        what = (
+            "Meta could not download the image"
+            if exc.media_fetch_failed
+            else ("Instagram had a problem")
         )
+        self._back_off(step, what, f"Instagram kept failing: {exc.user_message()}", exc)
 
     def storage_failed(self, step: Step, exc: OSError) -> None:
         """The media storage (an S3 endpoint) did not answer: try again with
         backoff like a transient Meta error, and fail after as many tries."""
-        attempts = step.post.attempts + 1
         log.warning("post %s: media storage failed: %s", step.post.id, exc)
+        self._back_off(
+            step,
+            "Ospost's media storage did not answer",
+            "Ospost's media storage kept failing; try again later.",
+        )
+
+    def _back_off(
+        self, step: Step, what: str, give_up: str, exc: GraphError | None = None
+    ) -> None:
+        """Queue retry number ``attempts`` after a growing, jittered delay
+        ("<what>; retry N is queued."), or fail with ``give_up`` after the last."""
+        attempts = step.post.attempts + 1
         if attempts >= self.settings.max_attempts:
-            self.fail(step, "Ospost's media storage kept failing; try again later.")
+            self.fail(step, give_up, exc)
             return
         self.leases.save(
             step,
             final=True,
             attempts=attempts,
             next_attempt_at=now_utc() + self.settings.retry_delay(attempts),
-            waiting_reason=(
-                f"Ospost's media storage did not answer; retry {attempts} is queued."
-            ),
+            waiting_reason=f"{what}; retry {attempts} is queued.",
         )
 
     def fail(
