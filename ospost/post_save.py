@@ -155,6 +155,20 @@ def create_post(user: User, data: PostInput, *, draft: bool = False) -> int:
     return post_id
 
 
+def lock_editable(user: User, post_id: int) -> Post:
+    """The account's post, read again and locked for the rest of the
+    transaction: it may have been removed or claimed for publishing while
+    its new images were processed (Conflict then)."""
+    from ospost.post_form import Conflict
+
+    post = db.session.get(Post, post_id, with_for_update=True)
+    if post is None or post.user_id != user.id:
+        raise Conflict("This post was removed in the meantime.")
+    if not post.editable:
+        raise Conflict("This post is being published or is already live.")
+    return post
+
+
 def update_post(
     user: User, post_id: int, data: PostInput, *, draft: bool = False
 ) -> tuple[list[str], datetime | None]:
@@ -165,15 +179,10 @@ def update_post(
     the post no longer uses (delete them after) and when the publisher should
     look at it (None for a draft).
     """
-    from ospost.post_form import Conflict
 
     new_rows, written = store_new_images(user, data)
     with undone_on_failure(user, *written):
-        post = db.session.get(Post, post_id, with_for_update=True)
-        if post is None or post.user_id != user.id:
-            raise Conflict("This post was removed in the meantime.")
-        if not post.editable:
-            raise Conflict("This post is being published or is already live.")
+        post = lock_editable(user, post_id)
         old_files = apply(post, data, new_rows)
         if draft:
             # Content changed: schedule() drops (or marks stale) a container

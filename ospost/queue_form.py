@@ -32,6 +32,7 @@ from ospost.post_form import PostInput
 from ospost.post_form import read_post
 from ospost.post_save import apply
 from ospost.post_save import delete_files
+from ospost.post_save import lock_editable
 from ospost.post_save import store_new_images
 from ospost.post_save import undone_on_failure
 from ospost.post_save import wake_saved
@@ -90,11 +91,7 @@ def queue_edited(user: User, post_id: int, data: PostInput, now: datetime):
     _require_image(data)
     new_rows, written = store_new_images(user, data)
     with undone_on_failure(user, *written):
-        post = db.session.get(Post, post_id, with_for_update=True)
-        if post is None or post.user_id != user.id:
-            raise Conflict("This post was removed in the meantime.")
-        if not post.editable:
-            raise Conflict("This post is being published or is already live.")
+        post = lock_editable(user, post_id)
         old_files = apply(post, data, new_rows)
         # Content changed: schedule() drops a container made for the old
         # content (as an edit does); as a draft it then takes the next slot.
