@@ -287,9 +287,6 @@ class Conversions:
             ).rowcount
             if done != 1:
                 raise LookupError("conversion claim lost")
-            wake_at = (
-                post.next_attempt_at if post.status == PostStatus.SCHEDULED else None
-            )
             db.session.commit()
         except Exception:
             db.session.rollback()
@@ -297,6 +294,15 @@ class Conversions:
             log.warning("post %s: conversion result not saved", post_id, exc_info=True)
             return False
         store.delete(account, *old_files)
+        # Read the post's time only now, just before waking it: a "Post now"
+        # made while the old files were being deleted must not be moved back
+        # to the time read before the commit (or cancelled, beyond the horizon).
+        wake_at = db.session.scalar(
+            select(Post.next_attempt_at).where(
+                Post.id == post_id, Post.status == PostStatus.SCHEDULED
+            )
+        )
+        db.session.rollback()
         if wake_at is not None:
             from ospost.scheduler import publisher
 
