@@ -735,6 +735,7 @@ def test_a_video_upload_while_storage_is_down_gets_503_and_saves_nothing(
         raise BlobError("S3 unreachable for uploads/...: timed out")
 
     monkeypatch.setattr(blobs, "put", down)
+    monkeypatch.setattr(blobs, "put_file", down)  # the video moved in (local)
     resp = upload(client, "reel", clips["wide"].read_bytes())
     assert resp.status_code == 503
     body = resp.get_json()
