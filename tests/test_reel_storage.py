@@ -201,3 +201,196 @@ def test_put_file_moves_on_one_filesystem_and_keeps_other_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         blobs.put_file("uploads/acct/b.upload", tmp_path / "gone")
     assert not (stored.parent / "b.upload").exists()
+
+
+# -- a conversion whose media storage stays down ---------------------------------
+
+GAVE_UP = (
+    "Ospost's media storage kept failing ({tries} tries), so the video could "
+    "not be kept. Upload the video again."
+)
+
+
+def back_to_converting(app, clip: bytes) -> int:
+    """The post's video as a conversion left it by a crash: its upload in the
+    store, no MP4 yet, nobody holding it. Returns the post's id."""
+    from ospost.reel_models import PostVideo
+
+    store = app.extensions["media_store"]
+    source = "3" * 32 + ".upload"
+    store.blobs.put(store.key(IG, source), clip)
+    with app.app_context():
+        video = db.session.scalars(select(PostVideo)).one()
+        store.delete(IG, video.filename)
+        video.source, video.filename, video.error = source, None, None
+        video.status, video.job_owner, video.job_until = "converting", None, None
+        db.session.commit()
+        return video.post_id
+
+
+def storage_down(app, monkeypatch, backend: str) -> None:
+    """Take the media storage away: on S3 the endpoint stops answering (a
+    closed port, connection refused); on the local disk writes fail with
+    'No space left on device'."""
+    store = app.extensions["media_store"]
+    if backend == "s3":
+        import socket
+
+        from ospost.blobstore.s3 import S3Blobs
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        config = {
+            **app.config,
+            "S3_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "S3_ATTEMPTS": 1,
+            "S3_TIMEOUT": (0.5, 1),
+        }
+        monkeypatch.setattr(store, "blobs", S3Blobs.from_config(config))
+        return
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(LocalBlobs, "put_file", full)
+    monkeypatch.setattr(LocalBlobs, "put", full)
+
+
+def failed_notices(app) -> list[dict]:
+    from ospost.notify.models import NotificationEvent
+
+    with app.app_context():
+        rows = db.session.scalars(
+            select(NotificationEvent).where(NotificationEvent.kind == "post.failed")
+        ).all()
+        return [row.payload for row in rows]
+
+
+def post_row(app, post_id):
+    from models import Post
+
+    with app.app_context():
+        post = db.session.get(Post, post_id)
+        db.session.expunge(post)
+        return post
+
+
+@pytest.mark.storage
+def test_a_conversion_whose_storage_stays_down_gives_up_and_fails_its_post(
+    make_app, world, clip, monkeypatch, media_backend
+):
+    from datetime import UTC
+    from datetime import datetime
+
+    from ospost.reels import conversions
+
+    app = make_app(PUBLISH_MAX_ATTEMPTS=3)
+    client = logged_in(app, world)
+    assert upload(client, clip).status_code == 200  # due in an hour
+    assert settled_video(app).status == "ready"
+    post_id = back_to_converting(app, clip)
+    storage_down(app, monkeypatch, media_backend)
+
+    for tries in (1, 2):
+        started = datetime.now(UTC)
+        conversions.run(post_id)
+        video = video_row(app)
+        # Given back until a growing, jittered delay (the engine's backoff:
+        # 0.2 s doubling, at most 1 s here, x0.5-1.5) has passed.
+        assert (video.status, video.job_owner) == ("converting", None)
+        assert video.storage_failures == tries
+        delay = (video.job_until - started).total_seconds()
+        assert 0 < delay <= 1.6
+        assert video.error == (
+            "Ospost's media storage did not answer; converting again shortly "
+            f"(try {tries + 1} of 3)."
+        )
+        status = client.get(f"/post/{post_id}/video").get_json()
+        assert status["status"] == "converting" and status["error"] == video.error
+        page = client.get(f"/post/{post_id}/edit").get_data(as_text=True)
+        assert "media storage did not answer" in page
+        assert post_row(app, post_id).status == "scheduled"
+        # ``resume`` (every 30 s) starts it again once its time has come.
+        wait_for(lambda: video_row(app).job_until < datetime.now(UTC), timeout=3)
+
+    conversions.run(post_id)
+    video = video_row(app)
+    assert (video.status, video.error) == ("failed", GAVE_UP.format(tries=3))
+    assert conversions.resume() == []  # never again
+    # The post can never be published: it fails now, with the reason, and
+    # its owner is told (the "post failed" notice), not in an hour.
+    post = post_row(app, post_id)
+    reason = "The video could not be converted: " + GAVE_UP.format(tries=3)
+    assert (post.status, post.error_message) == ("failed", reason)
+    assert post.next_attempt_at is None
+    notices = failed_notices(app)
+    assert [(n["post_id"], n["reason"]) for n in notices] == [(post_id, reason)]
+    page = client.get(f"/post/{post_id}/edit").get_data(as_text=True)
+    assert "Ospost&#39;s media storage kept failing (3 tries)" in page
+    assert not list(Path(app.config["VIDEO_WORK_FOLDER"]).rglob("*.*"))
+    monkeypatch.undo()  # the upload is still there for the sweep or a removal
+    assert app.extensions["media_store"].exists(IG, video.source)
+    assert [c for c in world.calls() if c["endpoint"] == "create"] == []
+
+
+@pytest.mark.parametrize("held", [False, True], ids=["waiting", "held"])
+def test_a_post_due_while_its_storage_fails_fails_with_that_reason(
+    make_app, world, clip, monkeypatch, held
+):
+    from datetime import UTC
+    from datetime import datetime
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from models import Post
+    from ospost.reels import conversions
+    from ospost.scheduler import publisher
+    from support import serve_app
+
+    app = make_app(start_scheduler=True, PUBLISH_MAX_ATTEMPTS=1)
+    client = logged_in(app, world)
+    assert upload(client, clip).status_code == 200
+    assert settled_video(app).status == "ready"
+    post_id = back_to_converting(app, clip)
+    with serve_app(app):
+        with app.app_context():  # Post now: it waits for its video
+            db.session.get(Post, post_id).retry(datetime.now(UTC))
+            db.session.commit()
+        publisher.wake(post_id)
+        wait_for(
+            lambda: (post_row(app, post_id).waiting_reason or "").startswith(
+                "Waiting for the video"
+            )
+        )
+        if held:
+            # A publishing step holds the post at the moment the conversion
+            # gives up: the conversion leaves the post to it.
+            with app.app_context():
+                db.session.execute(
+                    update(Post)
+                    .where(Post.id == post_id)
+                    .values(
+                        lease_owner="another-worker",
+                        lease_until=datetime.now(UTC) + timedelta(seconds=1),
+                    )
+                )
+                db.session.commit()
+        storage_down(app, monkeypatch, "local")
+        conversions.run(post_id)
+        assert video_row(app).status == "failed"
+        # Waiting: failed at once. Held: not touched (no error yet).
+        assert (post_row(app, post_id).status == "failed") is not held
+
+        # Once that lease runs out, the engine finds the failed video and
+        # fails the post with the same reason, instead of waiting forever.
+        def done():
+            post = post_row(app, post_id)
+            return post.status == "failed" and post
+
+        post = wait_for(done, timeout=15)
+    reason = "The video could not be converted: " + GAVE_UP.format(tries=1)
+    assert post.error_message == reason
+    assert [n["reason"] for n in failed_notices(app)] == [reason]
+    assert [c for c in world.calls() if c["endpoint"] == "create"] == []
