@@ -36,6 +36,7 @@ from sqlalchemy import select
 from sqlalchemy import update
 
 from models import Post
+from models import PostStatus
 from models import db
 from models import now_utc
 from ospost.blobstore import BlobNotFound
@@ -374,10 +375,9 @@ class Conversions:
         # Read the post's time only now, just before waking it: a "Post now"
         # made while the old files were being deleted must not be moved back
         # to the time read before the commit (or cancelled, beyond the horizon).
-        # A post already claimed and waiting for its video is PUBLISHING.
         wake_at = db.session.scalar(
             select(Post.next_attempt_at).where(
-                Post.id == post_id, Post.status.in_(ACTIVE)
+                Post.id == post_id, Post.status == PostStatus.SCHEDULED
             )
         )
         db.session.rollback()
