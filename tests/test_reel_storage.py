@@ -12,6 +12,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -365,6 +366,26 @@ def test_a_post_due_while_its_storage_fails_fails_with_that_reason(
                 "Waiting for the video"
             )
         )
+        # The engine looks again every 0.2 s here (60 s by default), claiming
+        # the post each time: put its next look an hour away, so that the
+        # conversion meets the post waiting, not in one of those looks.
+        later = datetime.now(UTC) + timedelta(hours=1)
+
+        def parked():
+            with app.app_context():
+                db.session.execute(
+                    update(Post)
+                    .where(Post.id == post_id, Post.next_attempt_at < later)
+                    .values(next_attempt_at=later)
+                )
+                db.session.commit()
+            time.sleep(0.5)  # a look in progress would have saved by now
+            post = post_row(app, post_id)
+            return post.next_attempt_at > later - timedelta(seconds=1) and (
+                post.lease_until is None or post.lease_until < datetime.now(UTC)
+            )
+
+        wait_for(parked)
         if held:
             # A publishing step holds the post at the moment the conversion
             # gives up: the conversion leaves the post to it.
@@ -383,14 +404,19 @@ def test_a_post_due_while_its_storage_fails_fails_with_that_reason(
         assert video_row(app).status == "failed"
         # Waiting: failed at once. Held: not touched (no error yet).
         assert (post_row(app, post_id).status == "failed") is not held
-        if held:  # that step's lease runs out (a crash, or it simply ends)
+        if held:  # that step ends, booking its next look for now
             with app.app_context():
                 db.session.execute(
                     update(Post)
                     .where(Post.id == post_id)
-                    .values(lease_until=datetime.now(UTC) - timedelta(seconds=1))
+                    .values(
+                        lease_owner=None,
+                        lease_until=None,
+                        next_attempt_at=datetime.now(UTC),
+                    )
                 )
                 db.session.commit()
+            publisher.wake(post_id)
 
         # Once that lease runs out, the engine finds the failed video and
         # fails the post with the same reason, instead of waiting forever.
