@@ -99,7 +99,13 @@ class PostVideo(db.Model):
     cover_uploaded: Mapped[bool] = mapped_column(Boolean, default=False)
     share_to_feed: Mapped[bool] = mapped_column(Boolean, default=True)
     job_owner: Mapped[str | None] = mapped_column(String(64))
+    # Unclaimed: not before this time (a retry after a storage failure).
     job_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Tries that failed because the media storage could not be read or
+    # written; the conversion fails after the engine's PUBLISH_MAX_ATTEMPTS.
+    storage_failures: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0"
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
     post: Mapped[Post] = relationship(
@@ -120,6 +126,7 @@ class PostVideo(db.Model):
         values.setdefault("share_to_feed", True)
         values.setdefault("cover_uploaded", False)
         values.setdefault("fit", "pad")
+        values.setdefault("storage_failures", 0)
         super().__init__(**values)
 
     @property

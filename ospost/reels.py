@@ -14,6 +14,11 @@ another process (or this one after a restart) starts it again: the periodic
 When it ends, the video is ready (the post's cover pictures are made from the
 chosen frame unless the person uploaded one) or failed with a sentence to
 show, and the publisher is woken: a post due meanwhile has been waiting for it.
+
+When the media storage cannot be read or written, the conversion is tried
+again after the publishing engine's growing, jittered delay
+(``Settings.retry_delay``), and after ``PUBLISH_MAX_ATTEMPTS`` tries the video
+fails, and with it the post (the owner is told, as for any failed post).
 """
 
 from __future__ import annotations
@@ -35,12 +40,14 @@ from models import PostStatus
 from models import db
 from models import now_utc
 from ospost.blobstore import BlobNotFound
+from ospost.engine.lease import ACTIVE
 from ospost.engine.lease import new_owner
+from ospost.engine.settings import Settings
 from ospost.media import jobs
 from ospost.media import workspace
-from ospost.media.covers import Cover
 from ospost.media.jobs import Prepared
 from ospost.media.specs import VideoRejected
+from ospost.notify import events as notify
 from ospost.reel_models import PostVideo
 from ospost.reel_models import VideoStatus
 
@@ -52,6 +59,15 @@ LEASE = timedelta(minutes=2)
 PROGRESS_EVERY = 1.0
 RESUME_SECONDS = 30
 CRASHED = "The conversion stopped unexpectedly. Upload the video again."
+STORAGE_RETRY = (
+    "Ospost's media storage did not answer; converting again shortly "
+    "(try {tries} of {limit})."
+)
+STORAGE_GAVE_UP = (
+    "Ospost's media storage kept failing ({tries} tries), so the video could "
+    "not be kept. Upload the video again."
+)
+VIDEO_FAILED = "The video could not be converted: {error}"
 
 
 class Conversions:
@@ -175,6 +191,15 @@ class Conversions:
         )
         if prepared is None:
             return
+        cover_files: list[str] = []
+        if prepared.cover is not None:
+            try:
+                cover = prepared.cover
+                cover_files = list(store.save(account, cover.poster, cover.tile))
+            except OSError as exc:
+                store.delete(account, name)
+                self._storage_failed(post_id, exc)
+                return
         out = prepared.output
         values = {
             "filename": name,
@@ -189,8 +214,8 @@ class Conversions:
         }
         if prepared.cover is not None:
             values["thumb_offset_ms"] = prepared.cover.offset_ms
-        if not self._finish(post_id, cover=prepared.cover, **values):
-            store.delete(account, name)  # the post went away meanwhile
+        if not self._finish(post_id, cover_files=cover_files, **values):
+            store.delete(account, name, *cover_files)  # the post went away
             return
         store.delete(account, source)  # the converted video replaces it
         log.info(
@@ -206,7 +231,7 @@ class Conversions:
         """Convert the stored upload in a work folder of this host and store
         the MP4 as ``name``. None when the video was refused (the post's video
         has failed, with the reason) or the storage could not be read or
-        written (our lease runs out and ``resume`` starts it again)."""
+        written (tried again later, a bounded number of times)."""
         store = current_app.extensions["media_store"]
         with workspace.workspace() as folder:
             try:
@@ -214,7 +239,7 @@ class Conversions:
             except BlobNotFound:
                 raise FileNotFoundError("the upload is gone") from None
             except OSError as exc:
-                log.warning("post %s: upload not fetched (retried): %s", post_id, exc)
+                self._storage_failed(post_id, exc)
                 return None
             try:
                 report = self._reporter(post_id)
@@ -229,7 +254,7 @@ class Conversions:
                 workspace.keep(store, account, name, prepared.path)
             except OSError as exc:
                 store.delete(account, name)
-                log.warning("post %s: video not stored (retried): %s", post_id, exc)
+                self._storage_failed(post_id, exc)
                 return None
         return prepared
 
@@ -260,23 +285,75 @@ class Conversions:
 
         return report
 
-    def _finish(self, post_id: int, *, cover: Cover | None = None, **values) -> bool:
-        """Record the end of a conversion we hold (with the new cover pictures)
-        and wake the post; False when the post or our claim is gone."""
+    def _storage_failed(self, post_id: int, exc: OSError) -> None:
+        """The media storage could not be read or written: give the claim
+        back until a growing, jittered delay has passed (the engine's
+        ``retry_delay``; ``resume`` starts it then), or after the engine's
+        ``PUBLISH_MAX_ATTEMPTS`` tries fail the video and its post."""
+        settings = Settings.from_config(self.app.config)
+        db.session.rollback()
+        tries = 1 + (
+            db.session.scalar(
+                select(VIDEOS.c.storage_failures).where(VIDEOS.c.post_id == post_id)
+            )
+            or 0
+        )
+        log.warning(
+            "post %s: media storage failed during the video conversion "
+            "(try %d of %d): %s",
+            post_id,
+            tries,
+            settings.max_attempts,
+            exc,
+        )
+        if tries >= settings.max_attempts:
+            reason = STORAGE_GAVE_UP.format(tries=tries)
+            self._finish(
+                post_id,
+                fail_post=VIDEO_FAILED.format(error=reason),
+                status=VideoStatus.FAILED,
+                error=reason,
+                storage_failures=tries,
+            )
+            return
+        note = STORAGE_RETRY.format(tries=tries + 1, limit=settings.max_attempts)
+        db.session.execute(
+            update(VIDEOS)
+            .where(VIDEOS.c.post_id == post_id, VIDEOS.c.job_owner == self.owner)
+            .values(
+                job_owner=None,
+                job_until=now_utc() + settings.retry_delay(tries),
+                storage_failures=tries,
+                error=note,
+            )
+        )
+        db.session.commit()
+
+    def _finish(
+        self,
+        post_id: int,
+        *,
+        cover_files: list[str] | None = None,
+        fail_post: str | None = None,
+        **values,
+    ) -> bool:
+        """Record the end of a conversion we hold (with the new cover pictures,
+        already stored) and wake the post; False when the post or our claim
+        is gone. ``fail_post``: also fail the scheduled post with this reason
+        (and tell its owner) unless a publishing step holds it, which then
+        finds the failed video and fails the post itself."""
         db.session.rollback()
         post = db.session.get(Post, post_id)
         if post is None:
             return False
         old_files: list[str | None] = []
-        new_files: list[str] = []
         store = current_app.extensions["media_store"]
         account = post.user.ig_account_id
         try:
-            if cover is not None:
-                new_files = list(store.save(account, cover.poster, cover.tile))
+            if cover_files:
                 item = post.writable_cover()
                 old_files = [item.filename, item.thumbnail]
-                item.filename, item.thumbnail = new_files
+                item.filename, item.thumbnail = cover_files
                 post.updated_at = now_utc()  # the grid's cache sees the new tile
             done = db.session.execute(
                 update(VIDEOS)
@@ -287,10 +364,11 @@ class Conversions:
             ).rowcount
             if done != 1:
                 raise LookupError("conversion claim lost")
+            if fail_post:
+                _fail_post(post_id, fail_post)
             db.session.commit()
         except Exception:
             db.session.rollback()
-            store.delete(account, *new_files)
             log.warning("post %s: conversion result not saved", post_id, exc_info=True)
             return False
         store.delete(account, *old_files)
@@ -311,3 +389,29 @@ class Conversions:
 
 
 conversions = Conversions()
+
+
+def _fail_post(post_id: int, reason: str) -> None:
+    """Fail a post that is scheduled (or claimed and waiting for its video),
+    has asked Meta for nothing and is held by no publishing step now,
+    recording its owner's "post failed" notice in the same transaction."""
+    now = now_utc()
+    rows = db.session.execute(
+        update(Post)
+        .where(
+            Post.id == post_id,
+            Post.status.in_(ACTIVE),
+            Post.container_id.is_(None),
+            Post.publish_requested_at.is_(None),
+            or_(Post.lease_until.is_(None), Post.lease_until < now),
+        )
+        .values(Post.failed_values(reason))
+        .returning(Post.id, Post.user_id, Post.caption, Post.scheduled_at)
+    ).all()
+    notify.record(
+        db.session,
+        *(
+            notify.post_failed(row, reason, occurrence=f"video:{now.isoformat()}")
+            for row in rows
+        ),
+    )

@@ -367,20 +367,25 @@ def test_a_conversion_that_cannot_store_its_result_is_tried_again_later(
 
     monkeypatch.setattr(workspace, "keep", storage_down)
     conversions.run(post.id)
-    with app.app_context():  # not failed: still held, so it starts again later
+    with app.app_context():  # not failed: given back until its retry time
         video = db.session.scalars(select(PostVideo)).one()
         assert (video.status, video.source) == ("converting", source)
-        assert video.job_owner == conversions.owner
+        assert video.job_owner is None and video.storage_failures == 1
+        assert video.job_until > datetime.now(UTC)
+        assert "media storage did not answer" in video.error
     assert user_files(app) == before and work_files(app) == []
+    assert conversions.resume() == []  # not before its time
 
     monkeypatch.undo()
-    with app.app_context():  # the lease ran out
+    with app.app_context():  # the retry time came
         video = db.session.scalars(select(PostVideo)).one()
         video.job_until = datetime.now(UTC) - timedelta(seconds=1)
         db.session.commit()
     conversions.run(post.id)
     assert video_ready(app, post.id) == "ready"
     assert not store.exists(IG, source) and work_files(app) == []
+    with app.app_context():
+        assert db.session.scalars(select(PostVideo)).one().error is None
 
 
 @pytest.mark.storage
@@ -735,6 +740,7 @@ def test_a_video_upload_while_storage_is_down_gets_503_and_saves_nothing(
         raise BlobError("S3 unreachable for uploads/...: timed out")
 
     monkeypatch.setattr(blobs, "put", down)
+    monkeypatch.setattr(blobs, "put_file", down)  # the video moved in (local)
     resp = upload(client, "reel", clips["wide"].read_bytes())
     assert resp.status_code == 503
     body = resp.get_json()

@@ -64,6 +64,11 @@ class BlobStore(Protocol):
         """Store ``data`` (bytes, or a file object streamed in chunks) as
         ``key``, replacing any blob there; readers never see half of it."""
 
+    def put_file(self, key: str, path: Path, *, public: bool = False) -> None:
+        """Store the finished local file ``path`` as ``key``: moved into place
+        on the local backend when it can be (``path`` is gone then), streamed
+        on S3."""
+
     def open(self, key: str) -> BinaryIO:
         """A file object reading the blob (stream it; close it)."""
 

@@ -4,11 +4,15 @@ The first part of a key picks the folder (``uploads/...`` under
 ``UPLOAD_FOLDER``, ``tmp/...`` under ``STAGING_FOLDER``). Private blobs are
 0600 in 0700 folders whatever the umask; public ones (staged copies nginx may
 serve as another user) are 0644 in a 0755 folder. Writes go to a ``.part``
-file renamed into place, so a reader never sees half a file.
+file renamed into place, so a reader never sees half a file. A finished
+local file (a video from the work folder) is moved in rather than copied when
+it is on the same filesystem (``put_file``).
 """
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -20,6 +24,8 @@ from typing import BinaryIO
 from ospost.blobstore import BlobInfo
 from ospost.blobstore import BlobNotFound
 from ospost.blobstore import check_key
+
+log = logging.getLogger(__name__)
 
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
 PUBLIC_DIR, PUBLIC_FILE = 0o755, 0o644
@@ -60,6 +66,32 @@ class LocalBlobs:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+    def put_file(self, key: str, path: Path, *, public: bool = False) -> None:
+        """Store the finished local file ``path`` as ``key`` by renaming it
+        into place: a 1 GB video is not written a second time. Its mode is set
+        (and its bytes synced) first, and the rename is atomic, so the final
+        name never shows half a file. Across filesystems (EXDEV) it is copied
+        through ``put`` instead. ``path`` is gone afterwards."""
+        target = self.local_path(key)
+        self._make_parents(target, public)
+        mode = PUBLIC_FILE if public else PRIVATE_FILE
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fchmod(fd, mode)
+            if not public:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.replace(path, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            log.info("%s is on another filesystem: copying it into %s", path, key)
+            with open(path, "rb") as fh:
+                self.put(key, fh, public=public)
+            Path(path).unlink(missing_ok=True)
 
     def open(self, key: str) -> BinaryIO:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import BinaryIO
 
 import boto3
@@ -85,6 +86,12 @@ class S3Blobs:
                 self.client.upload_fileobj(
                     data, self.bucket, self._key(key), ExtraArgs=extra, Config=TRANSFER
                 )
+
+    def put_file(self, key: str, path: Path, *, public: bool = False) -> None:
+        # Streamed from the file as ``put`` does (in parts above 16 MiB); the
+        # caller's work folder removes the file.
+        with open(path, "rb") as fh:
+            self.put(key, fh, public=public)
 
     def open(self, key: str) -> BinaryIO:
         with _errors(key):

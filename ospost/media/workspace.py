@@ -4,10 +4,11 @@ PyAV needs seekable files on this host, while the media may live in an S3
 bucket shared by several hosts. So the upload request and the background
 conversion work in a private folder of their own under ``VIDEO_WORK_FOLDER``
 (one per job, removed when the job ends, however it ends), and what they
-make is put into the media store (``ospost.storage``) as a stream: S3 sends
-big files in parts, never whole in memory. A conversion on another host first
-fetches the upload from the store into its folder; with the local backend it
-reads the stored file in place.
+make is put into the media store (``ospost.storage``): moved into
+``uploads/`` on the local backend (copied only when the two folders are on
+different filesystems), streamed on S3 in parts, never whole in memory. A
+conversion on another host first fetches the upload from the store into its
+folder; with the local backend it reads the stored file in place.
 """
 
 from __future__ import annotations
@@ -79,10 +80,11 @@ def fetch(store: MediaStore, ig_account_id: str, name: str, folder: Path) -> Pat
 
 
 def keep(store: MediaStore, ig_account_id: str, name: str, path: Path) -> None:
-    """Put a finished local file into the user's stored files as ``name``
-    (streamed; on S3 in parts above 16 MiB)."""
-    with open(path, "rb") as fh:
-        store.blobs.put(store.key(ig_account_id, name), fh)
+    """Put a finished local file into the user's stored files as ``name``:
+    on the local backend it is moved there (renamed, not written again, when
+    the work folder and the uploads share a filesystem), on S3 streamed in
+    parts above 16 MiB. ``path`` may be gone afterwards."""
+    store.blobs.put_file(store.key(ig_account_id, name), path)
 
 
 def sweep_leftovers(root: str | Path, older_than_seconds: float) -> int:

@@ -164,3 +164,78 @@ def test_an_upload_can_be_cancelled_and_saves_nothing(ui, live_app, tmp_path):
         from models import db
 
         assert db.session.query(Post).count() == 0
+
+
+@pytest.mark.parametrize("viewport", ["phone"])
+def test_the_post_page_shows_storage_retries_then_the_give_up(
+    ui, live_app, tmp_path, monkeypatch
+):
+    """A conversion whose media storage fails says so while it is retried
+    (the page's polling keeps the sentence), and when it gives up, the video
+    and the post fail with the reason."""
+    import errno
+    from datetime import UTC
+    from datetime import datetime
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from models import db
+    from ospost.blobstore.local import LocalBlobs
+    from ospost.reel_models import PostVideo
+    from ospost.reels import conversions
+
+    page = ui.page
+    ui.login_with_facebook()
+    ui.goto("/post/add/reel")
+    clip = make_clip(tmp_path / "c.webm", codec="libvpx-vp9", fmt="webm", audio=None,
+                     size=(320, 180), seconds=3.2)  # fmt: skip
+    page.get_by_label("Video", exact=True).set_input_files(str(clip))
+    expect(page.get_by_label(re.compile("^Cover frame"))).to_be_enabled()
+    page.get_by_label("Publish at").fill(local_at(2, 9, 0).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_role("button", name="Schedule Reel").click()
+    expect(page.get_by_text(re.compile(r"^Ready for Instagram"))).to_be_visible(
+        timeout=CONVERT_TIMEOUT_MS
+    )
+    post_id = int(re.search(r"/post/(\d+)/edit$", page.url)[1])
+
+    def set_video(**values):
+        with live_app.app_context():
+            db.session.execute(update(PostVideo.__table__).values(**values))
+            db.session.commit()
+
+    retry = (
+        "Ospost's media storage did not answer; converting again shortly (try 8 of 8)."
+    )
+    # As a seventh failed try leaves it: its upload kept, given back until
+    # its retry time.
+    store = live_app.extensions["media_store"]
+    source = "4" * 32 + ".upload"
+    store.blobs.put(store.key("17841400000000001", source), clip.read_bytes())
+    set_video(status="converting", progress=0.4, error=retry, job_owner=None,
+              source=source, filename=None, storage_failures=7,
+              job_until=datetime.now(UTC) + timedelta(hours=1))  # fmt: skip
+    page.reload()
+    text = page.locator("[data-video-text]")
+    expect(text).to_have_text(f"Converting for Instagram… 40%. {retry}")
+    page.wait_for_timeout(2000)  # a poll later, the sentence is still there
+    expect(text).to_have_text(f"Converting for Instagram… 40%. {retry}")
+    ui.assert_fits()
+    ui.shot("reel-storage-retry")
+
+    # The eighth try: the disk is full when the MP4 is put into uploads/.
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(LocalBlobs, "put_file", full)
+    set_video(job_until=None)
+    conversions.run(post_id)
+    gave_up = (
+        "Ospost's media storage kept failing (8 tries), so the video could not "
+        "be kept. Upload the video again."
+    )
+    # The polling page notices and reloads itself: the post failed too.
+    expect(text).to_have_text(f"The video could not be converted: {gave_up}")
+    expect(page.locator("#main").get_by_text("Failed", exact=True)).to_be_visible()
+    ui.assert_fits()
+    ui.shot("reel-storage-gave-up")

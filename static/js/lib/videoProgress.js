@@ -13,7 +13,9 @@ function render(section, data) {
   const percent = Math.round((data.progress || 0) * 100);
   bar.setAttribute('aria-valuenow', String(percent));
   bar.querySelector('.progress-bar').style.width = `${percent}%`;
-  text.textContent = `Converting for Instagram… ${percent}%`;
+  // A storage failure being retried says so (the server's sentence).
+  const note = data.error ? `. ${data.error}` : '';
+  text.textContent = `Converting for Instagram… ${percent}%${note}`;
 }
 
 // Follow the conversion shown in `root`'s [data-video-converting] section.
