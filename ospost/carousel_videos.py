@@ -31,6 +31,7 @@ from flask import request
 from PIL import Image
 from werkzeug.datastructures import FileStorage
 
+import helpers
 from models import Post
 from models import PostMedia
 from models import User
@@ -40,8 +41,10 @@ from ospost.media import workspace
 from ospost.media.covers import Cover
 from ospost.media.covers import cover_in_shape
 from ospost.media.probe import looks_like_photo
+from ospost.media.probe import looks_like_video
 from ospost.media.specs import FITS
 from ospost.media.specs import VideoRejected
+from ospost.media.specs import spec_for
 from ospost.reel_models import PostVideo
 
 # As for a Reel's upload (ospost/reel_upload.py): when background conversions
@@ -66,6 +69,22 @@ def init_app(app) -> None:
 
     app.before_request_funcs.setdefault(None, []).insert(0, allow)
 
+    @app.context_processor
+    def _video_limits() -> dict:
+        return {"carousel_video_limits": client_limits}
+
+
+def client_limits() -> dict:
+    """What the composer checks of a video before sending (``data-video-limits``)."""
+    spec = spec_for(KIND)
+    max_bytes = current_app.config["VIDEO_MAX_UPLOAD_MB"] * 1024**2
+    return {
+        "max_upload_bytes": max_bytes,
+        "max_upload_mb": current_app.config["VIDEO_MAX_UPLOAD_MB"],
+        "min_s": spec.min_seconds,
+        "max_s": spec.max_seconds,
+    }
+
 
 @dataclass
 class VideoItem:
@@ -86,11 +105,25 @@ class VideoItem:
 
 
 def is_video(upload: FileStorage) -> bool:
-    """Whether an upload is to be read as a video: anything but a photo's
-    first bytes (a file that is neither is refused as a video, with why)."""
+    """Whether an upload is to be read as a video: it starts like a video
+    container (MP4/MOV, WebM, ...); never by its name. Anything else is read
+    as a photo (and refused as one, with why)."""
     head = upload.stream.read(16)
     upload.stream.seek(0)
-    return bool(head) and not looks_like_photo(head)
+    return not looks_like_photo(head) and looks_like_video(head)
+
+
+def check_photo_size(upload: FileStorage) -> None:
+    """Refuse a photo larger than any other request may be (MAX_CONTENT_LENGTH):
+    the post forms take videos, so their bodies may be far bigger."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    size = upload.stream.seek(0, 2)
+    upload.stream.seek(0)
+    if size > limit:
+        raise images.ImageRejected(
+            f"This photo is {helpers.file_size(size)}; a photo can be at most "
+            f"{helpers.file_size(limit)}."
+        )
 
 
 def read_fit(form) -> str:
@@ -205,6 +238,11 @@ class VideoReader:
         if not fresh:
             return []
         many = len(items) > 1
+        if not many and is_video(fresh[0].upload):
+            return [
+                "A single video is posted as a Reel: choose Reel as the post type, "
+                "or add a photo or a video to make a carousel."
+            ]
         problems = []
         try:
             fit = read_fit(self.form)

@@ -486,6 +486,7 @@ def process_images(
         if videos is not None and carousel_videos.is_video(item.upload):
             continue  # read once the photos have given the carousel's shape
         try:
+            carousel_videos.check_photo_size(item.upload)
             item.processed = images.process_upload(
                 item.upload.stream, budget, background=background
             )

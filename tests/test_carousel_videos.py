@@ -251,7 +251,7 @@ def test_meta_refusing_a_video_item_fails_the_post_with_metas_words(
     ("second", "fields", "message"),
     [
         ("short", {}, "Item 2: This video is 1 s long; a carousel video must be"),
-        ("junk", {}, "Item 2:"),
+        ("junk", {}, "Image 2: "),  # neither photo nor video: read as a photo
         ("wide", {"video_fit": "stretch"}, "black bars or cropping"),
         (
             "wide",
@@ -289,6 +289,13 @@ def test_bad_videos_are_refused_with_a_reason_and_leave_nothing(
     with app.app_context():
         assert db.session.scalars(select(Post)).all() == []
         assert db.session.scalar(select(func.count()).select_from(PostVideo)) == 0
+    assert user_files(app) == [] and work_files(app) == []
+
+
+def test_a_single_video_is_pointed_to_reels(app, client, user, clips):
+    resp = add(client, ("clip.mp4", clips["wide"].read_bytes()))
+    assert resp.status_code == 400
+    assert "A single video is posted as a Reel" in resp.get_json()["fields"]["image"]
     assert user_files(app) == [] and work_files(app) == []
 
 
