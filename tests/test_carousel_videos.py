@@ -326,6 +326,13 @@ def test_an_all_video_carousel_takes_its_first_videos_shape(env, world, clips): 
         shapes = db.session.execute(select(PostVideo.width, PostVideo.height)).all()
     # 9:4 is wider than a feed post may be: both are cut to 1.91:1.
     assert all(abs(w / h - 1.91) < 0.02 for w, h in shapes), shapes
+    # The grid shows the first video's poster tile; the library offers no
+    # video's poster as a photo.
+    with app.app_context():
+        first = db.session.get(Post, post.id).media[0]
+        tile = first.thumbnail
+    assert tile in client.get("/").get_data(as_text=True)
+    assert client.get("/library").get_json()["items"] == []
     post_now(app, post.id)
     assert settled(app, post.id).status == PostStatus.PUBLISHED
     (record,) = world.published()
