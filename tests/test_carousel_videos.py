@@ -5,6 +5,7 @@ against the Graph API simulator (video items as ``media_type=VIDEO``)."""
 from __future__ import annotations
 
 import io
+import time
 from datetime import UTC
 from datetime import datetime
 
@@ -357,3 +358,60 @@ def test_the_migration_adds_item_videos_and_takes_them_away_again(make_app):
         assert "post_media_id" not in columns()
         upgrade()
         assert "post_media_id" in columns()
+
+
+@pytest.mark.storage
+def test_the_sweep_keeps_video_items_and_deleting_the_account_removes_them(
+    env,  # noqa: F811
+    clips,
+):
+    from ospost import orphans
+
+    app, client, _ = env
+    mixed(client, clips, when=soon(3 * 24 * 60))
+    post = only_post(app)
+    videos_ready(app, post.id)
+    # Photo + tile, the video's MP4, its poster and tile.
+    wait_for(lambda: len(user_files(app)) == 5, describe=lambda: user_files(app))
+    kept = sorted(user_files(app))
+    app.config["MEDIA_ORPHAN_HOURS"] = 0
+    time.sleep(1.1)  # S3 keeps whole seconds
+    assert orphans.sweep(app) == 0
+    assert sorted(user_files(app)) == kept
+    assert client.post("/account/delete").status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(PostVideo)) == 0
+        assert db.session.scalar(select(func.count()).select_from(PostMedia)) == 0
+    assert user_files(app) == [] and staged_copies(app) == []
+
+
+def test_editing_a_mixed_carousel_keeps_its_video(env, world, clips):  # noqa: F811
+    app, client, _ = env
+    mixed(client, clips, when=soon(3 * 24 * 60))
+    post = only_post(app)
+    videos_ready(app, post.id)
+    with app.app_context():
+        before = db.session.scalars(select(PostVideo)).one()
+    photo, item = post.media
+    # The video moves first (both are 4:5 now); nothing is sent again.
+    resp = client.post(
+        f"/post/{post.id}/edit",
+        data={
+            "date": local_input(soon(2 * 24 * 60), "Europe/Paris"),
+            "caption": "Edited",
+            "item": [f"keep:{item.id}", f"keep:{photo.id}"],
+            "item_alt_text": ["", "Blue"],
+            "item_user_tags": ["[]", "[]"],
+        },
+        content_type="multipart/form-data",
+        headers={"Accept": "application/json"},
+    )
+    assert resp.status_code == 200, resp.get_json()
+    with app.app_context():
+        after = db.session.scalars(select(PostVideo)).one()
+        edited = db.session.get(Post, post.id)
+        assert edited.caption == "Edited" and edited.media[0].video.id == after.id
+        tile = edited.media[0].thumbnail
+    assert tile in client.get("/").get_data(as_text=True)  # the video's poster
+    assert (after.id, after.filename) == (before.id, before.filename)
+    assert after.filename in user_files(app)
