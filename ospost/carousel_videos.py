@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,6 +53,7 @@ from ospost.reel_models import PostVideo
 UPLOAD_SLOT_WAIT = 20.0
 KIND = "carousel"  # ospost/media/specs.py: 3-60 s, 100 MB
 POSTER_WIDTH = 1080
+VIDEO_NAME = re.compile(r"\.(mp4|m4v|mov|webm|mkv|avi|3gp|mts)$", re.IGNORECASE)
 
 
 # The post forms that take videos: their bodies may reach VIDEO_MAX_UPLOAD_MB.
@@ -106,11 +108,17 @@ class VideoItem:
 
 def is_video(upload: FileStorage) -> bool:
     """Whether an upload is to be read as a video: it starts like a video
-    container (MP4/MOV, WebM, ...); never by its name. Anything else is read
-    as a photo (and refused as one, with why)."""
+    container (MP4/MOV, WebM, ...), or it is no photo and claims to be a video
+    (so a broken one is refused in a video's words). Anything else is read as
+    a photo (and refused as one, with why)."""
     head = upload.stream.read(16)
     upload.stream.seek(0)
-    return not looks_like_photo(head) and looks_like_video(head)
+    if looks_like_photo(head):
+        return False
+    claimed = (upload.mimetype or "").startswith("video/") or bool(
+        VIDEO_NAME.search(upload.filename or "")
+    )
+    return looks_like_video(head) or claimed
 
 
 def check_photo_size(upload: FileStorage) -> None:

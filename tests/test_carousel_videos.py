@@ -252,7 +252,7 @@ def test_meta_refusing_a_video_item_fails_the_post_with_metas_words(
     ("second", "fields", "message"),
     [
         ("short", {}, "Item 2: This video is 1 s long; a carousel video must be"),
-        ("junk", {}, "Image 2: "),  # neither photo nor video: read as a photo
+        ("junk", {}, "Item 2: This file is not a video we can read."),
         ("wide", {"video_fit": "stretch"}, "black bars or cropping"),
         (
             "wide",
