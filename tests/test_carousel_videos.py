@@ -415,3 +415,26 @@ def test_editing_a_mixed_carousel_keeps_its_video(env, world, clips):  # noqa: F
     assert tile in client.get("/").get_data(as_text=True)  # the video's poster
     assert (after.id, after.filename) == (before.id, before.filename)
     assert after.filename in user_files(app)
+
+
+def test_a_video_item_that_could_not_be_converted_fails_the_post_with_why(
+    env,  # noqa: F811
+    world,
+    clips,
+):
+    app, client, _ = env
+    mixed(client, clips)
+    post = only_post(app)
+    videos_ready(app, post.id)
+    with app.app_context():
+        db.session.execute(
+            update(VIDEOS).values(status="failed", error="The video is damaged.")
+        )
+        db.session.commit()
+    post_now(app, post.id)
+    done = settled(app, post.id)
+    assert done.status == PostStatus.FAILED
+    assert done.error_message == (
+        "A video of the carousel could not be converted: The video is damaged."
+    )
+    assert not [c for c in world.calls() if c["endpoint"].startswith("create")]
