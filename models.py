@@ -9,7 +9,6 @@ encrypted at rest (``EncryptedText``); both column types live in
 from __future__ import annotations
 
 import enum
-import secrets
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -20,7 +19,6 @@ from sqlalchemy import Boolean
 from sqlalchemy import ForeignKey
 from sqlalchemy import Index
 from sqlalchemy import Integer
-from sqlalchemy import LargeBinary
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
@@ -511,60 +509,17 @@ _NOTHING_PENDING = {
 }
 
 
-class WebSession(db.Model):
-    """Server-side session storage; rows die with their account or person."""
-
-    __tablename__ = "web_sessions"
-
-    session_id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    # The account the session is looking at; the person logged in.
-    user_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
-    person_id: Mapped[int | None] = mapped_column(
-        ForeignKey("people.id", ondelete="CASCADE"), index=True
-    )
-    data: Mapped[bytes] = mapped_column(LargeBinary)
-    expiry: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-
-
-def new_confirmation_code() -> str:
-    return secrets.token_hex(10)
-
-
-class DeletionRequest(db.Model):
-    """A data-deletion request Meta sent us, so the person can check its status."""
-
-    __tablename__ = "deletion_requests"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    confirmation_code: Mapped[str] = mapped_column(
-        String(32), unique=True, default=new_confirmation_code
-    )
-    fb_user_id: Mapped[str] = mapped_column(String(64))
-    accounts_deleted: Mapped[int] = mapped_column(Integer, default=0)
-    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
-    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class UsedSignedRequest(db.Model):
-    """A Meta callback already acted on, kept until its age alone would refuse it."""
-
-    __tablename__ = "used_signed_requests"
-
-    # SHA-256 of the request's HMAC signature, which is unique per payload.
-    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-
-
 # The account's other tables (the live profile, posting slots, the calendar
-# feed) live in ospost/account_models.py; imported here so every table is
+# feed) live in ospost/account_models.py, login's (sessions, deletion
+# requests) in ospost/login_models.py; imported here so every table is
 # registered with the metadata and importable from ``models``.
 from ospost.account_models import CalendarFeed as CalendarFeed  # noqa: E402
 from ospost.account_models import FeedItem as FeedItem  # noqa: E402
 from ospost.account_models import InstagramProfile as InstagramProfile  # noqa: E402
 from ospost.account_models import PostingSlot as PostingSlot  # noqa: E402
+from ospost.login_models import DeletionRequest as DeletionRequest  # noqa: E402
+from ospost.login_models import UsedSignedRequest as UsedSignedRequest  # noqa: E402
+from ospost.login_models import WebSession as WebSession  # noqa: E402
 from ospost.people import AccountAccess as AccountAccess  # noqa: E402
 from ospost.people import Person as Person  # noqa: E402
 from ospost.reel_models import PostVideo as PostVideo  # noqa: E402

@@ -26,22 +26,21 @@ from models import PostingSlot
 from models import db
 from models import now_utc
 from ospost import calendar_view
-from ospost import decode_budget
 from ospost import ics
 from ospost import planning
 from ospost import ratelimit
 from ospost import schemas
 from ospost import slots as slot_math
-from ospost.post_form import Conflict
 from ospost.post_form import FormError
 from ospost.post_form import read_post
 from ospost.post_save import create_post
 from ospost.post_save import update_post
-from ospost.posts import busy
+from ospost.posts import REFUSALS
 from ospost.posts import delete_files
 from ospost.posts import done
 from ospost.posts import fail
 from ospost.posts import get_own_post
+from ospost.posts import refused
 from ospost.scheduler import publisher
 
 bp = Blueprint("calendar", __name__)
@@ -238,12 +237,8 @@ def save_new_draft():
     try:
         data = read_post(g.user, now_utc(), draft=True)
         create_post(g.user, data, draft=True)
-    except Conflict as exc:
-        return fail(str(exc), 409, "post/add.html")
-    except FormError as exc:
-        return fail(str(exc), 400, "post/add.html", exc.fields)
-    except decode_budget.Busy as exc:
-        return busy(exc, "post/add.html")
+    except REFUSALS as exc:
+        return refused(exc, "post/add.html")
     return done("Draft saved", url_for("calendar.index", _anchor="drafts"))
 
 
@@ -259,12 +254,8 @@ def save_draft(post_id: int):
     try:
         data = read_post(g.user, now_utc(), editing=post, draft=True)
         old_files, _ = update_post(g.user, post_id, data, draft=True)
-    except Conflict as exc:
-        return fail(str(exc), 409)
-    except FormError as exc:
-        return fail(str(exc), 400, "post/edit.html", exc.fields, post=post)
-    except decode_budget.Busy as exc:
-        return busy(exc, "post/edit.html", post=post)
+    except REFUSALS as exc:
+        return refused(exc, "post/edit.html", post=post)
     delete_files(g.user, *old_files)
     publisher.cancel(post_id)
     return done("Draft saved", url_for("calendar.index", _anchor="drafts"))

@@ -185,6 +185,31 @@ def busy(exc: decode_budget.Busy, template: str, **ctx):
     return response
 
 
+# What a form save may raise instead of saving: each has one answer below.
+REFUSALS = (Conflict, FormError, decode_budget.Busy, BlobError)
+
+
+def refused(exc: Exception, template: str, *, storage_down: str = STORAGE_DOWN, **ctx):
+    """Answer a save that did not happen, the same way on every form page.
+
+    A bad field (400) and a full decoding budget (503, Retry-After) give the
+    form back with the person's input; so does a storage outage (503, logged),
+    which saved nothing. A conflict (409) on a new post gives the form back
+    too, but on an existing post (``post`` in ``ctx``) it goes home: the post
+    changed state under the person, and its form no longer applies.
+    """
+    if isinstance(exc, Conflict):
+        if "post" in ctx:
+            return fail(str(exc), 409)
+        return fail(str(exc), 409, template, **ctx)
+    if isinstance(exc, FormError):
+        return fail(str(exc), 400, template, exc.fields, **ctx)
+    if isinstance(exc, decode_budget.Busy):
+        return busy(exc, template, **ctx)
+    log.exception("not saved: media storage failed")
+    return fail(storage_down, 503, template, **ctx)
+
+
 def done(message: str, target: str, warning: str | None = None):
     """Success: flash and go to ``target`` (fetch calls get the URL to go to)."""
     flash(message, "success")
@@ -305,15 +330,8 @@ def add():
     try:
         data = read_post(g.user, now_utc())
         post_id = create_post(g.user, data)
-    except Conflict as exc:
-        return fail(str(exc), 409, "post/add.html")
-    except FormError as exc:
-        return fail(str(exc), 400, "post/add.html", exc.fields)
-    except decode_budget.Busy as exc:
-        return busy(exc, "post/add.html")
-    except BlobError:
-        log.exception("post not saved: media storage failed")
-        return fail(STORAGE_DOWN, 503, "post/add.html")
+    except REFUSALS as exc:
+        return refused(exc, "post/add.html")
     wake_saved(post_id, data.when)
     return done("New post scheduled", url_for("posts.index"), data.warning)
 
@@ -333,15 +351,8 @@ def edit(post_id: int):
     try:
         data = read_post(g.user, now_utc(), editing=post)
         old_files, wake_at = update_post(g.user, post_id, data)
-    except Conflict as exc:
-        return fail(str(exc), 409)
-    except FormError as exc:
-        return fail(str(exc), 400, "post/edit.html", exc.fields, post=post)
-    except decode_budget.Busy as exc:
-        return busy(exc, "post/edit.html", post=post)
-    except BlobError:
-        log.exception("post %s not saved: media storage failed", post_id)
-        return fail(STORAGE_DOWN, 503, "post/edit.html", post=post)
+    except REFUSALS as exc:
+        return refused(exc, "post/edit.html", post=post)
     delete_files(g.user, *old_files)
     wake_saved(post_id, wake_at)
     return done("Post updated", url_for("posts.index"), data.warning)

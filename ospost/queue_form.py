@@ -22,7 +22,6 @@ from models import Post
 from models import User
 from models import db
 from models import now_utc
-from ospost import decode_budget
 from ospost import planning
 from ospost import quota
 from ospost import ratelimit
@@ -36,10 +35,11 @@ from ospost.post_save import lock_editable
 from ospost.post_save import store_new_images
 from ospost.post_save import undone_on_failure
 from ospost.post_save import wake_saved
-from ospost.posts import busy
+from ospost.posts import REFUSALS
 from ospost.posts import done
 from ospost.posts import fail
 from ospost.posts import get_own_post
+from ospost.posts import refused
 
 bp = Blueprint("queue_form", __name__)
 
@@ -117,12 +117,8 @@ def add_new():
     try:
         data = read_post(g.user, now_utc(), draft=True)
         post_id, when, warning = queue_new(g.user, data, now_utc())
-    except Conflict as exc:
-        return fail(str(exc), 409, "post/add.html")
-    except FormError as exc:
-        return fail(str(exc), 400, "post/add.html", exc.fields)
-    except decode_budget.Busy as exc:
-        return busy(exc, "post/add.html")
+    except REFUSALS as exc:
+        return refused(exc, "post/add.html")
     return _queued(post_id, when, warning)
 
 
@@ -137,11 +133,7 @@ def edit_to_queue(post_id: int):
     try:
         data = read_post(g.user, now_utc(), editing=post, draft=True)
         old_files, when, warning = queue_edited(g.user, post_id, data, now_utc())
-    except Conflict as exc:
-        return fail(str(exc), 409)
-    except FormError as exc:
-        return fail(str(exc), 400, "post/edit.html", exc.fields, post=post)
-    except decode_budget.Busy as exc:
-        return busy(exc, "post/edit.html", post=post)
+    except REFUSALS as exc:
+        return refused(exc, "post/edit.html", post=post)
     delete_files(g.user, *old_files)
     return _queued(post_id, when, warning)

@@ -20,18 +20,14 @@ from flask import url_for
 
 import helpers
 from models import now_utc
-from ospost import decode_budget
 from ospost import ratelimit
-from ospost.blobstore import BlobError
 from ospost.media.specs import MAX_UPLOAD_BYTES
 from ospost.media.specs import SPECS
-from ospost.post_form import Conflict
-from ospost.post_form import FormError
 from ospost.post_save import wake_saved
-from ospost.posts import busy
+from ospost.posts import REFUSALS
 from ospost.posts import done
-from ospost.posts import fail
 from ospost.posts import get_own_post
+from ospost.posts import refused
 from ospost.reel_models import PostType
 from ospost.reel_upload import create_reel
 from ospost.reel_upload import read_reel
@@ -108,15 +104,8 @@ def add(kind: str):
     try:
         data = read_reel(g.user, now_utc(), kind)
         post_id = create_reel(g.user, data)
-    except Conflict as exc:
-        return fail(str(exc), 409, template, **ctx)
-    except FormError as exc:
-        return fail(str(exc), 400, template, exc.fields, **ctx)
-    except decode_budget.Busy as exc:
-        return busy(exc, template, **ctx)
-    except BlobError:
-        log.exception("%s not saved: media storage failed", kind)
-        return fail(VIDEO_STORAGE_DOWN, 503, template, **ctx)
+    except REFUSALS as exc:
+        return refused(exc, template, storage_down=VIDEO_STORAGE_DOWN, **ctx)
     if data.source:
         conversions.start(post_id)
     wake_saved(post_id, data.when)

@@ -76,8 +76,17 @@ def soon(minutes: int = 60) -> datetime:
     )
 
 
-def create_post(client, *, when=None, tz="Europe/Paris", caption="hello", **extra):
-    """Create a post through the add route, as the page's fetch() does."""
+def create_post(
+    client,
+    *,
+    when=None,
+    tz="Europe/Paris",
+    caption="hello",
+    action="/post/add",
+    **extra,
+):
+    """Create a post through the add route (or another of the New post page's
+    buttons: ``action``), as the page's fetch() does."""
     data = {
         "caption": caption,
         "alt_text": extra.pop("alt_text", ""),
@@ -86,7 +95,7 @@ def create_post(client, *, when=None, tz="Europe/Paris", caption="hello", **extr
     }
     data.update(extra)
     return client.post(
-        "/post/add",
+        action,
         data=data,
         content_type="multipart/form-data",
         headers={"Accept": "application/json"},

@@ -20,6 +20,7 @@ from PIL import PngImagePlugin
 from PIL import features
 
 from ospost import decode_budget
+from ospost import image_pixels
 from ospost import images
 
 # --------------------------------------------------------------------------
@@ -726,9 +727,9 @@ def test_converting_in_bands_gives_what_converting_whole_gives(
         im = noise.convert(mode)
     im.info.update(info)
     box = (3, 5, 1498, 1097)  # odd edges: blocks cut at the box, not the image
-    expected = images._to_working_mode(im).reduce(factor, box=box)
-    monkeypatch.setattr(images, "_BAND_PIXELS", 20_000)  # dozens of bands
-    banded = images._reduce(im, box, factor)
+    expected = image_pixels._to_working_mode(im).reduce(factor, box=box)
+    monkeypatch.setattr(image_pixels, "_BAND_PIXELS", 20_000)  # dozens of bands
+    banded = image_pixels._reduce(im, box, factor)
     assert banded.mode == expected.mode
     assert banded.size == expected.size
     assert banded.tobytes() == expected.tobytes()

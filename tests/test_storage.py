@@ -181,11 +181,15 @@ def test_an_unreachable_endpoint_fails_fast_with_a_storage_error():
 
 
 @pytest.mark.parametrize("media_backend", ["s3"], indirect=True)
-def test_an_upload_while_storage_is_down_gets_503_and_saves_nothing(make_app, world):
+@pytest.mark.parametrize("action", ["/post/add", "/drafts", "/post/queue"])
+def test_an_upload_while_storage_is_down_gets_503_and_saves_nothing(
+    make_app, world, action
+):
+    """Schedule, Save draft and Add to queue all answer a storage outage alike."""
     app = make_app(S3_ENDPOINT_URL="http://127.0.0.1:9", S3_TIMEOUT=(0.5, 0.5))
     client = app.test_client()
     assert AuthActions(client, world).login().status_code == 200
-    resp = create_post(client)
+    resp = create_post(client, action=action)
     assert resp.status_code == 503
     body = resp.get_json()
     assert body["ok"] is False and "could not store your images" in body["error"]

@@ -204,6 +204,12 @@ class UI:
             links.get_by_role("link", name=name, exact=True).click()
         self.assert_fits()
 
+    def log_out(self) -> None:
+        """Press Log out: in the nav bar, or in the account menu on a phone."""
+        if self.viewport == "phone":
+            self.page.locator("[data-account-switcher] > summary").click()
+        self.page.get_by_role("button", name="Log out").click()
+
     # -- checks -------------------------------------------------------------------
 
     def assert_fits(self) -> None:

@@ -70,7 +70,7 @@ def test_log_in_with_facebook_then_log_out(ui, live_app):
     expect(page.get_by_text("Facebook Page: Ospost Demo Café")).to_be_visible()
     ui.shot("account")
 
-    page.get_by_role("button", name="Log out").click()
+    ui.log_out()
     ui.expect_path("/login")
     expect(ui.flash()).to_contain_text("You are logged out.")
     ui.goto("/account")
