@@ -28,6 +28,7 @@ from ospost import account_views
 from ospost import auth
 from ospost import bulk
 from ospost import calendar
+from ospost import carousel_videos
 from ospost import database
 from ospost import feed
 from ospost import history
@@ -98,6 +99,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     feed.init_app(app)
     notify.init_app(app)  # after csrf and publisher: it exempts a route, adds a job
     conversions.init_app(app)  # after publisher: adds the resume job
+    carousel_videos.init_app(app)  # the post forms may carry videos
     token_cipher.configure(app.config["TOKEN_ENCRYPTION_KEYS"])
 
     app.register_blueprint(auth.bp)

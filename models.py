@@ -282,9 +282,9 @@ class Post(db.Model):
         return self.media_type == MediaType.CAROUSEL
 
     def file_names(self) -> list[str]:
-        """Every file of this post's items (uploads and thumbnails) and video."""
-        names = [n for m in self.media for n in (m.filename, m.thumbnail) if n]
-        video = getattr(self, "video", None)  # PostVideo's backref
+        """Every file of this post's items (uploads and thumbnails) and videos."""
+        names = [n for m in self.media for n in m.file_names()]
+        video = getattr(self, "video", None)  # ospost/reel_models.py
         return names + (video.file_names() if video is not None else [])
 
     def set_media(self, items: list[PostMedia]) -> None:
@@ -475,6 +475,12 @@ class PostMedia(db.Model):
         self.container_created_at = None
         self.container_status = None
         self.containers_created = 0
+
+    def file_names(self) -> list[str]:
+        """The item's picture, tile and (a video item's) video files."""
+        video = getattr(self, "video", None)  # ospost/reel_models.py
+        names = [n for n in (self.filename, self.thumbnail) if n]
+        return names + (video.file_names() if video is not None else [])
 
 
 class PostEvent(db.Model):

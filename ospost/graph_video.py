@@ -1,5 +1,6 @@
 """The Graph API calls that make Reel and Story containers (graph-api.md §7.1,
-§7.2); ``GraphClient`` has them. Published and checked like any container."""
+§7.2) and a carousel's video items (§7.4); ``GraphClient`` has them. Published
+and checked like any container."""
 
 from __future__ import annotations
 
@@ -53,6 +54,16 @@ class VideoCalls:
             data["video_url"] = video_url
         else:
             data["image_url"] = image_url or ""
+        return self._create(ig_user_id, token, data)  # type: ignore[attr-defined]
+
+    def create_carousel_video_item(
+        self, ig_user_id: str, token: str, *, video_url: str
+    ) -> str:
+        """Ask Meta to fetch our video as one item of a carousel
+        (``media_type=VIDEO``; no caption, alt text or people tags: Meta takes
+        none on a video item); returns its container id."""
+        data = {"media_type": "VIDEO", "is_carousel_item": "true"}
+        data["video_url"] = video_url
         return self._create(ig_user_id, token, data)  # type: ignore[attr-defined]
 
     def recent_stories(self, ig_user_id: str, token: str) -> list[dict]:

@@ -102,6 +102,7 @@ def items(user: User) -> list[dict]:
         select(func.max(PostMedia.id))
         .join(Post, Post.id == PostMedia.post_id)
         .where(Post.user_id == user.id, PostMedia.filename.is_not(None))
+        .where(PostMedia.video == None)  # noqa: E711  (a video item's poster: no)
         .group_by(PostMedia.filename)
     )
     rows = db.session.scalars(
@@ -127,7 +128,7 @@ def resolve(user: User, media_id: int) -> LibraryFile | None:
     """The library image ``media_id`` of ``user``, or None if it is not theirs
     or its upload is gone (published, or its posts removed)."""
     row = db.session.get(PostMedia, media_id)
-    if row is None or row.filename is None:
+    if row is None or row.filename is None or row.video is not None:
         return None
     owner = db.session.scalar(select(Post.user_id).where(Post.id == row.post_id))
     if owner != user.id:

@@ -11,7 +11,8 @@ then stores the files and the post in one short transaction.
 The form's fields (``static/js/lib/carousel.js`` fills them; without
 JavaScript the plain fields still work):
 
-    media            image files, in the order chosen (legacy: ``image``)
+    media            photo or video files in order (legacy: ``image``; videos
+                     and ``video_fit``: ``ospost.carousel_videos``)
     item             one per image in order: "new:<k>" (the k-th file) or
                      "keep:<id>" (an image the post already has, edit only);
                      files no ``item`` names come last
@@ -47,6 +48,7 @@ from models import Post
 from models import PostMedia
 from models import User
 from models import db
+from ospost import carousel_videos
 from ospost import images
 from ospost import quota
 from ospost.library import LibraryFile
@@ -89,16 +91,19 @@ class ItemInput:
     # shared, not copied (ospost/library.py).
     library_id: int | None = None
     library: LibraryFile | None = None
+    video: carousel_videos.VideoItem | None = None  # a new video item
 
     @property
     def size(self) -> tuple[int, int]:
         if self.processed is not None:
             return self.processed.width, self.processed.height
-        return self.kept_size
+        return self.video.poster_size if self.video else self.kept_size
 
     @property
     def sha256(self) -> str | None:
-        """The new image's fingerprint (None for a kept image)."""
+        """The new image's (or video poster's) fingerprint (None if kept)."""
+        if self.video is not None and self.video.cover is not None:
+            return hashlib.sha256(self.video.cover.poster).hexdigest()
         if self.processed is None:
             return None
         return hashlib.sha256(self.processed.jpeg).hexdigest()
@@ -112,6 +117,8 @@ class PostInput:
     first_comment: str
     items: list[ItemInput] = field(default_factory=list)
     warning: str | None = None  # the publishing quota is nearly used up
+    # Video uploads already in the media store (removed if the post is not saved).
+    videos_written: list[str] = field(default_factory=list)
 
     @property
     def alt_text(self) -> str:
@@ -157,15 +164,17 @@ def read_post(
     background = helpers.parse_hex_color(form.get("background") or "#ffffff")
     if background is None:
         errors["background"] = "Choose the background colour from the colour picker."
-    elif items:
+    videos = carousel_videos.VideoReader(user, form)
+    with videos.removed_on_failure():
         try:
-            process_images(items, background, check_shape=not draft)
+            if items and background is not None:
+                process_images(items, background, check_shape=not draft, videos=videos)
         except FormError as exc:
             errors.update(exc.fields)
-    if errors:
-        raise FormError(fields=errors)
+        if errors:
+            raise FormError(fields=errors)
     assert data is not None
-    data.items = items
+    data.items, data.videos_written = items, videos.written
     return data
 
 
@@ -462,23 +471,29 @@ def _tag(data: dict, number: int) -> dict:
 
 
 def process_images(
-    items: list[ItemInput], background=images.WHITE, *, check_shape: bool = True
+    items: list[ItemInput], background=images.WHITE, *, check_shape=True, videos=None
 ) -> None:
     """Normalise each new upload within the app's decoding budget (transparent
-    areas flattened onto ``background``), then check every image has the
-    first's shape. Raises FormError keyed ``image``; decode_budget.Busy propagates."""
+    areas flattened onto ``background``), then read the videos (``videos``,
+    a carousel_videos.VideoReader) and check every item has the first's
+    shape. Raises FormError keyed ``image``; decode_budget.Busy propagates."""
     many = len(items) > 1
     budget = current_app.extensions["decode_budget"]
     problems = []
     for number, item in enumerate(items, 1):
         if item.upload is None:
             continue
+        if videos is not None and carousel_videos.is_video(item.upload):
+            continue  # read once the photos have given the carousel's shape
         try:
+            carousel_videos.check_photo_size(item.upload)
             item.processed = images.process_upload(
                 item.upload.stream, budget, background=background
             )
         except images.ImageRejected as exc:
             problems.append(f"Image {number}: {exc}" if many else str(exc))
+    if not problems and videos is not None:
+        problems = videos.read(items)
     if not problems and check_shape:
         problems = shape_problems([item.size for item in items])
     if problems:

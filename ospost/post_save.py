@@ -22,6 +22,7 @@ from models import Post
 from models import PostMedia
 from models import User
 from models import db
+from ospost import carousel_videos
 from ospost import images
 from ospost import library
 from ospost.scheduler import publisher
@@ -70,9 +71,14 @@ def store_new_images(user: User, data: PostInput) -> tuple[list[PostMedia], list
     """Write the new images' files; returns a row for each (None for kept
     images) and every file written (all removed again if one write fails)."""
     rows: list[PostMedia | None] = []
-    written: list[str] = []
+    written: list[str] = list(data.videos_written)  # stored while read
     try:
         for item in data.items:
+            if item.video is not None:  # its poster and tile; its video waits
+                row, names = carousel_videos.new_row(user, item.video)
+                written += names
+                rows.append(row)
+                continue
             image = item.processed
             if item.library is not None:  # shared with the library: no new file
                 rows.append(item.library.new_row())
@@ -129,7 +135,8 @@ def apply(post: Post, data: PostInput, new_rows: list) -> list[str]:
     post.caption = data.caption
     post.collaborators = data.collaborators
     post.set_first_comment(data.first_comment)
-    return [n for m in dropped for n in (m.filename, m.thumbnail) if n]
+    carousel_videos.attach(post)
+    return [n for m in dropped for n in m.file_names()]
 
 
 def create_post(user: User, data: PostInput, *, draft: bool = False) -> int:
@@ -152,6 +159,7 @@ def create_post(user: User, data: PostInput, *, draft: bool = False) -> int:
         db.session.flush()
         post_id = post.id
         db.session.commit()
+    convert_videos(post_id, data)
     return post_id
 
 
@@ -194,7 +202,17 @@ def update_post(
             post.schedule(data.when)
         wake_at = None if draft else post.next_attempt_at
         db.session.commit()
+    convert_videos(post_id, data)
     return old_files, wake_at
+
+
+def convert_videos(post_id: int, data: PostInput) -> None:
+    """Start converting the new video items of a post just committed (in the
+    background: the post waits for them, and says so, if it falls due)."""
+    if any(item.video is not None for item in data.items):
+        from ospost.reels import conversions
+
+        conversions.start(post_id)
 
 
 def wake_saved(post_id: int, when: datetime | None) -> None:

@@ -147,6 +147,7 @@ def composer_items(items) -> list[dict]:
                 "height": item.height,
                 "alt": item.alt_text,
                 "tags": item.user_tags,
+                "video": item.video is not None,  # a carousel's video item
             }
         )
     return out

@@ -50,11 +50,14 @@ def publishing_steps(post: Post) -> list[StepView]:
 
 
 def _item_step(post: Post, number: int, item, live: bool) -> StepView:
-    label = f"Image {number + 1}"
+    video = getattr(item, "video", None)  # a carousel's video item
+    label = f"{'Video' if video else 'Image'} {number + 1}"
     if live or item.container_status == "FINISHED":
         return StepView(label, DONE, "ready")
     if item.container_id:
         return StepView(label, ACTIVE, "Instagram is processing it")
+    if video is not None and not video.ready:
+        return StepView(label, ACTIVE, f"converting ({video.progress:.0%})")
     return StepView(label, WAITING)
 
 

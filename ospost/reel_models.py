@@ -1,11 +1,16 @@
-"""A Reel's or Story's video: the upload, its conversion and how to publish it.
+"""A post's videos: the upload, its conversion and how to publish it.
 
 A post's ``post_type`` says what Instagram is asked to make: a feed post (one
 image or a carousel), a Reel (one video, with a cover and "also share to
 feed") or a Story (one image or one video). The cover picture of a Reel or
 video Story is the post's first ``PostMedia`` row (poster + 3:4 grid tile), so
 the grid and the engine treat it like any post's first image; the video
-itself lives in ``PostVideo``.
+itself lives in ``PostVideo`` (``Post.video``).
+
+A carousel item may be a video too: its ``PostMedia`` row keeps the poster
+frame (at the carousel's shape) and the grid tile, and its ``PostVideo`` row
+names that item (``post_media_id``; ``PostMedia.video``). A post thus has one
+video per video item, and at most one of its own (a Reel's or Story's).
 
 Importable from ``models`` too, which imports this module once ``db`` exists.
 """
@@ -23,6 +28,7 @@ from sqlalchemy import ForeignKey
 from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import Text
+from sqlalchemy import and_
 from sqlalchemy import select
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import backref
@@ -35,6 +41,7 @@ from ospost.columns import UTCDateTime
 
 if TYPE_CHECKING:
     from models import Post
+    from models import PostMedia
 
 
 class PostType(enum.StrEnum):
@@ -67,7 +74,7 @@ def on_grid(query):
 
 
 class PostVideo(db.Model):
-    """The one video of a Reel or a video Story.
+    """The one video of a Reel or a video Story, or of a carousel item.
 
     ``source`` is the upload as the person sent it; ``filename`` the
     Instagram-ready MP4 once converted. A conversion is claimed with a lease
@@ -79,7 +86,11 @@ class PostVideo(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     post_id: Mapped[int] = mapped_column(
-        ForeignKey("posts.id", ondelete="CASCADE"), unique=True
+        ForeignKey("posts.id", ondelete="CASCADE"), index=True
+    )
+    # The carousel item this video is (None: the Reel's or Story's video).
+    post_media_id: Mapped[int | None] = mapped_column(
+        ForeignKey("post_media.id", ondelete="CASCADE"), unique=True
     )
     source: Mapped[str | None] = mapped_column(String(64))
     filename: Mapped[str | None] = mapped_column(String(64))
@@ -108,7 +119,10 @@ class PostVideo(db.Model):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
-    post: Mapped[Post] = relationship(
+    # Both this and Post.video / PostMedia.video write post_id: an item's
+    # video is given its post here, a Reel's through Post.video.
+    post: Mapped[Post] = relationship(overlaps="video")
+    item: Mapped[PostMedia | None] = relationship(
         backref=backref(
             "video",
             uselist=False,
@@ -135,3 +149,23 @@ class PostVideo(db.Model):
 
     def file_names(self) -> list[str]:
         return [n for n in (self.source, self.filename) if n]
+
+
+def _post_video():
+    """``Post.video``: the Reel's or Story's own video, not its items' ones."""
+    from models import Post
+
+    Post.video = relationship(
+        PostVideo,
+        primaryjoin=and_(
+            Post.id == PostVideo.post_id, PostVideo.post_media_id.is_(None)
+        ),
+        uselist=False,
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="selectin",
+        overlaps="post",
+    )
+
+
+_post_video()

@@ -1,11 +1,17 @@
-"""Converting a Reel's or Story's video in the background, and restarting it.
+"""Converting a post's videos in the background, and restarting them.
+
+A post has one video (a Reel's or Story's) or one per video item of a
+carousel, each converted to what Instagram takes for it: 9:16 for Reels and
+Stories, the carousel's shape (its first item's, which Instagram crops every
+item to) for a carousel's, padded or cropped as the person chose. A post's
+videos are converted one after another in the thread started for it.
 
 The upload request stores the file and the rows (``ospost.reel_upload``) and
 starts a conversion here; the request never waits for it. A conversion runs
 in a thread of this process, which hands the work to the limited child
 process of ``ospost.media.jobs`` (bounded slots, memory and time), in a work
 folder of this host: ``ospost.media.workspace`` fetches the upload from the
-media store (local folders or S3) and puts the MP4 back. It is
+media store (local folders or S3) and puts the MP4 back. Each is
 claimed with a lease on its ``post_videos`` row, renewed with each progress
 report, so a server that dies mid-conversion leaves a lease that runs out and
 another process (or this one after a restart) starts it again: the periodic
@@ -28,6 +34,7 @@ import secrets
 import threading
 import time
 from datetime import timedelta
+from fractions import Fraction
 
 from flask import current_app
 from sqlalchemy import and_
@@ -100,7 +107,7 @@ class Conversions:
         )
 
     def start(self, post_id: int) -> threading.Thread:
-        """Convert ``post_id``'s video in a background thread."""
+        """Convert ``post_id``'s videos in a background thread."""
         thread = threading.Thread(
             target=self._run_tracked,
             args=(post_id,),
@@ -132,10 +139,12 @@ class Conversions:
         with self.app.app_context():
             now = now_utc()
             rows = db.session.execute(
-                select(VIDEOS.c.post_id).where(
+                select(VIDEOS.c.post_id)
+                .where(
                     VIDEOS.c.status == VideoStatus.CONVERTING,
                     or_(VIDEOS.c.job_until.is_(None), VIDEOS.c.job_until < now),
                 )
+                .distinct()
             ).all()
             db.session.remove()
         post_ids = [row.post_id for row in rows]
@@ -145,25 +154,42 @@ class Conversions:
         return post_ids
 
     def run(self, post_id: int) -> None:
-        """Claim and convert one video; never raises."""
+        """Claim and convert the post's videos nobody is converting, one after
+        another; never raises."""
         with self.app.app_context():
             try:
-                if self._claim(post_id):
-                    self._convert(post_id)
-            except Exception:
-                log.exception("post %s: video conversion crashed", post_id)
-                self._finish(post_id, status=VideoStatus.FAILED, error=CRASHED)
+                for video_id in self._waiting(post_id):
+                    self._run_one(post_id, video_id)
             finally:
                 db.session.remove()
 
+    def _waiting(self, post_id: int) -> list[int]:
+        video_ids = db.session.scalars(
+            select(VIDEOS.c.id)
+            .where(
+                VIDEOS.c.post_id == post_id, VIDEOS.c.status == VideoStatus.CONVERTING
+            )
+            .order_by(VIDEOS.c.id)
+        ).all()
+        db.session.rollback()
+        return list(video_ids)
+
+    def _run_one(self, post_id: int, video_id: int) -> None:
+        try:
+            if self._claim(video_id):
+                self._convert(post_id, video_id)
+        except Exception:
+            log.exception("post %s: video conversion crashed", post_id)
+            self._finish(video_id, status=VideoStatus.FAILED, error=CRASHED)
+
     # -- one conversion ----------------------------------------------------------
 
-    def _claim(self, post_id: int) -> bool:
+    def _claim(self, video_id: int) -> bool:
         now = now_utc()
         done = db.session.execute(
             update(VIDEOS)
             .where(
-                VIDEOS.c.post_id == post_id,
+                VIDEOS.c.id == video_id,
                 VIDEOS.c.status == VideoStatus.CONVERTING,
                 or_(VIDEOS.c.job_until.is_(None), VIDEOS.c.job_until < now),
             )
@@ -172,23 +198,24 @@ class Conversions:
         db.session.commit()
         return done == 1
 
-    def _convert(self, post_id: int) -> None:
-        video = db.session.execute(
-            select(PostVideo).where(PostVideo.post_id == post_id)
-        ).scalar_one()
+    def _convert(self, post_id: int, video_id: int) -> None:
+        video = db.session.get(PostVideo, video_id)
         post = db.session.get(Post, post_id)
         store = current_app.extensions["media_store"]
         account = post.user.ig_account_id
-        kind, fit = post.post_type, video.fit
-        cover_ms = None if video.cover_uploaded else (video.thumb_offset_ms or 0)
+        options = {
+            "fit": video.fit,
+            "cover_ms": None if video.cover_uploaded else (video.thumb_offset_ms or 0),
+        }
+        kind = post.post_type
+        if video.post_media_id is not None:  # a carousel item: the carousel's shape
+            kind, options["ratio"] = "carousel", carousel_ratio(post)
         source = video.source
         if not source:
             raise FileNotFoundError("the upload is gone")
         name = f"{secrets.token_hex(16)}.mp4"
         db.session.commit()  # hold no transaction while converting
-        prepared = self._make(
-            post_id, account, source, name, kind, fit=fit, cover_ms=cover_ms
-        )
+        prepared = self._make(video_id, post_id, account, source, name, kind, **options)
         if prepared is None:
             return
         cover_files: list[str] = []
@@ -198,7 +225,7 @@ class Conversions:
                 cover_files = list(store.save(account, cover.poster, cover.tile))
             except OSError as exc:
                 store.delete(account, name)
-                self._storage_failed(post_id, exc)
+                self._storage_failed(video_id, exc)
                 return
         out = prepared.output
         values = {
@@ -214,7 +241,7 @@ class Conversions:
         }
         if prepared.cover is not None:
             values["thumb_offset_ms"] = prepared.cover.offset_ms
-        if not self._finish(post_id, cover_files=cover_files, **values):
+        if not self._finish(video_id, cover_files=cover_files, **values):
             store.delete(account, name, *cover_files)  # the post went away
             return
         store.delete(account, source)  # the converted video replaces it
@@ -226,7 +253,14 @@ class Conversions:
         )
 
     def _make(
-        self, post_id: int, account: str, source: str, name: str, kind: str, **options
+        self,
+        video_id: int,
+        post_id: int,
+        account: str,
+        source: str,
+        name: str,
+        kind: str,
+        **options,
     ) -> Prepared | None:
         """Convert the stored upload in a work folder of this host and store
         the MP4 as ``name``. None when the video was refused (the post's video
@@ -239,26 +273,26 @@ class Conversions:
             except BlobNotFound:
                 raise FileNotFoundError("the upload is gone") from None
             except OSError as exc:
-                self._storage_failed(post_id, exc)
+                self._storage_failed(video_id, exc)
                 return None
             try:
-                report = self._reporter(post_id)
+                report = self._reporter(video_id)
                 prepared = jobs.prepare_video(
                     src, folder / name, kind, **options, progress=report
                 )
             except VideoRejected as exc:
                 log.info("post %s: video refused: %s", post_id, exc.reason)
-                self._finish(post_id, status=VideoStatus.FAILED, error=exc.message)
+                self._finish(video_id, status=VideoStatus.FAILED, error=exc.message)
                 return None
             try:
                 workspace.keep(store, account, name, prepared.path)
             except OSError as exc:
                 store.delete(account, name)
-                self._storage_failed(post_id, exc)
+                self._storage_failed(video_id, exc)
                 return None
         return prepared
 
-    def _reporter(self, post_id: int):
+    def _reporter(self, video_id: int):
         """A progress callback that writes at most once a second, renewing the
         lease each time (and never fails the conversion)."""
         last = [0.0]
@@ -272,7 +306,7 @@ class Conversions:
                     conn.execute(
                         update(VIDEOS)
                         .where(
-                            VIDEOS.c.post_id == post_id,
+                            VIDEOS.c.id == video_id,
                             VIDEOS.c.job_owner == self.owner,
                         )
                         .values(
@@ -281,11 +315,11 @@ class Conversions:
                         )
                     )
             except Exception:
-                log.warning("post %s: progress not saved", post_id, exc_info=True)
+                log.warning("video %s: progress not saved", video_id, exc_info=True)
 
         return report
 
-    def _storage_failed(self, post_id: int, exc: OSError) -> None:
+    def _storage_failed(self, video_id: int, exc: OSError) -> None:
         """The media storage could not be read or written: give the claim
         back until a growing, jittered delay has passed (the engine's
         ``retry_delay``; ``resume`` starts it then), or after the engine's
@@ -294,14 +328,13 @@ class Conversions:
         db.session.rollback()
         tries = 1 + (
             db.session.scalar(
-                select(VIDEOS.c.storage_failures).where(VIDEOS.c.post_id == post_id)
+                select(VIDEOS.c.storage_failures).where(VIDEOS.c.id == video_id)
             )
             or 0
         )
         log.warning(
-            "post %s: media storage failed during the video conversion "
-            "(try %d of %d): %s",
-            post_id,
+            "video %s: media storage failed during its conversion (try %d of %d): %s",
+            video_id,
             tries,
             settings.max_attempts,
             exc,
@@ -309,7 +342,7 @@ class Conversions:
         if tries >= settings.max_attempts:
             reason = STORAGE_GAVE_UP.format(tries=tries)
             self._finish(
-                post_id,
+                video_id,
                 fail_post=VIDEO_FAILED.format(error=reason),
                 status=VideoStatus.FAILED,
                 error=reason,
@@ -319,7 +352,7 @@ class Conversions:
         note = STORAGE_RETRY.format(tries=tries + 1, limit=settings.max_attempts)
         db.session.execute(
             update(VIDEOS)
-            .where(VIDEOS.c.post_id == post_id, VIDEOS.c.job_owner == self.owner)
+            .where(VIDEOS.c.id == video_id, VIDEOS.c.job_owner == self.owner)
             .values(
                 job_owner=None,
                 job_until=now_utc() + settings.retry_delay(tries),
@@ -331,35 +364,37 @@ class Conversions:
 
     def _finish(
         self,
-        post_id: int,
+        video_id: int,
         *,
         cover_files: list[str] | None = None,
         fail_post: str | None = None,
         **values,
     ) -> bool:
         """Record the end of a conversion we hold (with the new cover pictures,
-        already stored) and wake the post; False when the post or our claim
-        is gone. ``fail_post``: also fail the scheduled post with this reason
-        (and tell its owner) unless a publishing step holds it, which then
-        finds the failed video and fails the post itself."""
+        already stored: the post's, or its carousel item's) and wake the post;
+        False when the post, the item or our claim is gone. ``fail_post``: also
+        fail the scheduled post with this reason (and tell its owner) unless a
+        publishing step holds it, which then finds the failed video and fails
+        the post itself."""
         db.session.rollback()
-        post = db.session.get(Post, post_id)
-        if post is None:
+        video = db.session.get(PostVideo, video_id)
+        if video is None:
             return False
+        post, post_id = video.post, video.post_id
         old_files: list[str | None] = []
         store = current_app.extensions["media_store"]
         account = post.user.ig_account_id
         try:
             if cover_files:
-                item = post.writable_cover()
+                item = video.item or post.writable_cover()
                 old_files = [item.filename, item.thumbnail]
                 item.filename, item.thumbnail = cover_files
+                if video.item is not None:  # the poster has the video's size
+                    item.width, item.height = values["width"], values["height"]
                 post.updated_at = now_utc()  # the grid's cache sees the new tile
             done = db.session.execute(
                 update(VIDEOS)
-                .where(
-                    and_(VIDEOS.c.post_id == post_id, VIDEOS.c.job_owner == self.owner)
-                )
+                .where(and_(VIDEOS.c.id == video_id, VIDEOS.c.job_owner == self.owner))
                 .values(job_owner=None, job_until=None, **values)
             ).rowcount
             if done != 1:
@@ -386,6 +421,13 @@ class Conversions:
 
             publisher.wake(post_id, max(wake_at, now_utc()))
         return True
+
+
+def carousel_ratio(post: Post) -> Fraction:
+    """The shape of a carousel's videos: its first item's (Instagram crops
+    every item to it; a video item's poster was made in that shape)."""
+    first = post.media[0]
+    return Fraction(first.width, first.height)
 
 
 conversions = Conversions()

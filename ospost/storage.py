@@ -355,8 +355,10 @@ def staged_names(post: StagedPost, filenames: list[str | None], secret: str):
     """The public copies a post may have: one per image or converted video
     (``.mp4``; a post row's video counts without being named), plus the
     saved one."""
-    video = getattr(post, "video", None)
-    filenames = [*filenames, getattr(video, "filename", None)]
+    videos = [getattr(post, "video", None)]
+    # A carousel's video items (a Post's rows; the engine names them itself).
+    videos += [getattr(m, "video", None) for m in getattr(post, "media", None) or []]
+    filenames = [*filenames, *(getattr(v, "filename", None) for v in videos)]
     names = [
         staged_name(post, name, secret, ".mp4" if name.endswith(".mp4") else ".jpg")
         for name in dict.fromkeys(filenames)

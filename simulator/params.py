@@ -57,13 +57,44 @@ def create_kind(params: dict[str, str]) -> str:
     return "image"
 
 
+def parse_video_item(params: dict[str, str]) -> str:
+    """Validate a carousel's video item (``media_type=VIDEO``,
+    ``is_carousel_item=true``, ``video_url``); returns the video's URL.
+
+    Meta takes VIDEO only inside carousels (a video post is a Reel), and, as
+    for image items, nothing that belongs on the carousel; people tags are
+    not supported on videos inside carousels (graph-api.md §3.1).
+    """
+    if params.get("is_carousel_item", "").lower() != "true":
+        raise GraphError(
+            100,
+            "The VIDEO media type is only for carousel items; publish a video "
+            "as a Reel (media_type=REELS).",
+            subcode=2207023,
+            title="Unknown media type",
+            user_msg="Media type VIDEO is not supported here.",
+        )
+    for name in ("caption", "collaborators", "location_id"):
+        if params.get(name):
+            raise not_allowed_on_item(name)
+    if params.get("user_tags"):
+        raise invalid_param("user_tags", "is not supported on videos in carousels")
+    if params.get("image_url"):
+        raise invalid_param("image_url", "is not allowed for a video item")
+    video_url = params.get("video_url", "").strip()
+    if not video_url:
+        raise missing_param("video_url")
+    return video_url
+
+
 def parse_create(params: dict[str, str]) -> CreateParams:
     """Validate a ``POST /{ig-user-id}/media`` request like Meta."""
     media_type = params.get("media_type", "IMAGE").upper()
     if media_type not in ("IMAGE", "CAROUSEL"):
         raise GraphError(
             100,
-            "The simulator supports images, carousels of images, Reels and Stories.",
+            "The simulator supports images, carousels (of images and videos), "
+            "Reels and Stories.",
             subcode=2207023,
             title="Unknown media type",
             user_msg=f"Media type {media_type} is not supported here.",

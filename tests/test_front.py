@@ -405,22 +405,24 @@ def test_nginx_front_limits_redirects_and_forwards(front):
     )
     assert plain.status_code == 301
     assert plain.headers["Location"] == "https://127.0.0.1/login?next=/"
-    # Over the app's 30 MiB: refused by nginx from the header, in the app's words.
-    with front.tls_socket() as sock:
-        sock.sendall(
-            b"POST /post/add HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Accept: application/json\r\n"
-            b"Content-Type: multipart/form-data; boundary=x\r\n"
-            b"Content-Length: %d\r\n\r\n" % (31 * 1024 * 1024)
-        )
-        answer = sock.recv(65536).decode()
-    head, _, body = answer.partition("\r\n\r\n")
-    assert head.startswith("HTTP/1.1 413")
-    assert json.loads(body) == {
-        "ok": False,
-        "error": "File is too large: the limit is 30 MB.",
-    }
-    assert not any("/post/add" in line[0] for line in front.gunicorn.requests_seen())
+    # Over the app's 30 MiB (the video forms: 1000 MiB): refused by nginx from
+    # the header, in the app's words.
+    for path, mb in (("/bulk/upload", 30), ("/post/add", 1000)):
+        with front.tls_socket() as sock:
+            sock.sendall(
+                b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Accept: application/json\r\n"
+                b"Content-Type: multipart/form-data; boundary=x\r\n"
+                b"Content-Length: %d\r\n\r\n" % (path.encode(), (mb + 1) * 1024 * 1024)
+            )
+            answer = sock.recv(65536).decode()
+        head, _, body = answer.partition("\r\n\r\n")
+        assert head.startswith("HTTP/1.1 413")
+        assert json.loads(body) == {
+            "ok": False,
+            "error": f"File is too large: the limit is {mb} MB.",
+        }
+        assert not any(path in line[0] for line in front.gunicorn.requests_seen())
 
 
 # -- slow clients -----------------------------------------------------------------

@@ -165,8 +165,10 @@ def test_a_video_over_the_limit_is_refused_by_nginx_and_nothing_is_saved(
     app, front = video_front
     login(front, world)
     limit = app.config["VIDEO_MAX_UPLOAD_MB"]
-    for kind in ("reel", "story"):
-        status, body = raw_post(front, f"/post/add/{kind}", limit * MB + 1)
+    # The composers that take videos: Reels, Stories, and the post forms
+    # (a carousel's video items).
+    for path in ("/post/add/reel", "/post/add/story", "/post/add", "/post/1/edit"):
+        status, body = raw_post(front, path, limit * MB + 1)
         assert status == "HTTP/1.1 413 Request Entity Too Large"
         # The app's words and shape (as for photos over 30 MB), not nginx's page.
         assert json.loads(body) == {
@@ -175,7 +177,7 @@ def test_a_video_over_the_limit_is_refused_by_nginx_and_nothing_is_saved(
         }
     # Refused from the header: gunicorn never saw them, nothing was written.
     assert not any(
-        r[0].startswith("POST /post/add/") for r in front.gunicorn.requests_seen()
+        r[0].startswith("POST /post/") for r in front.gunicorn.requests_seen()
     )
     with app.app_context():
         assert db.session.scalars(select(Post)).all() == []
@@ -195,9 +197,9 @@ def test_other_routes_keep_the_small_limit_beside_the_video_location(video_front
     # Every other form route, and addresses that only look like the video
     # location, get the 30 MB limit.
     for path in (
-        "/post/add",
         "/bulk/upload",
-        "/post/1/edit",
+        "/post/x/edit",
+        "/post/1/editx",
         "/post/add/reel/x",
         "/post/add/reels",
         "/xpost/add/reel",

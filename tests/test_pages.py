@@ -179,7 +179,11 @@ def test_add_page_fields(pages_client):
         assert f'for="{field}"' in html and f'id="{field}"' in html
     for text in ("Media", "Caption", "Collaborators", "First comment", "Publish at"):
         assert f">{text}</label>" in html
-    assert 'accept="image/jpeg,image/png,image/webp,image/heic,image/heif"' in html
+    # Photos, and videos for carousels (ospost/carousel_videos.py).
+    assert (
+        'accept="image/jpeg,image/png,image/webp,image/heic,image/heif,'
+        'video/mp4,video/quicktime,video/webm"'
+    ) in html
     assert re.search(r'id="image"[^>]* multiple', html)
     assert 'maxlength="1000"' in html  # each image's alt text
     assert 'type="datetime-local"' in html

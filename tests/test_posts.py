@@ -151,7 +151,9 @@ def test_dates_after_the_login_expiry_are_refused(app, client, user):
 
 
 def test_oversized_upload_gets_a_clear_413(make_app, auth):
-    app = make_app(MAX_CONTENT_LENGTH=1024 * 1024)
+    # The post form may carry carousel videos: its body may reach
+    # VIDEO_MAX_UPLOAD_MB (test_a_photo_over_the_request_limit_is_refused...).
+    app = make_app(MAX_CONTENT_LENGTH=1024 * 1024, VIDEO_MAX_UPLOAD_MB=1)
     client = app.test_client()
     AuthActions(client, auth.world).login()
     # Encode in memory: the test client would spool a large body to a temp
@@ -175,6 +177,33 @@ def test_oversized_upload_gets_a_clear_413(make_app, auth):
         "ok": False,
         "error": "File is too large: the limit is 1 MB.",
     }
+    assert all_posts(app) == []
+
+
+def test_a_photo_over_the_request_limit_is_refused_at_its_field(make_app, auth):
+    """A video may make the post form's body large; a photo may still be at
+    most MAX_CONTENT_LENGTH."""
+    app = make_app(MAX_CONTENT_LENGTH=1024 * 1024, VIDEO_MAX_UPLOAD_MB=4)
+    client = app.test_client()
+    AuthActions(client, auth.world).login()
+    big = image_bytes(1080, 1350) + b"\0" * (2 * 1024 * 1024)
+    # Encoded in memory: the test client would spool it to a file left open.
+    boundary, body = encode_multipart(
+        {
+            "date": local_input(soon(), "Europe/Paris"),
+            "image": FileStorage(io.BytesIO(big), "big.jpg"),
+        }
+    )
+    resp = client.post(
+        "/post/add",
+        data=body,
+        content_type=f"multipart/form-data; boundary={boundary}",
+        headers={"Accept": "application/json"},
+    )
+    assert resp.status_code == 400, resp.get_json()
+    assert resp.get_json()["fields"]["image"] == (
+        "This photo is 2 MB; a photo can be at most 1 MB."
+    )
     assert all_posts(app) == []
 
 

@@ -93,7 +93,9 @@ def test_decompression_bomb_is_refused_before_decoding(app, client, user):
     assert post_count(app) == 0
 
 
-def test_fifty_megabyte_upload_is_refused(app, client, user):
+def test_fifty_megabyte_photo_is_refused(app, client, user):
+    """The post form may carry videos (up to VIDEO_MAX_UPLOAD_MB, beyond
+    which it is a 413: test_posts.py), but a photo is refused over 30 MB."""
     boundary, body = encode_multipart(
         {
             "date": local_input(soon(), "Europe/Paris"),
@@ -106,8 +108,12 @@ def test_fifty_megabyte_upload_is_refused(app, client, user):
         content_type=f"multipart/form-data; boundary={boundary}",
         headers=JSON,
     )
-    assert resp.status_code == 413
-    assert resp.get_json()["ok"] is False
+    assert resp.status_code == 400
+    body = resp.get_json()
+    assert body["ok"] is False
+    assert body["fields"]["image"] == (
+        "This photo is 50 MB; a photo can be at most 30 MB."
+    )
     assert post_count(app) == 0
 
 

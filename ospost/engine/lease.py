@@ -106,7 +106,10 @@ _FORGET_FILES = (
     .where(ITEMS.c.post_id == bindparam("where_post_id"))
     .values(filename=None)
 )
-_VIDEO = select(*VIDEOS.c).where(VIDEOS.c.post_id == bindparam("post_id"))
+# A Reel's or Story's own video (a carousel's video items name their item).
+_VIDEO = select(*VIDEOS.c).where(
+    VIDEOS.c.post_id == bindparam("post_id"), VIDEOS.c.post_media_id.is_(None)
+)
 _FORGET_VIDEO_FILES = (
     update(VIDEOS)
     .where(VIDEOS.c.post_id == bindparam("where_post_id"))

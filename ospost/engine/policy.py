@@ -115,16 +115,17 @@ class ErrorPolicy:
         )
 
     def check_again(
-        self, step: Step, *, counted_check: bool = False, since=None
+        self, step: Step, *, counted_check: bool = False, since=None, video=False
     ) -> None:
         """Look at a container Meta is still processing later, backing off.
 
         ``since``: when the awaited container was made (default: the post's
-        container; carousel items pass their own).
+        container; carousel items pass their own). ``video``: a carousel's
+        video item is among those awaited (checked like a Reel's).
         """
         post = step.post
         age = step.now - (since or post.container_created_at or step.now)
-        if post.post_type != "feed":
+        if post.post_type != "feed" or video:
             self._check_video_again(step, age, counted_check)
             return
         if age > self.settings.check_timeout:

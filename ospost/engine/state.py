@@ -100,10 +100,12 @@ class ItemSnapshot(_Row):
 
 @dataclass(slots=True)
 class VideoSnapshot(_Row):
-    """A Reel's or video Story's ``post_videos`` row, read after the claim."""
+    """A ``post_videos`` row (a Reel's or video Story's video, or a carousel
+    item's), read after the claim."""
 
     id: int
     post_id: int
+    post_media_id: int | None  # a carousel item's video: that item
     source: str | None
     filename: str | None
     status: str
@@ -164,6 +166,8 @@ class Step:
     items: list[ItemSnapshot] = field(default_factory=list)
     # A Reel's or video Story's video (None for other posts).
     video: VideoSnapshot | None = None
+    # A carousel's video items: their videos by post_media id.
+    item_videos: dict[int, VideoSnapshot] = field(default_factory=dict)
     # Graph calls the post may make in all its wake-ups (PUBLISH_MAX_GRAPH_CALLS).
     budget: int = 0
     calls: int = 0
@@ -182,10 +186,11 @@ class Step:
         return self.post.media_type == "CAROUSEL"
 
     def file_names(self) -> list[str | None]:
-        """The post's uploads: its items' images and its video's files."""
+        """The post's uploads: its items' images and its videos' files."""
         names = [item.filename for item in self.items]
-        if self.video is not None:
-            names += [self.video.filename, self.video.source]
+        for video in [self.video, *self.item_videos.values()]:
+            if video is not None:
+                names += [video.filename, video.source]
         return names
 
     @property

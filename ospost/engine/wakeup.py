@@ -9,6 +9,7 @@ from datetime import datetime
 from models import PostStatus
 from models import now_utc
 from ospost.blobstore import BlobError
+from ospost.engine.carousel import item_videos
 from ospost.engine.lease import Leases
 from ospost.engine.lease import LostLease
 from ospost.engine.policy import ErrorPolicy
@@ -85,6 +86,8 @@ class Engine:
         )
         if post.post_type != "feed":
             step.video = self.leases.video(post.id)
+        elif step.is_carousel:
+            step.item_videos = item_videos(post.id)
         rule = next_step(post, user, items)
         log.debug("post %s: %s", post.id, rule.name, extra={"post_id": post.id})
         try:

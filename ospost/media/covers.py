@@ -13,6 +13,7 @@ import io
 import logging
 import typing
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -60,6 +61,25 @@ def cover_from_upload(stream: typing.BinaryIO) -> Cover:
         picture = im.convert("RGB")
     tile, strip = _crops(picture)
     return Cover(processed.jpeg, tile, strip, None)
+
+
+def cover_in_shape(poster: bytes, ratio: Fraction, fit: str) -> Cover:
+    """Reshape a cover to a carousel's shape (``ratio``, width/height) the way
+    its video will be: black bars around it ("pad") or its middle ("crop").
+    The composer's stand-in until the conversion makes the real one."""
+    with Image.open(io.BytesIO(poster)) as im:
+        picture = im.convert("RGB")
+    width, height = picture.size
+    if fit == "crop":
+        box = _middle_box(width, height, float(ratio))
+        picture = picture.crop(box)
+    else:
+        canvas_w = max(width, round(height * ratio))
+        canvas_h = max(height, round(canvas_w / ratio))
+        canvas = Image.new("RGB", (canvas_w, canvas_h))
+        canvas.paste(picture, ((canvas_w - width) // 2, (canvas_h - height) // 2))
+        picture = canvas
+    return _cover(picture, 0)
 
 
 def frame_at(path: str | Path, offset_ms: int) -> tuple[Image.Image, int]:
@@ -116,15 +136,17 @@ def _crops(picture: Image.Image) -> tuple[bytes, bytes]:
 
 def _middle(picture: Image.Image, size: tuple[int, int]) -> Image.Image:
     """Cut the middle of ``picture`` to the shape of ``size`` and scale it there."""
-    width, height = picture.size
-    want = size[0] / size[1]
+    box = _middle_box(*picture.size, size[0] / size[1])
+    return picture.resize(size, Image.Resampling.LANCZOS, box=box)
+
+
+def _middle_box(width: int, height: int, want: float) -> tuple[int, int, int, int]:
+    """The middle part of a width x height picture of shape ``want``."""
     if width / height > want:
         crop_w = round(height * want)
-        box = ((width - crop_w) // 2, 0, (width - crop_w) // 2 + crop_w, height)
-    else:
-        crop_h = round(width / want)
-        box = (0, (height - crop_h) // 2, width, (height - crop_h) // 2 + crop_h)
-    return picture.resize(size, Image.Resampling.LANCZOS, box=box)
+        return ((width - crop_w) // 2, 0, (width - crop_w) // 2 + crop_w, height)
+    crop_h = round(width / want)
+    return (0, (height - crop_h) // 2, width, (height - crop_h) // 2 + crop_h)
 
 
 def _jpeg(picture: Image.Image) -> bytes:

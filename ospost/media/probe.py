@@ -149,6 +149,11 @@ def looks_like_photo(head: bytes) -> bool:
     return _looks_like_photo(head)
 
 
+def looks_like_video(head: bytes) -> bool:
+    """Whether a file's first 16 bytes are a video container's we accept."""
+    return _looks_like_video(head)
+
+
 def _looks_like_photo(head: bytes) -> bool:
     if head.startswith(_PHOTO_SIGNATURES):
         return True

@@ -52,6 +52,8 @@ class ContainersMixin(WorldState):
         media_type = req.params.get("media_type", "IMAGE").upper()
         if media_type in ("REELS", "STORIES"):
             return self._create_reel_or_story(req, route, media_type)
+        if media_type == "VIDEO":
+            return self._create_video_item(req, route)
         ig_user_id = route.ig_user_id or ""
         with self._lock:
             token = self._auth(req)
@@ -236,6 +238,8 @@ def child_record(child: Container) -> dict[str, Any]:
     """What a published carousel remembers of one item."""
     return {
         "container_id": child.id,
+        "media_type": "VIDEO" if child.video else "IMAGE",
+        "video": asdict(child.video) if child.video else None,
         "image_url": child.image_url,
         "image_sha256": child.image_sha256,
         "alt_text": child.alt_text,

@@ -1,5 +1,11 @@
 """Reels and Stories: ``media_type=REELS`` and ``media_type=STORIES`` containers.
 
+A carousel may hold videos too: an item container with ``media_type=VIDEO``,
+``is_carousel_item=true`` and ``video_url`` is fetched and checked like a
+Reel's video (within the carousel-video limits of ``VIDEO_LIMITS``) and
+processed for as long; the carousel refuses it until it is FINISHED
+(``carousels.py``).
+
 A Reel needs ``video_url`` and takes ``caption``, ``collaborators`` (up to
 3), ``share_to_feed``, ``cover_url`` or ``thumb_offset``; a Story takes
 ``image_url`` or ``video_url`` and nothing else (Meta ignores a caption).
@@ -23,6 +29,7 @@ from simulator.helpers import select
 from simulator.imaging import crawl
 from simulator.imaging import inspect_image
 from simulator.params import parse_collaborators
+from simulator.params import parse_video_item
 from simulator.records import Container
 from simulator.records import GraphRequest
 from simulator.records import Route
@@ -82,6 +89,30 @@ class VideoMixin(WorldState):
                 container.video.collaborators = tuple(container.collaborators)
         else:
             self._fetch_story_image(container, image_url, timeout)
+        with self._lock:
+            container.id = self._ids.take("container")
+            container.created_at = time.time()
+            self._containers[container.id] = container
+        return {"id": container.id}
+
+    def _create_video_item(self, req: GraphRequest, route: Route) -> dict[str, Any]:
+        """``POST /{ig-user-id}/media`` with ``media_type=VIDEO`` and
+        ``is_carousel_item=true``: a carousel's video item."""
+        ig_user_id = route.ig_user_id or ""
+        with self._lock:
+            token = self._auth(req)
+            self._managed_ig(token, ig_user_id, "POST")
+            self._require_scope(token, "instagram_content_publish")
+            timeout = self._settings.crawler_timeout
+        video_url = parse_video_item(req.params)
+        part = self._fetch_video(req, video_url, "CAROUSEL_ITEM", timeout)
+        container = Container(
+            id="", ig_user_id=ig_user_id, fb_user_id=token.fb_user_id,
+            image_url="", caption="", alt_text="", image_sha256="",
+            width=part.width, height=part.height, size=part.size,
+            image_format="VIDEO", created_at=0.0, media_type="VIDEO",
+            is_carousel_item=True, video=part,
+        )  # fmt: skip
         with self._lock:
             container.id = self._ids.take("container")
             container.created_at = time.time()

@@ -1,5 +1,7 @@
 // The images of the New post and Edit post forms: the "Media" picker takes 1-10
-// photos (2 or more make a carousel), a filmstrip orders them (drag, or the
+// photos (2 or more make a carousel, which may mix in videos: carouselVideo.js,
+// sent as they are, with a poster frame and a play mark in the filmstrip and
+// the carousel-wide "video_fit" choice), a filmstrip orders them (drag, or the
 // Earlier and Later buttons), and the chosen image gets its crop (one shape for
 // every image), alt text and people tags. When the form is sent, the images are
 // added to its data the way ospost/post_form.py reads them: each as "new:<k>"
@@ -15,6 +17,7 @@ import Sortable from '/vendor/sortable.complete.esm.js';
 import { setupCaptionCounter } from './caption.js';
 import { CropView, canvasToJpeg, drawCrop, hasTransparency, loadImage } from './mediaCrop.js';
 import { CarouselShape } from './carouselShape.js';
+import { isVideoFile, readVideo, videoProblem } from './carouselVideo.js';
 import { renderFilmstrip } from './filmstrip.js';
 import { PeopleTags } from './peopleTags.js';
 
@@ -54,6 +57,8 @@ class MediaComposer {
     this.ratioButtons = [...root.querySelectorAll('[data-ratio]')];
     this.modeButtons = [...root.querySelectorAll('[data-mode]')];
     this.filmTemplate = root.querySelector('[data-film-template]');
+    this.fitField = root.querySelector('[data-video-fit]');
+    this.videoLimits = JSON.parse(root.dataset.videoLimits || '{}');
     // The page's own list of current images serves forms without JavaScript.
     root.querySelector('[data-media-static]')?.remove();
     this.items = JSON.parse(root.dataset.items || '[]').map(keptItem);
@@ -128,6 +133,11 @@ class MediaComposer {
   // What is wrong with the images before sending ('' when nothing).
   problem({ required }) {
     if (required && !this.items.length) return 'Choose an image to post.';
+    if (this.items.length === 1 && this.items[0].video) {
+      return 'A single video is a Reel: choose Reel as the post type, or add a photo or video to make a carousel.';
+    }
+    const videos = videoProblem(this.items, this.videoLimits);
+    if (videos) return videos;
     for (const [index, item] of this.items.entries()) {
       const unnamed = item.tags.findIndex((tag) => !tag.username);
       if (unnamed >= 0) {
@@ -248,7 +258,12 @@ class MediaComposer {
     this.altField.hidden = count === 0;
     this.input.required = count === 0;
     this.root.classList.toggle('is-carousel', count > 1);
-    const kind = count > 1 ? `${count} images: a carousel` : `${count} image`;
+    const videos = this.items.filter((item) => item.video).length;
+    this.fitField.hidden = videos === 0;
+    const things = videos
+      ? `${plural(count - videos, 'photo')} and ${plural(videos, 'video')}`
+      : `${count} images`;
+    const kind = count > 1 ? `${things}: a carousel` : `${count} ${videos ? 'video' : 'image'}`;
     const room = this.limits.media_items - count;
     const more = room > 0 ? ` You can add ${room} more.` : '';
     this.note.textContent = count ? `${kind}.${more} ${this.message || ''}`.trim() : '';
@@ -267,6 +282,7 @@ class MediaComposer {
       replace: (index) => this.pickReplacement(index),
       remove: (index) => this.remove(index),
       thumb: (index) => this.items[index].thumb,
+      video: (index) => this.items[index].video,
     });
   }
 
@@ -287,20 +303,31 @@ class MediaComposer {
     const index = this.selected;
     const item = this.items[index];
     const number = index + 1;
+    const noun = item.video ? 'Video' : 'Image';
     this.title.textContent =
-      this.items.length > 1 ? `Image ${number} of ${this.items.length}` : 'The image';
+      this.items.length > 1
+        ? `${noun} ${number} of ${this.items.length}`
+        : `The ${noun.toLowerCase()}`;
     this.altLabel.textContent = `Alt text for image ${number}`;
     this.altInput.value = item.alt;
+    // Instagram takes no alt text or people tags on a video in a carousel.
+    this.altField.hidden = item.video;
     this.modeButtons.forEach((button) => {
       const active = button.dataset.mode === this.mode;
       button.classList.toggle('active', active);
       button.setAttribute('aria-pressed', String(active));
-      if (button.dataset.mode === 'tags') button.disabled = !item.preview;
+      if (button.dataset.mode === 'tags') button.disabled = !item.preview || item.video;
     });
-    const tagging = this.mode === 'tags' && item.preview;
+    const tagging = this.mode === 'tags' && item.preview && !item.video;
     this.cropPane.hidden = tagging;
     this.tagPane.hidden = !tagging;
-    if (!item.preview) {
+    if (item.video) {
+      this.cropView.showStill(
+        item.thumb,
+        `Video ${number}${item.duration ? `, ${item.duration.toFixed(1)} s` : ''}: sent as it is; ` +
+          "Ospost fits it to the carousel's shape (below) and converts it for Instagram.",
+      );
+    } else if (!item.preview) {
       this.cropView.showWithoutPreview(item.name);
     } else if (tagging) {
       this.cropView.destroy();
@@ -335,8 +362,12 @@ class MediaComposer {
     let uploads = 0;
     for (const [index, item] of this.items.entries()) {
       const number = index + 1;
-      if (item.id !== null && !this.needsUpload(item, index)) {
+      if (item.id !== null && (item.video || !this.needsUpload(item, index))) {
         data.append('item', `keep:${item.id}`);
+      } else if (item.video) {
+        data.append('media', item.file, item.file.name);
+        data.append('item', `new:${uploads}`);
+        uploads += 1;
       } else if (item.library && !this.needsUpload(item, index)) {
         data.append('item', `lib:${item.library}`);
       } else {
@@ -344,8 +375,8 @@ class MediaComposer {
         data.append('item', `new:${uploads}`);
         uploads += 1;
       }
-      data.append('item_alt_text', item.alt.trim());
-      data.append('item_user_tags', JSON.stringify(item.tags));
+      data.append('item_alt_text', item.video ? '' : item.alt.trim());
+      data.append('item_user_tags', JSON.stringify(item.video ? [] : item.tags));
     }
   }
 
@@ -367,6 +398,10 @@ class MediaComposer {
   }
 }
 
+function plural(count, noun) {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
 function keptItem(data) {
   return {
     key: nextKey++,
@@ -382,10 +417,13 @@ function keptItem(data) {
     preview: Boolean(data.url && data.width && data.height),
     transparent: false, // stored images are JPEGs, already flattened
     objectUrl: null,
+    video: Boolean(data.video),
+    duration: null,
   };
 }
 
 async function newItem(file) {
+  if (isVideoFile(file)) return newVideoItem(file);
   const url = URL.createObjectURL(file);
   const image = await loadImage(url);
   return {
@@ -402,6 +440,29 @@ async function newItem(file) {
     preview: Boolean(image),
     transparent: Boolean(image) && hasTransparency(image),
     objectUrl: url,
+    video: false,
+    duration: null,
+  };
+}
+
+async function newVideoItem(file) {
+  const { url, poster, natural, duration } = await readVideo(file);
+  return {
+    key: nextKey++,
+    id: null,
+    file,
+    url,
+    thumb: poster,
+    name: file.name,
+    natural,
+    crop: null,
+    alt: '',
+    tags: [],
+    preview: false,
+    transparent: false,
+    objectUrl: url,
+    video: true,
+    duration,
   };
 }
 

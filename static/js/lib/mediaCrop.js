@@ -244,6 +244,18 @@ export class CropView {
     frame.style.right = `${side}%`;
   }
 
+  // A picture that is not cropped here (a video's poster frame), with a note.
+  showStill(url, note) {
+    this.destroy();
+    const picture = document.createElement('img');
+    picture.className = 'crop-still';
+    picture.alt = '';
+    if (url) picture.src = url;
+    this.stage.replaceChildren(picture);
+    this.gridNote.hidden = true;
+    this.info.textContent = note;
+  }
+
   showWithoutPreview(name) {
     this.destroy();
     this.stage.replaceChildren();
