@@ -109,9 +109,15 @@ def test_a_reel_bigger_than_the_photo_limit_uploads_and_converts_through_nginx(
     took = time.monotonic() - started
     assert resp.status_code == 200, resp.text
     assert resp.json()["ok"] is True
+
     # gunicorn saw the whole request once, from nginx.
-    seen = [r for r in front.gunicorn.requests_seen() if "/post/add/reel " in r[0]]
-    assert [r[0].split()[0] for r in seen] == ["GET", "POST"]
+    # (gunicorn writes its access line after the answer: wait for it.)
+    def methods_seen():
+        seen = front.gunicorn.requests_seen()
+        return [r[0].split()[0] for r in seen if "/post/add/reel " in r[0]]
+
+    wait_for(lambda: len(methods_seen()) >= 2, timeout=10, describe=methods_seen)
+    assert methods_seen() == ["GET", "POST"]
 
     def converted():
         with app.app_context():
