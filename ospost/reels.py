@@ -54,6 +54,11 @@ RESUME_SECONDS = 30
 CRASHED = "The conversion stopped unexpectedly. Upload the video again."
 
 
+class Superseded(Exception):
+    """The video was replaced (or its cover changed) while it converted: this
+    run's result is no longer wanted, and a new run has the row."""
+
+
 class Conversions:
     """Starts, tracks and resumes this process's video conversions."""
 
@@ -129,20 +134,29 @@ class Conversions:
         return post_ids
 
     def run(self, post_id: int) -> None:
-        """Claim and convert one video; never raises."""
+        """Claim and convert one video; never raises.
+
+        Each run claims the row under its own name (``job_owner``): an edit
+        that replaces the video clears it, so a run still going for the old
+        video can neither report progress nor save its result over the new
+        one, even in this same process.
+        """
+        run = f"{self.owner}:{secrets.token_hex(4)}"[-64:]  # the column's size
         with self.app.app_context():
             try:
-                if self._claim(post_id):
-                    self._convert(post_id)
+                if self._claim(post_id, run):
+                    self._convert(post_id, run)
+            except Superseded:
+                log.info("post %s: conversion superseded by an edit", post_id)
             except Exception:
                 log.exception("post %s: video conversion crashed", post_id)
-                self._finish(post_id, status=VideoStatus.FAILED, error=CRASHED)
+                self._finish(post_id, run, status=VideoStatus.FAILED, error=CRASHED)
             finally:
                 db.session.remove()
 
     # -- one conversion ----------------------------------------------------------
 
-    def _claim(self, post_id: int) -> bool:
+    def _claim(self, post_id: int, run: str) -> bool:
         now = now_utc()
         done = db.session.execute(
             update(VIDEOS)
@@ -151,12 +165,12 @@ class Conversions:
                 VIDEOS.c.status == VideoStatus.CONVERTING,
                 or_(VIDEOS.c.job_until.is_(None), VIDEOS.c.job_until < now),
             )
-            .values(job_owner=self.owner, job_until=now + LEASE)
+            .values(job_owner=run, job_until=now + LEASE)
         ).rowcount
         db.session.commit()
         return done == 1
 
-    def _convert(self, post_id: int) -> None:
+    def _convert(self, post_id: int, run: str) -> None:
         video = db.session.execute(
             select(PostVideo).where(PostVideo.post_id == post_id)
         ).scalar_one()
@@ -171,7 +185,7 @@ class Conversions:
         name = f"{secrets.token_hex(16)}.mp4"
         db.session.commit()  # hold no transaction while converting
         prepared = self._make(
-            post_id, account, source, name, kind, fit=fit, cover_ms=cover_ms
+            post_id, run, (account, source, name), kind, fit=fit, cover_ms=cover_ms
         )
         if prepared is None:
             return
@@ -189,7 +203,7 @@ class Conversions:
         }
         if prepared.cover is not None:
             values["thumb_offset_ms"] = prepared.cover.offset_ms
-        if not self._finish(post_id, cover=prepared.cover, **values):
+        if not self._finish(post_id, run, cover=prepared.cover, **values):
             store.delete(account, name)  # the post went away meanwhile
             return
         store.delete(account, source)  # the converted video replaces it
@@ -201,13 +215,14 @@ class Conversions:
         )
 
     def _make(
-        self, post_id: int, account: str, source: str, name: str, kind: str, **options
+        self, post_id: int, run: str, files: tuple[str, str, str], kind: str, **options
     ) -> Prepared | None:
         """Convert the stored upload in a work folder of this host and store
         the MP4 as ``name``. None when the video was refused (the post's video
         has failed, with the reason) or the storage could not be read or
         written (our lease runs out and ``resume`` starts it again)."""
         store = current_app.extensions["media_store"]
+        account, source, name = files
         with workspace.workspace() as folder:
             try:
                 src = workspace.fetch(store, account, source, folder)
@@ -217,13 +232,13 @@ class Conversions:
                 log.warning("post %s: upload not fetched (retried): %s", post_id, exc)
                 return None
             try:
-                report = self._reporter(post_id)
+                report = self._reporter(post_id, run)
                 prepared = jobs.prepare_video(
                     src, folder / name, kind, **options, progress=report
                 )
             except VideoRejected as exc:
                 log.info("post %s: video refused: %s", post_id, exc.reason)
-                self._finish(post_id, status=VideoStatus.FAILED, error=exc.message)
+                self._finish(post_id, run, status=VideoStatus.FAILED, error=exc.message)
                 return None
             try:
                 workspace.keep(store, account, name, prepared.path)
@@ -233,9 +248,10 @@ class Conversions:
                 return None
         return prepared
 
-    def _reporter(self, post_id: int):
+    def _reporter(self, post_id: int, run: str):
         """A progress callback that writes at most once a second, renewing the
-        lease each time (and never fails the conversion)."""
+        lease each time; it stops the conversion (``Superseded``) once an edit
+        took the row from this run, and never fails it otherwise."""
         last = [0.0]
 
         def report(fraction: float) -> None:
@@ -244,23 +260,25 @@ class Conversions:
             last[0] = time.monotonic()
             try:
                 with db.engine.begin() as conn:
-                    conn.execute(
+                    done = conn.execute(
                         update(VIDEOS)
-                        .where(
-                            VIDEOS.c.post_id == post_id,
-                            VIDEOS.c.job_owner == self.owner,
-                        )
+                        .where(VIDEOS.c.post_id == post_id, VIDEOS.c.job_owner == run)
                         .values(
                             progress=min(max(fraction, 0.0), 0.99),
                             job_until=now_utc() + LEASE,
                         )
-                    )
+                    ).rowcount
             except Exception:
                 log.warning("post %s: progress not saved", post_id, exc_info=True)
+                return
+            if done == 0:
+                raise Superseded(post_id)
 
         return report
 
-    def _finish(self, post_id: int, *, cover: Cover | None = None, **values) -> bool:
+    def _finish(
+        self, post_id: int, run: str, *, cover: Cover | None = None, **values
+    ) -> bool:
         """Record the end of a conversion we hold (with the new cover pictures)
         and wake the post; False when the post or our claim is gone."""
         db.session.rollback()
@@ -280,9 +298,7 @@ class Conversions:
                 post.updated_at = now_utc()  # the grid's cache sees the new tile
             done = db.session.execute(
                 update(VIDEOS)
-                .where(
-                    and_(VIDEOS.c.post_id == post_id, VIDEOS.c.job_owner == self.owner)
-                )
+                .where(and_(VIDEOS.c.post_id == post_id, VIDEOS.c.job_owner == run))
                 .values(job_owner=None, job_until=None, **values)
             ).rowcount
             if done != 1:
