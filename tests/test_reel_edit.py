@@ -389,3 +389,45 @@ def test_a_draft_whose_video_failed_cannot_be_scheduled(env, clips):
         in (resp.get_json()["error"])
     )
     assert saved(app, post_id).status == PostStatus.DRAFT
+
+
+def test_without_javascript_a_refused_edit_shows_the_form_again(env, clips):
+    app, client = env
+    post = new_reel(app, client, clips["wide"], caption="Saved caption")
+    resp = client.post(
+        f"/post/{post.id}/reel",
+        data=reel_form(caption="Typed caption", thumb_offset="soon"),
+        content_type="multipart/form-data",
+    )
+    assert resp.status_code == 400
+    page = resp.get_data(as_text=True)
+    assert "Pick the cover frame with the slider." in page
+    assert "Typed caption</textarea>" in page and "Saved caption" not in page
+    resp = client.post(
+        f"/post/{post.id}/reel",
+        data=reel_form(caption="Typed caption"),
+        content_type="multipart/form-data",
+    )
+    assert resp.status_code == 302 and resp.headers["Location"].endswith(
+        f"/post/{post.id}/edit"
+    )
+
+
+def test_a_video_story_can_become_a_photo(env, world, clips):
+    app, client = env
+    resp = send_form(client, "/post/add/story", reel_form(clips["tall"].read_bytes()))
+    assert resp.status_code == 200, resp.get_json()
+    with app.app_context():
+        post_id = db.session.scalars(select(Post.id)).one()
+    assert video_status(app, post_id) == "ready"
+    wait_for(lambda: len(user_files(app)) == 3)
+    resp = edit(client, post_id, image_bytes(1080, 1920), "story.jpg")
+    assert resp.status_code == 200, resp.get_json()
+    after = saved(app, post_id)
+    assert after.video is None
+    cover = after.media[0]
+    assert user_files(app) == sorted([cover.filename, cover.thumbnail])
+    publish_now(app, post_id)
+    assert settled(app, post_id).status == PostStatus.PUBLISHED
+    (live,) = world.published()
+    assert (live["media_product_type"], live["media_type"]) == ("STORY", "IMAGE")
