@@ -230,6 +230,7 @@ def test_a_refused_edit_changes_nothing_and_leaves_no_file(
     app, client = env
     post = new_reel(app, client, clips["wide"], caption="Kept", share_to_feed="1")
     before = user_files(app)
+    fields = dict(fields)  # shared by both storage backends' runs
     payload = {"photo": image_bytes(), "wide": image_bytes(1080, 1350)}
     if fields.get("cover"):
         fields = {**fields, "cover": payload[fields["cover"]]}
