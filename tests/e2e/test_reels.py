@@ -218,3 +218,29 @@ def test_edit_a_saved_reels_caption_and_cover_then_post_now(
     [live] = world.published()
     assert live["caption"] == "Edited on the phone #reel"
     assert 2900 <= live["video"]["thumb_offset"] <= 3100
+
+
+@pytest.mark.parametrize("viewport", ["phone"])
+def test_save_a_reel_as_a_draft_without_a_time(ui, live_app, tmp_path):
+    page = ui.page
+    ui.login_with_facebook()
+    ui.goto("/post/add/reel")
+    clip = make_clip(
+        tmp_path / "d.webm", codec="libvpx-vp9", fmt="webm", audio=None, seconds=3.2
+    )
+    page.get_by_label("Video", exact=True).set_input_files(str(clip))
+    page.get_by_label("Caption").fill("Reel for later")
+    save = page.get_by_role("button", name="Save draft")
+    box = save.bounding_box()
+    assert box["height"] >= 44 and box["width"] >= 44
+    ui.assert_fits()
+    ui.shot("reel-add-draft")
+    save.click()  # no time needed
+    expect(page).to_have_url(re.compile(r"/calendar#drafts$"))
+    expect(page.locator("#drafts")).to_contain_text("Reel for later")
+    ui.shot("reel-draft-on-calendar")
+    ui.goto("/")  # and on the home page's Drafts shelf, opened from there
+    page.get_by_role("link", name="Open draft: Reel for later").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Reel")
+    expect(page.get_by_role("button", name="Schedule Reel")).to_be_visible()
+    expect(page.get_by_label("Caption")).to_have_value("Reel for later")
