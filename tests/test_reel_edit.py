@@ -320,6 +320,7 @@ def test_a_reel_draft_needs_no_time_converts_and_can_be_scheduled(env, world, cl
     calendar = client.get("/calendar").get_data(as_text=True)
     drafts = calendar[calendar.index('id="drafts"') :]
     assert f'data-id="{post_id}"' in drafts and "Draft reel" in drafts
+    assert 'cal-badge">Reel</span>' in drafts
     assert "Draft reel" in client.get("/").get_data(as_text=True)  # home shelf
     # Opened and edited as a draft, then scheduled from the shelf.
     resp = send_form(
