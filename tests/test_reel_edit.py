@@ -433,3 +433,46 @@ def test_a_video_story_can_become_a_photo(env, world, clips):
     assert settled(app, post_id).status == PostStatus.PUBLISHED
     (live,) = world.published()
     assert (live["media_product_type"], live["media_type"]) == ("STORY", "IMAGE")
+
+
+@pytest.mark.storage
+def test_a_conversion_running_when_its_video_is_replaced_stops_and_keeps_nothing(
+    env, clips, monkeypatch
+):
+    import threading
+
+    from ospost.media import jobs
+
+    app, client = env
+    real = jobs.prepare_video
+    edited = threading.Event()
+    seen: list[str] = []
+
+    def held_first(src, dst, kind, **options):
+        if not seen:  # the first video's conversion reports once the edit is in
+            seen.append("held")
+            assert edited.wait(30)
+            try:
+                options["progress"](0.2)
+            except Superseded:
+                seen.append("superseded")
+                raise
+        return real(src, dst, kind, **options)
+
+    monkeypatch.setattr(jobs, "prepare_video", held_first)
+    resp = send_form(client, "/post/add/reel", reel_form(clips["wide"].read_bytes()))
+    assert resp.status_code == 200, resp.get_json()
+    wait_for(lambda: seen)
+    with app.app_context():
+        post_id = db.session.scalars(select(Post.id)).one()
+    resp = edit(client, post_id, clips["tall"].read_bytes(), caption="New video")
+    assert resp.status_code == 200, resp.get_json()
+    edited.set()
+    assert video_status(app, post_id) == "ready"
+    wait_for(lambda: seen == ["held", "superseded"], describe=lambda: seen)
+    after = saved(app, post_id)
+    assert after.video.duration_ms > 4000 and after.caption == "New video"
+    # The new video and its cover pictures; nothing of the old one's run.
+    wait_for(lambda: len(user_files(app)) == 3, describe=lambda: user_files(app))
+    assert after.video.filename in user_files(app)
+    wait_for(lambda: work_files(app) == [])
