@@ -56,14 +56,27 @@ POSTER_WIDTH = 1080
 VIDEO_NAME = re.compile(r"\.(mp4|m4v|mov|webm|mkv|avi|3gp|mts)$", re.IGNORECASE)
 
 
-# The post forms that take videos: their bodies may reach VIDEO_MAX_UPLOAD_MB.
-FORM_ENDPOINTS = ("posts.add", "posts.edit")
+# Every form that may carry a video (a carousel's, a Reel's or a Story's):
+# its body may reach VIDEO_MAX_UPLOAD_MB. deploy/nginx.conf's video location
+# lists the same paths.
+FORM_ENDPOINTS = (
+    "posts.add",
+    "posts.edit",
+    "calendar.save_new_draft",
+    "calendar.save_draft",
+    "queue_form.add_new",
+    "queue_form.edit_to_queue",
+    "reels.add",
+    "reels.add_draft",
+    "reels.edit",
+    "reels.save_draft",
+)
 
 
 def init_app(app) -> None:
-    """Let the New post and Edit post forms carry videos: their request body
-    may be up to VIDEO_MAX_UPLOAD_MB (not the 30 MiB of other requests),
-    raised before anything reads the form (the CSRF check parses it)."""
+    """Let the forms that take videos carry them: their request body may be
+    up to VIDEO_MAX_UPLOAD_MB (not the 30 MiB of other requests), raised
+    before anything reads the form (the CSRF check parses it)."""
 
     def allow() -> None:
         if request.endpoint in FORM_ENDPOINTS and request.method == "POST":

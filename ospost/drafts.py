@@ -25,6 +25,8 @@ from ospost.post_form import FormError
 from ospost.post_form import alt_text_problem
 from ospost.post_form import check_collaborators
 from ospost.post_form import shape_problems
+from ospost.reel_models import PostType
+from ospost.reel_models import VideoStatus
 
 
 def user_drafts(user: User) -> list[Post]:
@@ -41,8 +43,11 @@ def user_drafts(user: User) -> list[Post]:
 def check_ready(post: Post) -> None:
     """Refuse to schedule a post Instagram would refuse (drafts may be
     unfinished): no image, a caption or first comment over the limits, an alt
-    text too long, too many collaborators, or images of different shapes."""
-    if not post.media or not post.filename:
+    text too long, too many collaborators, or images of different shapes; a
+    Reel's or Story's video that could not be converted."""
+    if post.post_type != PostType.FEED:
+        _check_video_ready(post)
+    elif not post.media or not post.filename:
         raise FormError("Add an image to this draft before scheduling it.")
     problems = helpers.caption_stats(post.caption).problems()
     problems += helpers.caption_stats(post.first_comment).problems("first comment")
@@ -55,6 +60,22 @@ def check_ready(post: Post) -> None:
         check_collaborators(post.collaborators, post.user)
     except FormError as exc:
         problems.append(str(exc))
-    problems += shape_problems([(m.width, m.height) for m in post.media])
+    if post.post_type == PostType.FEED:  # a Reel's or Story's media is 9:16
+        problems += shape_problems([(m.width, m.height) for m in post.media])
     if problems:
         raise FormError(" ".join(problems))
+
+
+def _check_video_ready(post: Post) -> None:
+    """A Reel draft has its video, a Story draft its photo or video, and a
+    video whose conversion failed must be replaced first (one still
+    converting may be scheduled: the post waits for it)."""
+    video = post.video
+    if not post.filename or (post.post_type == PostType.REEL and video is None):
+        what = "a video" if post.post_type == PostType.REEL else "a photo or video"
+        raise FormError(f"Add {what} to this draft before scheduling it.")
+    if video is not None and video.status == VideoStatus.FAILED:
+        raise FormError(
+            f"The video could not be converted ({video.error or 'no reason given'}): "
+            "replace it before scheduling this draft."
+        )

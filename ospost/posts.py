@@ -80,10 +80,6 @@ def _share_decoding(state) -> None:
     )
 
 
-CHANGE_REEL_MESSAGE = (
-    "A Reel or Story can't be changed once saved: remove it and add it again."
-)
-
 # Set by the home page's "Details" switch: "1" shows every tile's status,
 # time and actions; otherwise the grid shows photos first.
 DETAILS_COOKIE = "ospost_grid_details"
@@ -344,8 +340,8 @@ def edit(post_id: int):
     post = get_own_post(post_id)
     if request.method == "GET":
         return render_template("post/edit.html", post=post, form={})
-    if post.post_type != "feed":
-        return fail(CHANGE_REEL_MESSAGE, 409)
+    if post.post_type != "feed":  # its own form, which takes videos
+        return redirect(url_for("reels.edit", post_id=post_id), 307)
     if not post.editable:
         return fail("This post is being published or is already live.", 409)
     try:

@@ -72,13 +72,29 @@ class ReelInput:
     cover: Cover | None = None  # uploaded cover, or the frame of the upload
     cover_uploaded: bool = False
     photo: images.ProcessedImage | None = None  # a Story's photo
+    # "frame" (thumb_offset) or "image" (an uploaded cover, new or kept).
+    cover_source: str = "frame"
     written: list[str] = field(default_factory=list)
 
+    @property
+    def new_media(self) -> bool:
+        """A new video or Story photo came with the form."""
+        return self.source is not None or self.photo is not None
 
-def read_reel(user: User, now, post_type: str) -> ReelInput:
+
+def read_reel(
+    user: User,
+    now,
+    post_type: str,
+    *,
+    editing: Post | None = None,
+    draft: bool = False,
+) -> ReelInput:
     """The Reel or Story form (``post_type``, from the address) and its
     files, checked together.
 
+    ``editing``: the saved post being changed (its video may then stay);
+    ``draft``: no date needed, Instagram's text limits not applied yet.
     Raises FormError with the fields at fault; the files it saved are removed
     again then. The request's database connection goes back to the pool
     before the upload is read.
@@ -89,7 +105,7 @@ def read_reel(user: User, now, post_type: str) -> ReelInput:
     data = ReelInput(post_type)
     errors: dict[str, str] = {}
     try:
-        text = parse_text_fields(form, user, now)
+        text = parse_text_fields(form, user, now, editing, draft=draft)
         if post_type == PostType.STORY:
             text.caption, text.first_comment, text.collaborators = "", "", []
         data.caption, data.collaborators = text.caption, text.collaborators
@@ -100,13 +116,24 @@ def read_reel(user: User, now, post_type: str) -> ReelInput:
         )
     except FormError as exc:
         errors.update(exc.fields)
+    video = editing.video if editing is not None else None
+    kept_cover = bool(video and video.cover_uploaded)
     release_connection()
     _read_options(form, data, errors)
     try:
-        _read_media(user, data, errors)
+        _read_media(user, data, errors, required=editing is None)
     except BaseException:
         delete_files(user, *data.written)
         raise
+    if (
+        post_type == PostType.REEL
+        and data.cover_source == "image"
+        and not (data.cover_uploaded or kept_cover)
+        and not errors.keys() & {"cover", "media"}
+    ):
+        errors["cover"] = (
+            "Choose the cover image, or pick a frame of the video instead."
+        )
     if errors:
         delete_files(user, *data.written)
         raise FormError(fields=errors)
@@ -118,6 +145,11 @@ def _read_options(form, data: ReelInput, errors: dict[str, str]) -> None:
     if data.fit not in FITS:
         errors["fit"] = "Choose black bars or cropping to make the video 9:16."
     data.share_to_feed = form.get("share_to_feed") in ("1", "on", "true")
+    cover = request.files.get("cover")
+    sent = "image" if cover is not None and cover.filename else "frame"
+    data.cover_source = form.get("cover_source") or sent
+    if data.cover_source not in ("frame", "image"):
+        errors["cover"] = "Choose a frame of the video or an image as the cover."
     raw = form.get("thumb_offset", "").strip()
     if raw:
         try:
@@ -128,11 +160,16 @@ def _read_options(form, data: ReelInput, errors: dict[str, str]) -> None:
             errors["thumb_offset"] = "Pick the cover frame with the slider."
 
 
-def _read_media(user: User, data: ReelInput, errors: dict[str, str]) -> None:
+def _read_media(
+    user: User, data: ReelInput, errors: dict[str, str], *, required: bool = True
+) -> None:
     upload = request.files.get("media")
     if upload is None or not upload.filename:
-        what = "video" if data.post_type == PostType.REEL else "photo or video"
-        errors["media"] = f"Choose a {what} to post."
+        if required:
+            what = "video" if data.post_type == PostType.REEL else "photo or video"
+            errors["media"] = f"Choose a {what} to post."
+        else:  # editing: the saved video stays; a new cover may still come
+            _read_cover(data, errors)
         return
     head = upload.stream.read(16)
     upload.stream.seek(0)
@@ -151,8 +188,15 @@ def _read_media(user: User, data: ReelInput, errors: dict[str, str]) -> None:
     except VideoRejected as exc:
         errors["media"] = exc.message
         return
+    _read_cover(data, errors)
+
+
+def _read_cover(data: ReelInput, errors: dict[str, str]) -> None:
+    """A Reel's uploaded cover image, when the form chose one and sent it."""
     cover = request.files.get("cover")
-    if data.post_type == PostType.REEL and cover is not None and cover.filename:
+    if data.post_type != PostType.REEL or data.cover_source != "image":
+        return
+    if cover is not None and cover.filename:
         try:
             data.cover = cover_from_upload(cover.stream)
             data.cover_uploaded = True
@@ -179,9 +223,9 @@ def _read_video(user: User, stream, data: ReelInput) -> None:
     data.source = name
 
 
-def create_reel(user: User, data: ReelInput) -> int:
-    """Store the cover pictures and insert the post, its cover row and its
-    video in one short transaction; returns the post's id."""
+def store_cover(user: User, data: ReelInput) -> PostMedia:
+    """Store the new cover pictures (a Story's photo, an uploaded cover or a
+    frame) and return their row; the form's files are removed if that fails."""
     store = current_app.extensions["media_store"]
     if data.photo is not None:
         poster, tile = data.photo.jpeg, data.photo.thumbnail
@@ -196,17 +240,22 @@ def create_reel(user: User, data: ReelInput) -> int:
     except OSError:
         delete_files(user, *data.written)
         raise
-    with undone_on_failure(user, *data.written, *names):
+    data.written += names
+    filename, thumbnail = names
+    return PostMedia(
+        filename=filename, thumbnail=thumbnail, width=size[0], height=size[1]
+    )
+
+
+def create_reel(user: User, data: ReelInput, *, draft: bool = False) -> int:
+    """Store the cover pictures and insert the post (scheduled, or a draft),
+    its cover row and its video in one short transaction; returns its id."""
+    cover = store_cover(user, data)
+    with undone_on_failure(user, *data.written):
         if db.session.get(User, user.id) is None:
             raise Conflict("Your account was deleted in the meantime.")
         post = Post(user_id=user.id, post_type=data.post_type, caption=data.caption)
-        post.set_media(
-            [
-                PostMedia(
-                    filename=names[0], thumbnail=names[1], width=size[0], height=size[1]
-                )
-            ]
-        )
+        post.set_media([cover])
         post.collaborators = data.collaborators
         post.set_first_comment(data.first_comment)
         if data.source:
@@ -218,7 +267,10 @@ def create_reel(user: User, data: ReelInput) -> int:
                 cover_uploaded=data.cover_uploaded,
                 share_to_feed=data.share_to_feed,
             )
-        post.schedule(data.when)
+        if draft:
+            post.make_draft(data.when)
+        else:
+            post.schedule(data.when)
         db.session.add(post)
         db.session.flush()
         post_id = post.id

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint
+from flask import abort
 from flask import current_app
 from flask import g
 from flask import render_template
@@ -26,33 +27,28 @@ from ospost.media.specs import SPECS
 from ospost.post_save import wake_saved
 from ospost.posts import REFUSALS
 from ospost.posts import done
+from ospost.posts import fail
 from ospost.posts import get_own_post
 from ospost.posts import refused
+from ospost.reel_edit import finish_edit
+from ospost.reel_edit import update_reel
 from ospost.reel_models import PostType
 from ospost.reel_upload import create_reel
 from ospost.reel_upload import read_reel
 from ospost.reels import conversions
+from ospost.scheduler import publisher
 
 log = logging.getLogger(__name__)
 bp = Blueprint("reels", __name__)
 
 KINDS = "<any(reel,story):kind>"
+POST_ID = "<int(max=2147483647):post_id>"
+# The routes that take a video upload (a larger body than photos).
+NOT_EDITABLE = "This {noun} is being published or is already live: it can't be changed."
 VIDEO_STORAGE_DOWN = (
     "Ospost could not store your video just now (the media storage did not "
     "answer). Nothing was saved; try again in a minute."
 )
-
-
-@bp.record_once
-def _allow_video_uploads(state) -> None:
-    """Raise the body limit for the video upload routes before anything reads
-    the form: the CSRF check (a before_request hook of its own) parses it."""
-
-    def allow() -> None:
-        if request.endpoint == "reels.add" and request.method == "POST":
-            request.max_content_length = upload_limit()
-
-    state.app.before_request_funcs.setdefault(None, []).insert(0, allow)
 
 
 def upload_limit() -> int:
@@ -92,6 +88,10 @@ def video_payload(post) -> dict:
     }
 
 
+def noun_of(kind: str) -> str:
+    return "Reel" if kind == PostType.REEL else "Story"
+
+
 @bp.route(f"/post/add/{KINDS}", methods=["GET", "POST"])
 @ratelimit.uploads
 @helpers.login_required
@@ -102,17 +102,109 @@ def add(kind: str):
     if request.method == "GET":
         return render_template(template, form={}, **ctx)
     try:
-        data = read_reel(g.user, now_utc(), kind)
-        post_id = create_reel(g.user, data)
+        post_id, warning = _create(kind)
     except REFUSALS as exc:
         return refused(exc, template, storage_down=VIDEO_STORAGE_DOWN, **ctx)
+    noun = noun_of(kind)
+    return done(f"{noun} scheduled", url_for("posts.edit", post_id=post_id), warning)
+
+
+@bp.post(f"/post/add/{KINDS}/draft")
+@ratelimit.uploads
+@helpers.login_required
+def add_draft(kind: str):
+    """Save draft on the New Reel or New Story page: no time needed; the
+    video is checked and converted as for a scheduled one."""
+    ctx = {"kind": kind, "video_limits": video_limits()}
+    try:
+        _create(kind, draft=True)
+    except REFUSALS as exc:
+        return refused(
+            exc, "post/add_reel.html", storage_down=VIDEO_STORAGE_DOWN, **ctx
+        )
+    return done("Draft saved", url_for("calendar.index", _anchor="drafts"))
+
+
+def _create(kind: str, *, draft: bool = False) -> tuple[int, str | None]:
+    data = read_reel(g.user, now_utc(), kind, draft=draft)
+    post_id = create_reel(g.user, data, draft=draft)
     if data.source:
         conversions.start(post_id)
-    wake_saved(post_id, data.when)
-    noun = "Reel" if kind == PostType.REEL else "Story"
+    if not draft:
+        wake_saved(post_id, data.when)
+    return post_id, data.warning
+
+
+@bp.post(f"/post/{POST_ID}/reel")
+@ratelimit.uploads
+@helpers.login_required
+def edit(post_id: int):
+    """Change a saved Reel or Story: its text, time, cover, share to feed,
+    or its video (converted again)."""
+    post = get_own_post(post_id)
+    if post.post_type == PostType.FEED:
+        abort(404)
+    if not post.editable:
+        return fail(NOT_EDITABLE.format(noun=noun_of(post.post_type)), 409)
+    try:
+        saved = _update(post)
+    except REFUSALS as exc:
+        return _refused_edit(exc, post)
+    wake_saved(post_id, saved.wake_at)
     return done(
-        f"{noun} scheduled", url_for("posts.edit", post_id=post_id), data.warning
+        f"{noun_of(post.post_type)} updated", url_for("posts.edit", post_id=post_id)
     )
+
+
+@bp.post(f"/post/{POST_ID}/reel/draft")
+@ratelimit.uploads
+@helpers.login_required
+def save_draft(post_id: int):
+    """Save draft on a Reel's or Story's page: keep the changes, take it off
+    the schedule."""
+    post = get_own_post(post_id)
+    if post.post_type == PostType.FEED:
+        abort(404)
+    if not post.editable:
+        return fail(NOT_EDITABLE.format(noun=noun_of(post.post_type)), 409)
+    try:
+        _update(post, draft=True)
+    except REFUSALS as exc:
+        return _refused_edit(exc, post)
+    publisher.cancel(post_id)
+    return done("Draft saved", url_for("calendar.index", _anchor="drafts"))
+
+
+def _refused_edit(exc: Exception, post):
+    return refused(
+        exc,
+        "post/edit.html",
+        storage_down=VIDEO_STORAGE_DOWN,
+        post=post,
+        video_limits=video_limits(),
+    )
+
+
+def _update(post, *, draft: bool = False):
+    kind, post_id = post.post_type, post.id
+    data = read_reel(g.user, now_utc(), kind, editing=post, draft=draft)
+    saved = update_reel(g.user, post_id, data, draft=draft)
+    finish_edit(g.user, post_id, saved)
+    return saved
+
+
+@bp.get(f"/post/{POST_ID}/video/file")
+@helpers.login_required
+def video_file(post_id: int):
+    """The post's video (converted, or as sent while converting) for its
+    owner's cover-frame slider."""
+    post = get_own_post(post_id)
+    name = post.video and (post.video.filename or post.video.source)
+    if not name:
+        abort(404)
+    resp = current_app.extensions["media_store"].send(g.user.ig_account_id, name)
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
 
 
 @bp.get("/post/<int(max=2147483647):post_id>/video")

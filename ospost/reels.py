@@ -33,6 +33,7 @@ import logging
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from fractions import Fraction
 
@@ -75,6 +76,30 @@ STORAGE_GAVE_UP = (
     "not be kept. Upload the video again."
 )
 VIDEO_FAILED = "The video could not be converted: {error}"
+
+
+class Superseded(Exception):
+    """The video was replaced (or its cover changed) while it converted: this
+    run's result is no longer wanted, and a new run has the row."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One conversion of one video, claimed under its own ``name``.
+
+    Each run holds the row under a name of its own (``job_owner``): an edit
+    that replaces the video clears it, so a run still going for the old video
+    can neither report progress nor save its result over the new one, even
+    in this same process.
+    """
+
+    post_id: int
+    video_id: int
+    name: str
+
+    def holds(self):
+        """The condition that this run still holds its video's row."""
+        return and_(VIDEOS.c.id == self.video_id, VIDEOS.c.job_owner == self.name)
 
 
 class Conversions:
@@ -175,32 +200,35 @@ class Conversions:
         return list(video_ids)
 
     def _run_one(self, post_id: int, video_id: int) -> None:
+        run = Run(post_id, video_id, f"{self.owner}:{secrets.token_hex(4)}"[-64:])
         try:
-            if self._claim(video_id):
-                self._convert(post_id, video_id)
+            if self._claim(run):
+                self._convert(run)
+        except Superseded:
+            log.info("post %s: conversion superseded by an edit", post_id)
         except Exception:
             log.exception("post %s: video conversion crashed", post_id)
-            self._finish(video_id, status=VideoStatus.FAILED, error=CRASHED)
+            self._finish(run, status=VideoStatus.FAILED, error=CRASHED)
 
     # -- one conversion ----------------------------------------------------------
 
-    def _claim(self, video_id: int) -> bool:
+    def _claim(self, run: Run) -> bool:
         now = now_utc()
         done = db.session.execute(
             update(VIDEOS)
             .where(
-                VIDEOS.c.id == video_id,
+                VIDEOS.c.id == run.video_id,
                 VIDEOS.c.status == VideoStatus.CONVERTING,
                 or_(VIDEOS.c.job_until.is_(None), VIDEOS.c.job_until < now),
             )
-            .values(job_owner=self.owner, job_until=now + LEASE)
+            .values(job_owner=run.name, job_until=now + LEASE)
         ).rowcount
         db.session.commit()
         return done == 1
 
-    def _convert(self, post_id: int, video_id: int) -> None:
-        video = db.session.get(PostVideo, video_id)
-        post = db.session.get(Post, post_id)
+    def _convert(self, run: Run) -> None:
+        video = db.session.get(PostVideo, run.video_id)
+        post = db.session.get(Post, run.post_id)
         store = current_app.extensions["media_store"]
         account = post.user.ig_account_id
         options = {
@@ -215,7 +243,7 @@ class Conversions:
             raise FileNotFoundError("the upload is gone")
         name = f"{secrets.token_hex(16)}.mp4"
         db.session.commit()  # hold no transaction while converting
-        prepared = self._make(video_id, post_id, account, source, name, kind, **options)
+        prepared = self._make(run, (account, source, name), kind, **options)
         if prepared is None:
             return
         cover_files: list[str] = []
@@ -225,7 +253,7 @@ class Conversions:
                 cover_files = list(store.save(account, cover.poster, cover.tile))
             except OSError as exc:
                 store.delete(account, name)
-                self._storage_failed(video_id, exc)
+                self._storage_failed(run, exc)
                 return
         out = prepared.output
         values = {
@@ -241,60 +269,55 @@ class Conversions:
         }
         if prepared.cover is not None:
             values["thumb_offset_ms"] = prepared.cover.offset_ms
-        if not self._finish(video_id, cover_files=cover_files, **values):
+        if not self._finish(run, cover_files=cover_files, **values):
             store.delete(account, name, *cover_files)  # the post went away
             return
         store.delete(account, source)  # the converted video replaces it
         log.info(
             "post %s: video ready in %.1f s (%s)",
-            post_id,
+            run.post_id,
             prepared.seconds,
             "; ".join(prepared.changes) or "no changes",
         )
 
     def _make(
-        self,
-        video_id: int,
-        post_id: int,
-        account: str,
-        source: str,
-        name: str,
-        kind: str,
-        **options,
+        self, run: Run, files: tuple[str, str, str], kind: str, **options
     ) -> Prepared | None:
         """Convert the stored upload in a work folder of this host and store
         the MP4 as ``name``. None when the video was refused (the post's video
         has failed, with the reason) or the storage could not be read or
         written (tried again later, a bounded number of times)."""
         store = current_app.extensions["media_store"]
+        account, source, name = files
         with workspace.workspace() as folder:
             try:
                 src = workspace.fetch(store, account, source, folder)
             except BlobNotFound:
                 raise FileNotFoundError("the upload is gone") from None
             except OSError as exc:
-                self._storage_failed(video_id, exc)
+                self._storage_failed(run, exc)
                 return None
             try:
-                report = self._reporter(video_id)
+                report = self._reporter(run)
                 prepared = jobs.prepare_video(
                     src, folder / name, kind, **options, progress=report
                 )
             except VideoRejected as exc:
-                log.info("post %s: video refused: %s", post_id, exc.reason)
-                self._finish(video_id, status=VideoStatus.FAILED, error=exc.message)
+                log.info("post %s: video refused: %s", run.post_id, exc.reason)
+                self._finish(run, status=VideoStatus.FAILED, error=exc.message)
                 return None
             try:
                 workspace.keep(store, account, name, prepared.path)
             except OSError as exc:
                 store.delete(account, name)
-                self._storage_failed(video_id, exc)
+                self._storage_failed(run, exc)
                 return None
         return prepared
 
-    def _reporter(self, video_id: int):
+    def _reporter(self, run: Run):
         """A progress callback that writes at most once a second, renewing the
-        lease each time (and never fails the conversion)."""
+        lease each time; it stops the conversion (``Superseded``) once an edit
+        took the row from this run, and never fails it otherwise."""
         last = [0.0]
 
         def report(fraction: float) -> None:
@@ -303,23 +326,23 @@ class Conversions:
             last[0] = time.monotonic()
             try:
                 with db.engine.begin() as conn:
-                    conn.execute(
+                    done = conn.execute(
                         update(VIDEOS)
-                        .where(
-                            VIDEOS.c.id == video_id,
-                            VIDEOS.c.job_owner == self.owner,
-                        )
+                        .where(run.holds())
                         .values(
                             progress=min(max(fraction, 0.0), 0.99),
                             job_until=now_utc() + LEASE,
                         )
-                    )
+                    ).rowcount
             except Exception:
-                log.warning("video %s: progress not saved", video_id, exc_info=True)
+                log.warning("video %s: progress not saved", run.video_id, exc_info=True)
+                return
+            if done == 0:
+                raise Superseded(run.video_id)
 
         return report
 
-    def _storage_failed(self, video_id: int, exc: OSError) -> None:
+    def _storage_failed(self, run: Run, exc: OSError) -> None:
         """The media storage could not be read or written: give the claim
         back until a growing, jittered delay has passed (the engine's
         ``retry_delay``; ``resume`` starts it then), or after the engine's
@@ -328,13 +351,13 @@ class Conversions:
         db.session.rollback()
         tries = 1 + (
             db.session.scalar(
-                select(VIDEOS.c.storage_failures).where(VIDEOS.c.id == video_id)
+                select(VIDEOS.c.storage_failures).where(VIDEOS.c.id == run.video_id)
             )
             or 0
         )
         log.warning(
             "video %s: media storage failed during its conversion (try %d of %d): %s",
-            video_id,
+            run.video_id,
             tries,
             settings.max_attempts,
             exc,
@@ -342,7 +365,7 @@ class Conversions:
         if tries >= settings.max_attempts:
             reason = STORAGE_GAVE_UP.format(tries=tries)
             self._finish(
-                video_id,
+                run,
                 fail_post=VIDEO_FAILED.format(error=reason),
                 status=VideoStatus.FAILED,
                 error=reason,
@@ -352,7 +375,7 @@ class Conversions:
         note = STORAGE_RETRY.format(tries=tries + 1, limit=settings.max_attempts)
         db.session.execute(
             update(VIDEOS)
-            .where(VIDEOS.c.id == video_id, VIDEOS.c.job_owner == self.owner)
+            .where(run.holds())
             .values(
                 job_owner=None,
                 job_until=now_utc() + settings.retry_delay(tries),
@@ -364,7 +387,7 @@ class Conversions:
 
     def _finish(
         self,
-        video_id: int,
+        run: Run,
         *,
         cover_files: list[str] | None = None,
         fail_post: str | None = None,
@@ -377,7 +400,7 @@ class Conversions:
         publishing step holds it, which then finds the failed video and fails
         the post itself."""
         db.session.rollback()
-        video = db.session.get(PostVideo, video_id)
+        video = db.session.get(PostVideo, run.video_id)
         if video is None:
             return False
         post, post_id = video.post, video.post_id
@@ -394,7 +417,7 @@ class Conversions:
                 post.updated_at = now_utc()  # the grid's cache sees the new tile
             done = db.session.execute(
                 update(VIDEOS)
-                .where(and_(VIDEOS.c.id == video_id, VIDEOS.c.job_owner == self.owner))
+                .where(run.holds())
                 .values(job_owner=None, job_until=None, **values)
             ).rowcount
             if done != 1:

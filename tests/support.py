@@ -24,6 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from PIL import Image
+from sqlalchemy import select
 from werkzeug.serving import make_server
 
 import simulator
@@ -349,3 +350,76 @@ def staged_copies(app) -> list[str]:
 def stored_files(app, ig_account_id: str) -> list[str]:
     """The names of an account's stored files, whichever the backend."""
     return app.extensions["media_store"].names(ig_account_id)
+
+
+# -- Reels and Stories ---------------------------------------------------------
+
+
+def reel_form(
+    media: bytes | None = None,
+    name: str = "clip.mp4",
+    *,
+    when: datetime | None = None,
+    tz: str = "Europe/Paris",
+    cover: bytes | None = None,
+    **fields,
+) -> dict:
+    """The Reel/Story composer's fields as the page sends them: the time
+    typed in ``tz`` (a ``date`` field overrides it, "" for none), the file
+    as ``media`` and an uploaded ``cover`` image, plus any other field."""
+    data = {"date": local_input(when or soon(), tz), **fields}
+    if media is not None:
+        data["media"] = (io.BytesIO(media), name)
+    if cover is not None:
+        data["cover"] = (io.BytesIO(cover), "cover.jpg")
+    return data
+
+
+def send_form(client, url: str, data: dict):
+    """POST a multipart form as the composer's fetch() does (JSON answers)."""
+    return client.post(
+        url,
+        data=data,
+        content_type="multipart/form-data",
+        headers={"Accept": "application/json"},
+    )
+
+
+def video_status(app, post_id: int) -> str:
+    """Wait for the post's video conversion to end: "ready" or "failed"."""
+    from ospost.reel_models import PostVideo
+
+    def check():
+        with app.app_context():
+            video = db.session.scalars(
+                select(PostVideo).where(PostVideo.post_id == post_id)
+            ).one()
+            return video.status != "converting" and video.status
+
+    return wait_for(check, timeout=60)
+
+
+def publish_now(app, post_id: int) -> None:
+    """As "Post now": due at once, and the publisher woken."""
+    from ospost.scheduler import publisher
+
+    with app.app_context():
+        db.session.get(Post, post_id).retry(datetime.now(UTC))
+        db.session.commit()
+    publisher.wake(post_id)
+
+
+def settled(app, post_id: int, timeout: float = 30) -> Post:
+    """Wait until the post is published or failed; returns it detached."""
+    from models import PostStatus
+
+    def check():
+        with app.app_context():
+            post = db.session.get(Post, post_id)
+            if post.status in (PostStatus.PUBLISHED, PostStatus.FAILED):
+                post.media, post.video  # noqa: B018  (load before detaching)
+                db.session.expunge_all()
+                return post
+            return None
+
+    return wait_for(check, timeout=timeout)

@@ -171,9 +171,17 @@ def test_a_video_over_the_limit_is_refused_by_nginx_and_nothing_is_saved(
     app, front = video_front
     login(front, world)
     limit = app.config["VIDEO_MAX_UPLOAD_MB"]
-    # The composers that take videos: Reels, Stories, and the post forms
-    # (a carousel's video items).
-    for path in ("/post/add/reel", "/post/add/story", "/post/add", "/post/1/edit"):
+    # The forms that take videos: Reels and Stories (new, draft, edit) and the
+    # post forms (a carousel's video items: new, edit, drafts, queue).
+    for path in (
+        "/post/add/reel",
+        "/post/add/story/draft",
+        "/post/1/reel",
+        "/post/add",
+        "/post/1/edit",
+        "/drafts",
+        "/post/1/queue",
+    ):
         status, body = raw_post(front, path, limit * MB + 1)
         assert status == "HTTP/1.1 413 Request Entity Too Large"
         # The app's words and shape (as for photos over 30 MB), not nginx's page.
@@ -207,6 +215,8 @@ def test_other_routes_keep_the_small_limit_beside_the_video_location(video_front
         "/post/x/edit",
         "/post/1/editx",
         "/post/add/reel/x",
+        "/post/1/reel/x",
+        "/draftsx",
         "/post/add/reels",
         "/xpost/add/reel",
     ):

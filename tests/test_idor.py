@@ -39,6 +39,7 @@ PUBLIC = {
     "notify.unsubscribe": "a signed one-click unsubscribe token",
     "auth.deletion_status": "Meta's data-deletion confirmation code",
     "reels.add": "the kind of post to compose (reel or story)",
+    "reels.add_draft": "the kind of draft to save (reel or story)",
 }
 
 

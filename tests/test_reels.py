@@ -27,8 +27,12 @@ from ospost.scheduler import publisher
 from ospost.storage import staged_name
 from support import AuthActions
 from support import image_bytes
-from support import local_input
+from support import publish_now
+from support import reel_form
+from support import send_form
+from support import settled
 from support import soon
+from support import video_status
 from support import wait_for
 from videoclips import make_clip
 
@@ -60,18 +64,7 @@ def env(scheduled_app, auth, live_server):
 
 
 def upload(client, kind, media: bytes | None, name="clip.mp4", **fields):
-    data = {
-        "date": local_input(fields.pop("when", soon()), "Europe/Paris"),
-        **fields,
-    }
-    if media is not None:
-        data["media"] = (io.BytesIO(media), name)
-    return client.post(
-        f"/post/add/{kind}",
-        data=data,
-        content_type="multipart/form-data",
-        headers={"Accept": "application/json"},
-    )
+    return send_form(client, f"/post/add/{kind}", reel_form(media, name, **fields))
 
 
 def only_post(app) -> Post:
@@ -82,34 +75,8 @@ def only_post(app) -> Post:
         return post
 
 
-def video_ready(app, post_id):
-    def check():
-        with app.app_context():
-            video = db.session.scalars(
-                select(PostVideo).where(PostVideo.post_id == post_id)
-            ).one()
-            return video.status != "converting" and video.status
-
-    return wait_for(check, timeout=60)
-
-
-def post_now(app, post_id):
-    with app.app_context():
-        db.session.get(Post, post_id).retry(datetime.now(UTC))
-        db.session.commit()
-    publisher.wake(post_id)
-
-
-def settled(app, post_id, timeout=30) -> Post:
-    def check():
-        with app.app_context():
-            post = db.session.get(Post, post_id)
-            if post.status in (PostStatus.PUBLISHED, PostStatus.FAILED):
-                db.session.expunge_all()
-                return post
-            return None
-
-    return wait_for(check, timeout=timeout)
+video_ready = video_status
+post_now = publish_now
 
 
 def user_files(app) -> list[str]:
@@ -473,16 +440,7 @@ def test_bad_input_is_refused_at_its_field_and_leaves_nothing(
         "short": clips["short"].read_bytes(),
         "wide": clips["wide"].read_bytes(),
     }.get(media, media)
-    data = {"date": local_input(soon(), "Europe/Paris"), **fields}
-    if payload is not None:
-        data["media"] = (io.BytesIO(payload), name)
-    url = f"/post/add/{kind}"
-    resp = client.post(
-        url,
-        data=data,
-        content_type="multipart/form-data",
-        headers={"Accept": "application/json"},
-    )
+    resp = send_form(client, f"/post/add/{kind}", reel_form(payload, name, **fields))
     assert resp.status_code == 400, resp.get_json()
     body = resp.get_json()
     assert body["ok"] is False
@@ -495,10 +453,7 @@ def test_bad_input_is_refused_at_its_field_and_leaves_nothing(
 
 def test_a_cover_image_of_the_wrong_shape_is_refused(app, client, user, clips):
     resp = upload(
-        client,
-        "reel",
-        clips["wide"].read_bytes(),
-        cover=(io.BytesIO(image_bytes(1080, 1350)), "cover.jpg"),
+        client, "reel", clips["wide"].read_bytes(), cover=image_bytes(1080, 1350)
     )
     assert resp.status_code == 400
     assert "a Reel cover must be 9:16" in resp.get_json()["fields"]["cover"]
@@ -522,7 +477,7 @@ def test_the_composer_offers_the_post_types_and_the_kinds_fields(client, user, k
     assert f'href="/post/add/{kind}"' in feed
 
 
-def test_the_post_page_shows_the_conversion_and_refuses_edits(env, clips):
+def test_the_post_page_shows_the_conversion_and_its_form(env, clips):
     app, client, _ = env
     upload(client, "reel", clips["wide"].read_bytes(), caption="Page test")
     post = only_post(app)
@@ -532,13 +487,8 @@ def test_the_post_page_shows_the_conversion_and_refuses_edits(env, clips):
     page = client.get(f"/post/{post.id}/edit").get_data(as_text=True)
     assert re.search(r"Ready for Instagram: 3\.\d s, 320 × 568", page)
     assert "Post now" in page and "Remove Reel" in page
-    resp = client.post(
-        f"/post/{post.id}/edit",
-        data={"caption": "x"},
-        headers={"Accept": "application/json"},
-    )
-    assert resp.status_code == 409
-    assert "remove it and add it again" in resp.get_json()["error"]
+    assert f'action="/post/{post.id}/reel"' in page and "Page test</textarea>" in page
+    assert "Replace the video (optional)" in page and "Save as draft" in page
 
 
 def test_video_uploads_may_be_larger_than_photos_but_not_unlimited(make_app, auth):

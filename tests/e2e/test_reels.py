@@ -82,7 +82,8 @@ def test_upload_a_reel_pick_its_cover_share_it_and_post_now(
         timeout=CONVERT_TIMEOUT_MS
     )
     expect(page.get_by_text("Cropped to 9:16.")).to_be_visible()
-    expect(page.get_by_text(re.compile(r"^The frame at 1\.\d s$"))).to_be_visible()
+    # The page's form starts from the saved cover frame.
+    expect(page.locator("[data-offset-label]")).to_have_text(re.compile(r"^1\.\d s$"))
     ui.assert_fits()
     ui.shot("reel-post-page")
     post_url = page.url
@@ -239,3 +240,82 @@ def test_the_post_page_shows_storage_retries_then_the_give_up(
     expect(page.locator("#main").get_by_text("Failed", exact=True)).to_be_visible()
     ui.assert_fits()
     ui.shot("reel-storage-gave-up")
+
+
+@pytest.mark.parametrize("viewport", ["phone"])
+def test_edit_a_saved_reels_caption_and_cover_then_post_now(
+    ui, live_app, world, tmp_path
+):
+    page = ui.page
+    ui.login_with_facebook()
+    ui.goto("/post/add/reel")
+    clip = make_clip(
+        tmp_path / "pier.webm",
+        codec="libvpx-vp9",
+        fmt="webm",
+        audio=None,
+        size=(180, 320),
+        seconds=4.2,
+    )
+    page.get_by_label("Video", exact=True).set_input_files(str(clip))
+    page.get_by_label("Caption").fill("First caption")
+    page.get_by_label("Publish at").fill(local_at(2, 9, 0).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_role("button", name="Schedule Reel").click()
+    expect(page).to_have_url(re.compile(r"/post/\d+/edit$"))
+    expect(page.get_by_text(re.compile(r"^Ready for Instagram"))).to_be_visible(
+        timeout=CONVERT_TIMEOUT_MS
+    )
+    post_url = page.url
+
+    # The saved Reel's page has the composer's fields, filled in.
+    caption = page.get_by_label("Caption")
+    expect(caption).to_have_value("First caption")
+    expect(page.get_by_label("Replace the video (optional)")).to_be_visible()
+    slider = page.get_by_label(re.compile("^Cover frame"))
+    expect(slider).to_be_enabled()
+    caption.fill("Edited on the phone #reel")
+    slider.fill("3000")
+    expect(page.locator("[data-offset-label]")).to_have_text("3.0 s")
+    ui.assert_fits()
+    for name in ("Save changes", "Save as draft"):
+        box = page.get_by_role("button", name=name).bounding_box()
+        assert box["height"] >= 44 and box["width"] >= 44, name
+    ui.shot("reel-edit")
+    page.get_by_role("button", name="Save changes").click()
+    expect(ui.flash()).to_contain_text("Reel updated")
+    expect(page.get_by_label("Caption")).to_have_value("Edited on the phone #reel")
+    expect(page.locator("[data-offset-value]")).to_have_value("3000")
+    ui.shot("reel-edited")
+
+    page.goto(post_url)
+    post_now(page)
+    ui.shot("reel-edited-published")
+    [live] = world.published()
+    assert live["caption"] == "Edited on the phone #reel"
+    assert 2900 <= live["video"]["thumb_offset"] <= 3100
+
+
+@pytest.mark.parametrize("viewport", ["phone"])
+def test_save_a_reel_as_a_draft_without_a_time(ui, live_app, tmp_path):
+    page = ui.page
+    ui.login_with_facebook()
+    ui.goto("/post/add/reel")
+    clip = make_clip(
+        tmp_path / "d.webm", codec="libvpx-vp9", fmt="webm", audio=None, seconds=3.2
+    )
+    page.get_by_label("Video", exact=True).set_input_files(str(clip))
+    page.get_by_label("Caption").fill("Reel for later")
+    save = page.get_by_role("button", name="Save draft")
+    box = save.bounding_box()
+    assert box["height"] >= 44 and box["width"] >= 44
+    ui.assert_fits()
+    ui.shot("reel-add-draft")
+    save.click()  # no time needed
+    expect(page).to_have_url(re.compile(r"/calendar#drafts$"))
+    expect(page.locator("#drafts")).to_contain_text("Reel for later")
+    ui.shot("reel-draft-on-calendar")
+    ui.goto("/")  # and on the home page's Drafts shelf, opened from there
+    page.get_by_role("link", name="Open draft: Reel for later").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Reel")
+    expect(page.get_by_role("button", name="Schedule Reel")).to_be_visible()
+    expect(page.get_by_label("Caption")).to_have_value("Reel for later")

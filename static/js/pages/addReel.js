@@ -1,8 +1,12 @@
-// New Reel / New Story page: pick the video (or a Story's photo), preview it
-// at 9:16 (a Story's with Instagram's safe areas), choose a Reel's cover with
-// a slider over the video's timeline or an uploaded image, and upload with a
-// real progress bar and a Cancel button. The server checks everything again;
-// its problems show at their fields. Limits come from data-video-limits.
+// New Reel / New Story page, and a saved one's form on its post page
+// (data-editing): pick the video (or a Story's photo), preview it at 9:16 (a
+// Story's with Instagram's safe areas), choose a Reel's cover with a slider
+// over the video's timeline or an uploaded image, and upload with a real
+// progress bar and a Cancel button. When editing, the file is optional (the
+// saved video stays, and the slider runs over it). "Save draft" sends the
+// same form to its own address, without needing a time. The server checks
+// everything again; its problems show at their fields. Limits come from
+// data-video-limits.
 
 import { clearAlerts, showAlert } from '../lib/alerts.js';
 import { setupCaptionCounter } from '../lib/caption.js';
@@ -37,9 +41,13 @@ function seconds(ms) {
 }
 
 // The file's problem the browser can see (size, kind, length), or ''.
-function fileProblem(file, kind, limits, durationS) {
-  if (!file)
+// Editing, no file means "keep the saved one".
+function fileProblem(file, state, durationS) {
+  const { kind, limits } = state;
+  if (!file) {
+    if (state.editing) return '';
     return kind === 'reel' ? 'Choose a video to post.' : 'Choose a photo or video to post.';
+  }
   if (file.size > limits.max_upload_bytes) {
     return `This file is ${megabytes(file.size)}; the limit is ${limitText(limits)}.`;
   }
@@ -58,6 +66,34 @@ function fileProblem(file, kind, limits, durationS) {
   return '';
 }
 
+// The cover slider over `durationMs` of video, starting at the chosen frame.
+function setSliderRange(form, durationMs) {
+  const range = form.querySelector('[data-offset-range]');
+  if (!range) return;
+  const offset = form.querySelector('[data-offset-value]');
+  const label = form.querySelector('[data-offset-label]');
+  range.max = String(Math.floor(durationMs));
+  range.disabled = false;
+  const start = Math.min(Number(offset.value) || 0, Number(range.max));
+  range.value = String(start);
+  label.textContent = seconds(start);
+  range.setAttribute('aria-valuetext', seconds(start));
+}
+
+// Editing: the preview plays the saved video (when the browser can), and the
+// slider runs over its length as the server knows it.
+function showSavedVideo(form, preview, video) {
+  const url = preview.dataset.savedVideo;
+  if (!url) {
+    preview.hidden = true;
+    return;
+  }
+  setSliderRange(form, Number(preview.dataset.savedDuration) || 0);
+  video.hidden = false;
+  video.src = url;
+  preview.hidden = false;
+}
+
 function setupPreview(form, state) {
   const input = form.querySelector('[data-media-input]');
   const preview = form.querySelector('[data-preview]');
@@ -67,6 +103,13 @@ function setupPreview(form, state) {
   const offset = form.querySelector('[data-offset-value]');
   const label = form.querySelector('[data-offset-label]');
   let url = null;
+  if (state.editing) {
+    showSavedVideo(form, preview, video);
+    // A saved video the browser cannot play: the slider still picks the frame.
+    video.addEventListener('error', () => {
+      if (!input.files[0]) preview.hidden = true;
+    });
+  }
   input.addEventListener('change', () => {
     const file = input.files[0] || null;
     state.durationS = null;
@@ -74,10 +117,11 @@ function setupPreview(form, state) {
     url = null;
     setFieldError(form, 'media', '');
     if (!file) {
-      preview.hidden = true;
+      if (state.editing) showSavedVideo(form, preview, video);
+      else preview.hidden = true;
       return;
     }
-    const problem = fileProblem(file, state.kind, state.limits, null);
+    const problem = fileProblem(file, state, null);
     if (problem) {
       setFieldError(form, 'media', problem);
       preview.hidden = true;
@@ -92,17 +136,14 @@ function setupPreview(form, state) {
     preview.hidden = false;
   });
   video.addEventListener('loadedmetadata', () => {
-    state.durationS = video.duration;
-    const problem = fileProblem(input.files[0], state.kind, state.limits, video.duration);
-    setFieldError(form, 'media', problem);
+    const file = input.files[0] || null;
+    if (file) {
+      state.durationS = video.duration;
+      setFieldError(form, 'media', fileProblem(file, state, video.duration));
+    }
     if (range) {
-      range.max = String(Math.floor(video.duration * 1000));
-      range.disabled = false;
-      const start = Math.min(Number(offset.value) || 0, Number(range.max));
-      range.value = String(start);
-      video.currentTime = start / 1000;
-      label.textContent = seconds(start);
-      range.setAttribute('aria-valuetext', seconds(start));
+      setSliderRange(form, video.duration * 1000);
+      video.currentTime = Number(range.value) / 1000;
     }
   });
   if (range) {
@@ -134,35 +175,46 @@ function setupCoverChoice(form) {
   const coverInput = form.querySelector('[data-cover-input]');
   const offset = form.querySelector('[data-offset-value]');
   if (!frame) return;
+  const update = () => {
+    const chosen = form.querySelector('[data-cover-source]:checked');
+    const useImage = Boolean(chosen && chosen.value === 'image');
+    upload.hidden = !useImage;
+    frame.hidden = useImage;
+    coverInput.disabled = !useImage;
+    offset.disabled = useImage; // not sent: Meta uses cover_url then
+  };
   form.querySelectorAll('[data-cover-source]').forEach((radio) => {
     radio.addEventListener('change', () => {
-      const useImage = radio.value === 'image' && radio.checked;
-      upload.hidden = !useImage;
-      frame.hidden = useImage;
-      coverInput.disabled = !useImage;
-      offset.disabled = useImage; // not sent: Meta uses cover_url then
+      update();
       setFieldError(form, 'cover', '');
     });
   });
+  update();
 }
 
-function browserProblems(form, state) {
+// What the browser can see is wrong; a draft needs no time.
+function browserProblems(form, state, draft) {
   const problems = {};
   const file = form.querySelector('[data-media-input]').files[0] || null;
-  const media = fileProblem(file, state.kind, state.limits, state.durationS);
+  const media = fileProblem(file, state, state.durationS);
   if (media) problems.media = media;
   const cover = form.querySelector('[data-cover-input]');
-  if (cover && !cover.disabled && !cover.files.length) {
+  const kept = cover && cover.hasAttribute('data-cover-kept');
+  if (cover && !cover.disabled && !cover.files.length && !kept) {
     problems.cover = 'Choose the cover image, or pick a frame of the video instead.';
   }
   const caption = form.querySelector('[data-caption-input]');
-  if (caption && caption.validationMessage) problems.caption = caption.validationMessage;
+  if (caption && caption.validationMessage && !draft) {
+    problems.caption = caption.validationMessage;
+  }
+  if (draft) return problems;
   const date = dateProblem(form.querySelector('[data-date-input]'));
   if (date) problems.date = date;
   return problems;
 }
 
-async function send(form, guard) {
+// Sends the form (to the pressed button's formaction: "Save draft").
+async function send(form, guard, url) {
   const progress = form.querySelector('[data-upload-progress]');
   const bar = progress.querySelector('.progress-bar');
   const status = form.querySelector('[data-upload-status]');
@@ -186,7 +238,7 @@ async function send(form, guard) {
   setProgress(0);
   progress.hidden = false;
   try {
-    const result = await uploadForm(form.action, data, setProgress, controller.signal);
+    const result = await uploadForm(url, data, setProgress, controller.signal);
     guard.release();
     window.location.assign(result.redirect);
   } catch (err) {
@@ -207,6 +259,7 @@ function setupReelForm(form) {
     kind: form.dataset.kind,
     limits: JSON.parse(form.dataset.videoLimits),
     durationS: null,
+    editing: form.hasAttribute('data-editing'),
   };
   const caption = form.querySelector('[data-caption-input]');
   if (caption) {
@@ -226,12 +279,15 @@ function setupReelForm(form) {
   const guard = guardUnsavedChanges(form);
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    const problems = browserProblems(form, state);
+    const submitter = event.submitter;
+    const own = Boolean(submitter && submitter.hasAttribute('formaction'));
+    const draft = own && submitter.hasAttribute('data-draft');
+    const problems = browserProblems(form, state, draft);
     if (Object.keys(problems).length) {
       reportProblems(form, problems, LABELS);
       return;
     }
-    send(form, guard);
+    send(form, guard, own ? submitter.formAction : form.action);
   });
 }
 
