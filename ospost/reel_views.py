@@ -51,6 +51,11 @@ VIDEO_STORAGE_DOWN = (
 )
 
 
+@bp.app_context_processor
+def _reel_page_helpers() -> dict:
+    return {"reel_video_limits": video_limits}
+
+
 def upload_limit() -> int:
     """The largest request body of a video upload (VIDEO_MAX_UPLOAD_MB)."""
     return current_app.config["VIDEO_MAX_UPLOAD_MB"] * 1024 * 1024
