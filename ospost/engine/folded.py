@@ -31,6 +31,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.dml import Update
@@ -61,12 +62,16 @@ def fold(save: Update, values: dict, where: dict, pending: list):
         params.update({f"p{index}__{key}": value for key, value in args.items()})
         shape.append((statement, tuple(sorted(args))))
     key = (save, tuple(sorted(values)), tuple(shape))
-    folded = _CACHE.get(key)
-    if folded is None:
-        folded = _build(save, values, shape)
+    if key in _CACHE:
+        folded = _CACHE[key]
+    else:
+        try:
+            folded = _build(save, values, shape)
+        except InvalidRequestError:  # e.g. an INSERT that has its own VALUES
+            folded = None
         if len(_CACHE) < _CACHE_MAX:
             _CACHE[key] = folded
-    return folded, params
+    return None if folded is None else (folded, params)
 
 
 def _where_names(statement) -> set[str]:
@@ -97,7 +102,11 @@ def _renamed(statement, names: set[str], prefix: str):
 
 
 def _build(save: Update, values: dict, shape: list):
+    """The folded statement, or None if a parameter names no column (left to
+    the statements as they are)."""
     table = save.table
+    if any(key not in table.c for key in values):
+        return None
     columns = {key: bindparam(f"s__{key}", type_=table.c[key].type) for key in values}
     saved = save.values(columns).returning(table.c.id).cte("saved")
     if_saved = select(saved.c.id).exists()
@@ -106,6 +115,8 @@ def _build(save: Update, values: dict, shape: list):
         target = statement.table
         named = _where_names(statement)
         own = [k for k in keys if k not in named]
+        if any(k not in target.c for k in own):
+            return None
         binds = {k: bindparam(f"p{index}__{k}", type_=target.c[k].type) for k in own}
         statement = _renamed(statement, named, f"p{index}__")
         if isinstance(statement, Update):
