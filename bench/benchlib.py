@@ -152,18 +152,62 @@ class Databases:
 
     NAMES = ("sqlite", "postgresql")
 
-    def __init__(self, names: list[str], url: str | None, tmp: Path) -> None:
+    def __init__(
+        self, names: list[str], url: str | None, tmp: Path, statements: bool = False
+    ) -> None:
         self.names, self.url, self.tmp = names, url, tmp
         self.server = None
+        # Count statements with pg_stat_statements (a throwaway server only).
+        self.statements = statements
 
     def __enter__(self) -> Databases:
         if "postgresql" in self.names and not self.url:
             sys.path.insert(0, str(ROOT / "tests"))
             from pgserver import PostgresServer
 
-            self.server = PostgresServer()
+            preload = "-c shared_preload_libraries=pg_stat_statements"
+            self.server = PostgresServer(preload if self.statements else "")
             self.url = self.server.start()
+            if self.statements:
+                self._sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         return self
+
+    def _sql(self, query: str) -> list:
+        from sqlalchemy import create_engine
+        from sqlalchemy import text
+        from sqlalchemy.pool import NullPool
+
+        engine = create_engine(self.url, poolclass=NullPool)
+        try:
+            with engine.begin() as conn:
+                result = conn.execute(text(query))
+                return result.all() if result.returns_rows else []
+        finally:
+            engine.dispose()
+
+    def reset_statements(self, name: str) -> None:
+        """Start counting statements now (with ``statements``, on PostgreSQL)."""
+        if self.statements and name == "postgresql" and self.server is not None:
+            self._sql("SELECT pg_stat_statements_reset()")
+
+    def statement_counts(self, name: str) -> dict | None:
+        """Statements run since ``reset_statements``: the total, how many were
+        BEGIN, COMMIT or ROLLBACK, and the most frequent (None if not counted)."""
+        if not self.statements or name != "postgresql" or self.server is None:
+            return None
+        rows = self._sql(
+            "SELECT calls, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) "
+            "FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%' "
+            "ORDER BY calls DESC"
+        )
+        control = ("BEGIN", "COMMIT", "ROLLBACK")
+        return {
+            "total": sum(calls for calls, _ in rows),
+            "begin_commit_rollback": sum(
+                calls for calls, q in rows if q.upper().startswith(control)
+            ),
+            "top": [[calls, q] for calls, q in rows[:12]],
+        }
 
     def __exit__(self, *exc) -> None:
         if self.server is not None:

@@ -637,9 +637,11 @@ def run_ospost(
         log_start = server.log_size()
         pids = {"gunicorn": server.worker_pids(), "simulator": [sim.proc.pid]}
         time.sleep(max(0.0, (t0 - datetime.now(UTC)).total_seconds()))
+        databases.reset_statements(database)
         cpu = CpuWatch(pids, lambda: databases.cpu(database)).start()
         done = wait_ospost(app, t0, args.timeout)
         figures = {"cpu": cpu.stop(), "server_log": server.log_summary(log_start)}
+        figures["statements"] = databases.statement_counts(database)
         log_end = server.log_size()
         server.stop()
         figures["shutdown_log"] = server.log_summary(log_end)
@@ -1035,6 +1037,16 @@ def print_engine_notes(name: str, ospost: dict) -> None:
         f"{_fmt(ospost['db_graph_calls_mean'])}/{ospost['db_graph_calls_max']}, "
         f"retried {ospost['db_posts_retried']}, errors {ospost['db_errors']}"
     )
+    counts = ospost.get("statements")
+    if counts:
+        per_post = counts["total"] / max(ospost["published"], 1)
+        report(
+            f"  database statements from T0 (pg_stat_statements): {counts['total']}"
+            f" = {per_post:.1f} per published post, "
+            f"{counts['begin_commit_rollback']} of them BEGIN/COMMIT/ROLLBACK"
+        )
+        for calls, query in counts["top"]:
+            report(f"    {calls:6d}  {query}")
     report(f"  gunicorn log during the burst: {ospost['server_log']}")
     report(f"  gunicorn log while stopping:   {ospost['shutdown_log']}")
     cpu = ospost["cpu"]
@@ -1070,6 +1082,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-seed", action="store_true")
     add_database_arguments(parser)
     parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="count PostgreSQL's statements with pg_stat_statements (throwaway "
+        "server only) and print the most frequent",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -1100,7 +1118,8 @@ def main(argv: list[str] | None = None) -> None:
     media = processed_upload()
     tmp = Path(tempfile.mkdtemp(prefix="publish-burst-"))
     try:
-        with Databases(args.databases, args.database_url, tmp) as databases:
+        dbs = Databases(args.databases, args.database_url, tmp, args.statements)
+        with dbs as databases:
             if args.mixed:  # on the first database given
                 runner = partial(
                     run_ospost, databases=databases, database=args.databases[0]

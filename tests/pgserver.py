@@ -29,7 +29,9 @@ def _free_port() -> int:
 class PostgresServer:
     """initdb + pg_ctl in a temp dir; runs as the postgres user when we are root."""
 
-    def __init__(self) -> None:
+    def __init__(self, options: str = "") -> None:
+        # options: more server settings, e.g. "-c shared_preload_libraries=..."
+        self.options = options
         self.bin = _bin_dir()
         self.base = Path(tempfile.mkdtemp(prefix="ospost-pg-"))
         self.data = self.base / "data"
@@ -52,7 +54,7 @@ class PostgresServer:
         options = (
             f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=300"
+            f"-c max_connections=300 {self.options}"
         )
         self._run(
             "pg_ctl", "-D", str(self.data), "-l", str(self.base / "pg.log"),

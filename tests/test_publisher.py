@@ -13,6 +13,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import update
 from werkzeug.serving import make_server
@@ -23,7 +24,12 @@ from models import User
 from models import db
 from ospost.engine import LostLease
 from ospost.engine import Step
+from ospost.engine.folded import fold
+from ospost.engine.lease import _SAVE
+from ospost.engine.lease import Leases
 from ospost.engine.quota import BUMP_QUOTA
+from ospost.notify import events as notify
+from ospost.notify.events import EVENTS
 from ospost.scheduler import publisher
 from support import AuthActions
 from support import create_post
@@ -424,17 +430,65 @@ def test_a_worker_that_lost_its_lease_changes_nothing(app, client, user):
         db.session.commit()
         claimed = publisher.engine.leases.claim(post.id, datetime.now(UTC))
         assert claimed is not None
-        snapshot, account, _items = claimed
+        snapshot, account, items = claimed
         # Another worker took the post over in the meantime.
         db.session.execute(
             update(Post).where(Post.id == post.id).values(lease_owner="other:1:x")
         )
         db.session.commit()
-        step = Step(post=snapshot, user=account, token="t", now=datetime.now(UTC))
+        step = Step(
+            post=snapshot, user=account, token="t", now=datetime.now(UTC), items=items
+        )
+        # The writes a final save carries (on PostgreSQL folded into the save's
+        # one statement): none of them may happen without the lease.
         step.pending.append((BUMP_QUOTA, {"user_id": account.id}))
+        Leases.forget_files(step)
+        when = datetime.now(UTC)
+        step.pending.append(
+            notify.pending(notify.post_published(snapshot, permalink=None, when=when))
+        )
         with pytest.raises(LostLease):
             publisher.engine.leases.save(step, ig_media_id="17900000000000001")
         db.session.expire_all()
         assert db.session.get(User, account.id).quota_usage == 5
         after = db.session.get(Post, post.id)
         assert after.ig_media_id is None and after.lease_owner == "other:1:x"
+        assert after.media[0].filename
+        assert db.session.scalar(select(func.count()).select_from(EVENTS)) == 0
+
+
+def test_a_save_commits_its_pending_writes_with_it(app, client, user):
+    """The final save's writes (quota count, forgotten files, the outbox event)
+    commit with it: on PostgreSQL as one folded statement; two writes to one
+    table keep the transaction (one statement must not update a row twice)."""
+    assert create_post(client, when=soon(600)).status_code == 200
+    post = only_post(app)
+    due_now(app, post.id)
+    with app.app_context():
+        db.session.execute(update(User).values(quota_usage=5, quota_total=100))
+        db.session.commit()
+        snapshot, account, items = publisher.engine.leases.claim(
+            post.id, datetime.now(UTC)
+        )
+        step = Step(
+            post=snapshot, user=account, token="t", now=datetime.now(UTC), items=items
+        )
+        step.pending.append((BUMP_QUOTA, {"user_id": account.id}))
+        Leases.forget_files(step)
+        when = datetime.now(UTC)
+        step.pending.append(
+            notify.pending(notify.post_published(snapshot, permalink=None, when=when))
+        )
+        folded = fold(_SAVE, {"ig_media_id": "1"}, {}, step.pending)
+        assert folded is not None
+        assert fold(_SAVE, {}, {}, step.pending + step.pending[:1]) is None
+        publisher.engine.leases.save(step, ig_media_id="17900000000000001")
+        assert step.pending == [] and snapshot.ig_media_id == "17900000000000001"
+        db.session.expire_all()
+        assert db.session.get(User, account.id).quota_usage == 6
+        after = db.session.get(Post, post.id)
+        assert after.ig_media_id == "17900000000000001"
+        assert after.lease_owner == publisher.engine.leases.owner
+        assert after.media[0].filename is None
+        events = db.session.execute(select(EVENTS.c.kind, EVENTS.c.user_id)).all()
+        assert [tuple(e) for e in events] == [("post.published", account.id)]

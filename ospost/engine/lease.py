@@ -29,6 +29,7 @@ from models import PostVideo
 from models import User
 from models import db
 from models import now_utc
+from ospost.engine.folded import fold
 from ospost.engine.settings import Settings
 from ospost.engine.state import ItemSnapshot
 from ospost.engine.state import PostSnapshot
@@ -94,6 +95,23 @@ _CLAIM_SKIP_LOCKED = _CLAIM.where(
     POSTS.c.id == _IS_CLAIMABLE.with_for_update(skip_locked=True).scalar_subquery()
 )
 _USER = select(*USERS.c).where(USERS.c.id == bindparam("user_id"))
+# PostgreSQL's claim with the post's user and items in the same statement (a row
+# per item, at least one): one round trip instead of three for a claim, and a
+# losing claim returns no row. Columns are labelled p__, u__ and i__.
+_CLAIMED = _CLAIM_SKIP_LOCKED.cte("claimed")
+_CLAIM_AND_LOAD = (
+    select(
+        *(_CLAIMED.c[c.name].label(f"p__{c.name}") for c in POSTS.c),
+        *(c.label(f"u__{c.name}") for c in USERS.c),
+        *(c.label(f"i__{c.name}") for c in ITEMS.c),
+    )
+    .select_from(
+        _CLAIMED.join(USERS, USERS.c.id == _CLAIMED.c.user_id).outerjoin(
+            ITEMS, ITEMS.c.post_id == _CLAIMED.c.id
+        )
+    )
+    .order_by(ITEMS.c.position)
+)
 _ITEMS = (
     select(*ITEMS.c)
     .where(ITEMS.c.post_id == bindparam("post_id"))
@@ -132,18 +150,37 @@ _RELEASE = (
 )
 
 
-def connect():
+def connect(*, autocommit: bool = False):
     """A pooled connection for one short transaction.
 
     The engine bypasses the ORM session: its begin/commit bookkeeping cost
-    more CPU per step than the statements themselves.
+    more CPU per step than the statements themselves. ``autocommit``: the
+    caller runs a single statement, which on PostgreSQL then commits by itself
+    instead of costing a ``BEGIN`` and a ``COMMIT`` round trip each
+    (``bench/publish_burst.py``); SQLite, which has no round trips, keeps its
+    transaction. Either way the caller ends with ``commit()``.
     """
-    return db.engine.connect()
+    conn = db.engine.connect()
+    if autocommit and conn.dialect.name != "sqlite":
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+    return conn
 
 
 def new_owner() -> str:
     """Names this process in leases, so a fork never shares its parent's name."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _loaded(rows) -> tuple[PostSnapshot, UserSnapshot, list[ItemSnapshot]]:
+    """The post, user and items of a ``_CLAIM_AND_LOAD`` (a post without
+    items, a Reel's, has one row with no item)."""
+    first = rows[0]
+    items = [ItemSnapshot.from_row(r, "i__") for r in rows if r.i__id is not None]
+    return (
+        PostSnapshot.from_row(first, "p__"),
+        UserSnapshot.from_row(first, "u__"),
+        items,
+    )
 
 
 class Leases:
@@ -171,16 +208,16 @@ class Leases:
             sqlite = conn.dialect.name == "sqlite"
             if sqlite and conn.execute(_IS_CLAIMABLE, params).first() is None:
                 return None
-            if not sqlite:
-                # The claim is one statement, and the reads after it see the
-                # same committed rows in or out of a transaction (READ
-                # COMMITTED): no BEGIN/COMMIT round trips (a losing claim makes
-                # one instead of three). bench/publish_burst.py.
-                conn.execution_options(isolation_level="AUTOCOMMIT")
             params.update(new_lease_until=now + self.settings.lease)
             params.update(new_lease_owner=self.owner)
-            claim = _CLAIM if sqlite else _CLAIM_SKIP_LOCKED
-            post = conn.execute(claim, params).first()
+            if not sqlite:
+                # One statement, the claim and its reads, which commits by
+                # itself: no BEGIN/COMMIT round trips. bench/publish_burst.py.
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                rows = conn.execute(_CLAIM_AND_LOAD, params).all()
+                conn.commit()
+                return _loaded(rows) if rows else None
+            post = conn.execute(_CLAIM, params).first()
             if post is None:
                 return None
             user = conn.execute(_USER, {"user_id": post.user_id}).first()
@@ -196,7 +233,7 @@ class Leases:
     def video(post_id: int) -> VideoSnapshot | None:
         """A Reel's or Story's video as it is now (its conversion runs apart
         from the engine, so it is read at each wake-up)."""
-        with connect() as conn:
+        with connect(autocommit=True) as conn:
             row = conn.execute(_VIDEO, {"post_id": post_id}).first()
         return VideoSnapshot.from_row(row) if row else None
 
@@ -242,15 +279,22 @@ class Leases:
             step.released = True
         values["graph_calls"] = step.base_calls + step.calls
         values["updated_at"] = now_utc()
-        with connect() as conn:  # leaving it without commit() rolls back
-            done = conn.execute(
-                _SAVE,
-                {"where_post_id": step.post.id, "where_owner": self.owner, **values},
-            ).rowcount
+        where = {"where_post_id": step.post.id, "where_owner": self.owner}
+        folded = None
+        if step.pending and db.engine.dialect.name == "postgresql":
+            folded = fold(_SAVE, values, where, step.pending)
+        # One statement (the guarded UPDATE alone, or folded with the pending
+        # writes) needs no transaction around it: see connect().
+        with connect(autocommit=not step.pending or folded is not None) as conn:
+            if folded is not None:
+                done = conn.execute(*folded).scalar_one()
+            else:
+                done = conn.execute(_SAVE, {**where, **values}).rowcount
             if done != 1:
                 raise LostLease  # and the pending writes are not ours to make
-            for statement, params in step.pending:
-                conn.execute(statement, params)
+            if folded is None:
+                for statement, params in step.pending:
+                    conn.execute(statement, params)
             step.pending.clear()
             conn.commit()
         step.changes.update(values)
@@ -292,7 +336,7 @@ class Leases:
     def release(self, step: Step) -> None:
         """Give the lease back, if the step's last write did not."""
         if not step.released:
-            with connect() as conn:
+            with connect(autocommit=True) as conn:
                 params = {"where_post_id": step.post.id, "where_owner": self.owner}
                 conn.execute(_RELEASE, params)
                 conn.commit()

@@ -79,7 +79,7 @@ class Quota:
     def _claim_check(user: UserSnapshot, cutoff: datetime, now: datetime) -> bool:
         """One post per account asks Meta; the others use what it stored."""
         params = {"user_id": user.id, "cutoff": cutoff, "checked_at": now}
-        with connect() as conn:
+        with connect(autocommit=True) as conn:
             won = conn.execute(_CLAIM_QUOTA_CHECK, params).rowcount
             conn.commit()
         return won == 1
@@ -94,7 +94,7 @@ class Quota:
                 raise
             return  # Meta enforces the limit at media_publish anyway.
         params = {"user_id": user.id, "usage": usage, "total": total}
-        with connect() as conn:
+        with connect(autocommit=True) as conn:
             conn.execute(_SET_QUOTA, params)
             conn.commit()
         user.quota_usage, user.quota_total = usage, total

@@ -20,11 +20,12 @@ class _Row:
     __slots__ = ()
 
     @classmethod
-    def from_row(cls, row):
+    def from_row(cls, row, prefix: str = ""):
         # Only the snapshot's own columns: a column added to the table does not
         # break claims, and tests/test_engine.py asks for it to be added here.
+        # ``prefix``: the columns are labelled ``prefix + name`` (a join).
         values = row._mapping
-        return cls(**{f.name: values[f.name] for f in fields(cls)})
+        return cls(**{f.name: values[prefix + f.name] for f in fields(cls)})
 
 
 # slots: a save that sets a column the snapshot lacks fails loudly in tests

@@ -307,7 +307,7 @@ class Steps:
         filenames = step.file_names()
         for name in staged_names(post, filenames, self.secret):
             self.store.unstage(name)
-        with connect() as conn:  # a library image another post still uses stays
+        with connect(autocommit=True) as conn:  # a library image still in use stays
             shared = library.shared_elsewhere(conn, user.id, post.id, filenames)
         self.store.delete(
             user.ig_account_id, *(n for n in filenames if n not in shared)

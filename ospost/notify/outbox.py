@@ -168,12 +168,21 @@ class Outbox:
             .limit(100)
         ).all()
         done = 0
+        postgres = db.engine.dialect.name == "postgresql"
         for event_id in ids:
-            won = session.execute(
-                update(EVENTS)
-                .where(EVENTS.c.id == event_id, EVENTS.c.fanned_out_at.is_(None))
-                .values(fanned_out_at=now_utc())
-            ).rowcount
+            claim = update(EVENTS).where(
+                EVENTS.c.id == event_id, EVENTS.c.fanned_out_at.is_(None)
+            )
+            if postgres:
+                # An event another worker is fanning out is skipped, not waited
+                # for only to match nothing once it commits: in a burst both
+                # workers walk the same events in step (bench/publish_burst.py).
+                mine = select(EVENTS.c.id).where(EVENTS.c.id == event_id)
+                claim = claim.where(
+                    EVENTS.c.id
+                    == mine.with_for_update(skip_locked=True).scalar_subquery()
+                )
+            won = session.execute(claim.values(fanned_out_at=now_utc())).rowcount
             if won != 1:
                 session.rollback()  # another worker did it
                 continue
