@@ -4,6 +4,8 @@ upload over the size limit, and a form whose CSRF token is no longer valid.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -58,7 +60,8 @@ def test_someone_elses_post_is_not_found(open_browser, live_app, tmp_path):
 
 
 def test_upload_over_the_size_limit_says_so(open_browser, serve_app, tmp_path):
-    app = serve_app(MAX_CONTENT_LENGTH=1024 * 1024)
+    # The post form's body may reach VIDEO_MAX_UPLOAD_MB (a carousel's videos).
+    app = serve_app(MAX_CONTENT_LENGTH=1024 * 1024, VIDEO_MAX_UPLOAD_MB=1)
     ui = open_browser().use(app)
     page = ui.page
     ui.login_with_facebook()
@@ -89,11 +92,16 @@ def test_upload_limit_under_one_megabyte_is_stated_correctly(
     ui.goto("/post/add")
     ui.pick_image(noise_jpeg(tmp_path / "noise.jpg", 800, 1000))
     ui.fill_post(caption="Too big", when=local_at(1, 9, 30))
-    ui.problems.expect_http_error(ui.url("/post/add"), 413)
+    # Under the form's limit, over a photo's: refused at its field.
+    ui.problems.expect_http_error(ui.url("/post/add"), 400)
     page.get_by_role("button", name="Schedule post").click()
     alert = page.locator("[data-form-alerts] .alert")
-    expect(alert).to_contain_text("too large")
-    assert "limit is 0 MB" not in alert.inner_text()
+    expect(alert).to_contain_text("1 field needs your attention: Media.")
+    expect(
+        page.get_by_text(re.compile(r"a photo can be at most 200 KB\."))
+    ).to_be_visible()
+    assert "0 MB" not in page.locator("#main").inner_text()
+    assert posts_of(app) == []
 
 
 def test_expired_form_token_shows_what_to_do(ui, live_app):
