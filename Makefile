@@ -30,12 +30,18 @@ JS_LINT := npx --no-install eslint static/js && \
 
 # The whole suite on SQLite, then again on a throwaway PostgreSQL server
 # (browser tests run once: they exercise the pages, not the database).
+# Two test processes (pytest-xdist), a test file each at a time: most tests
+# wait on servers, so two share the 2 cores well; every process starts its
+# own simulator, S3 endpoint and PostgreSQL. `make test PYTEST_WORKERS=0`
+# runs in one process.
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 test: deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(JS_LINT)
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
-	$(VENV)/bin/pytest --postgres -m "not browser" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(XDIST) $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(XDIST) --postgres -m "not browser" $(PYTEST_ARGS)
 
 lint: deps
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
