@@ -177,6 +177,21 @@ def lock_editable(user: User, post_id: int) -> Post:
     return post
 
 
+def reschedule(post: Post, when: datetime | None, *, draft: bool) -> None:
+    """Put an edited post back on the schedule at ``when``, or keep it as a
+    draft (``when`` is then only a date to think about).
+
+    The content changed either way: ``schedule()`` drops (or marks stale) a
+    container made for the old content, then a draft leaves the schedule.
+    """
+    if draft:
+        post.schedule(when or post.scheduled_at or post.created_at)
+        post.make_draft(when)
+    else:
+        assert when is not None
+        post.schedule(when)
+
+
 def update_post(
     user: User, post_id: int, data: PostInput, *, draft: bool = False
 ) -> tuple[list[str], datetime | None]:
@@ -192,14 +207,7 @@ def update_post(
     with undone_on_failure(user, *written):
         post = lock_editable(user, post_id)
         old_files = apply(post, data, new_rows)
-        if draft:
-            # Content changed: schedule() drops (or marks stale) a container
-            # made for the old content, as an edit does; then it is a draft.
-            post.schedule(data.when or post.scheduled_at or post.created_at)
-            post.make_draft(data.when)
-        else:
-            assert data.when is not None
-            post.schedule(data.when)
+        reschedule(post, data.when, draft=draft)
         wake_at = None if draft else post.next_attempt_at
         db.session.commit()
     convert_videos(post_id, data)

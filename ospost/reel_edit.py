@@ -41,6 +41,7 @@ from ospost.post_form import FormError
 from ospost.post_save import delete_files
 from ospost.post_save import lock_editable
 from ospost.post_save import release_connection
+from ospost.post_save import reschedule
 from ospost.post_save import undone_on_failure
 from ospost.reel_models import PostType
 from ospost.reel_models import PostVideo
@@ -91,13 +92,7 @@ def update_reel(
             post.staged_name = None
         else:
             stale = []
-        if draft:
-            # As a feed draft: a container made for the old content is dropped.
-            post.schedule(data.when or post.scheduled_at or post.created_at)
-            post.make_draft(data.when)
-        else:
-            assert data.when is not None
-            post.schedule(data.when)
+        reschedule(post, data.when, draft=draft)
         post.updated_at = now_utc()  # the grid and strip notice the video row too
         wake_at = None if draft else post.next_attempt_at
         db.session.commit()

@@ -109,26 +109,14 @@ class CarouselSteps:
                 staged_name(post, item.filename, self.steps.secret),
             )
             image_url = self.steps.image_url(staged)
-            self.leases.keep(step)
-            try:
-                container_id = step.call(
-                    "create_carousel_item",
-                    user.ig_account_id,
-                    step.token,
-                    image_url=image_url,
-                    alt_text=item.alt_text,
-                    user_tags=item.user_tags,
-                )
-            except GraphError as exc:
-                exc.media_url = image_url  # named in the reason if Meta cannot fetch it
-                raise
-            self.leases.save_item(
+            self._item_container(
                 step,
                 item,
-                container_id=container_id,
-                container_created_at=now_utc(),
-                container_status=None,
-                containers_created=item.containers_created + 1,
+                "create_carousel_item",
+                media_url=image_url,
+                image_url=image_url,
+                alt_text=item.alt_text,
+                user_tags=item.user_tags,
             )
         self.leases.save(
             step,
@@ -174,16 +162,26 @@ class CarouselSteps:
         name = staged_name(post, video.filename, self.steps.secret, ".mp4")
         staged = self.steps.store.stage(user.ig_account_id, video.filename, name)
         video_url = self.steps.image_url(staged)
+        self._item_container(
+            step,
+            item,
+            "create_carousel_video_item",
+            media_url=video_url,
+            video_url=video_url,
+        )
+
+    def _item_container(
+        self, step: Step, item: ItemSnapshot, call: str, media_url: str, **params
+    ) -> None:
+        """Ask Meta for an item's container (``call`` with ``params``) and save
+        its id under the lease before anything else is asked of Meta."""
         self.leases.keep(step)
         try:
             container_id = step.call(
-                "create_carousel_video_item",
-                user.ig_account_id,
-                step.token,
-                video_url=video_url,
+                call, step.user.ig_account_id, step.token, **params
             )
         except GraphError as exc:
-            exc.media_url = video_url  # named in the reason if Meta cannot fetch it
+            exc.media_url = media_url  # named in the reason if Meta cannot fetch it
             raise
         self.leases.save_item(
             step,
