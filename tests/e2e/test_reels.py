@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
+from support import wait_for
 from videoclips import make_clip
 
 from .support import BOTH_SIZES
@@ -314,6 +315,17 @@ def test_save_a_reel_as_a_draft_without_a_time(ui, live_app, tmp_path):
     expect(page).to_have_url(re.compile(r"/calendar#drafts$"))
     expect(page.locator("#drafts")).to_contain_text("Reel for later")
     ui.shot("reel-draft-on-calendar")
+
+    # The conversion replaces the poster when it ends: let it end first, so
+    # the next pages do not ask for the poster it replaced.
+    def converted():
+        from models import db
+        from ospost.reel_models import PostVideo
+
+        with live_app.app_context():
+            return db.session.query(PostVideo).one().status != "converting"
+
+    wait_for(converted, timeout=CONVERT_TIMEOUT_MS / 1000)
     ui.goto("/")  # and on the home page's Drafts shelf, opened from there
     page.get_by_role("link", name="Open draft: Reel for later").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Reel")
